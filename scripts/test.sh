@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Everything: provision the real test tools (cached in .tools/), build, run
+# every test (L0 on out/, end-to-end on the bundles and the VSIX).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/provision-tools.sh
+node scripts/build.js
+node scripts/package.js --dev
+npx mocha "$@"

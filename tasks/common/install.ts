@@ -1,0 +1,296 @@
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { pipeline } from 'stream/promises';
+import { Transform } from 'stream';
+import { execFile } from 'child_process';
+import axios from 'axios';
+import * as toolLib from 'azure-pipelines-tool-lib/tool';
+import checksumTable from './data/cosign-checksums.json';
+import { UserError, errorMessage } from './errors';
+import { agentNetworkConfig, isTransientNetworkError } from './http';
+import { FailureClass, withRetry } from './retry';
+import { info, warn } from './vso';
+
+export const DEFAULT_COSIGN_VERSION: string = checksumTable.defaultVersion;
+export const DEFAULT_DOWNLOAD_BASE_URL = 'https://github.com/sigstore/cosign/releases/download';
+const TOOL_NAME = 'cosign';
+const SIDECAR = 'cosign.sha256';
+
+/** Downloads are retried on transient failures; a cosign binary is ~100 MB. */
+const DOWNLOAD_BUDGET = { maxAttempts: 3, attemptTimeoutSeconds: 600, initialBackoffSeconds: 2, maxBackoffSeconds: 10, totalTimeoutSeconds: 1900 };
+
+/** "3.0.6" or "v3.0.6" (optionally a pre-release suffix); no ranges, no "latest". */
+export function normalizeVersion(input: string): string {
+  const m = /^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)$/.exec(input.trim());
+  if (!m) {
+    throw new UserError(
+      `Input 'version' must be an explicit cosign release such as 3.0.6 or v3.0.6, got '${input}' (ranges and 'latest' are refused so every run installs the same binary).`,
+    );
+  }
+  return m[1];
+}
+
+export function normalizeChecksum(input: string): string {
+  const v = input.trim().toLowerCase();
+  if (v !== '' && !/^[0-9a-f]{64}$/.test(v)) {
+    throw new UserError(`Input 'checksum' must be a sha256 of 64 hex digits, got '${input.length > 80 ? input.slice(0, 77) + '...' : input}'.`);
+  }
+  return v;
+}
+
+const GO_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+const SUPPORTED: Record<string, string[]> = {
+  linux: ['amd64', 'arm64', 'arm', 'ppc64le', 's390x', 'riscv64'],
+  darwin: ['amd64', 'arm64'],
+  windows: ['amd64'],
+};
+
+export interface CosignPlatform {
+  /** Key in the checksum table, e.g. "linux-amd64". */
+  key: string;
+  /** Release asset name, e.g. "cosign-linux-amd64" or "cosign-windows-amd64.exe". */
+  asset: string;
+  binaryName: string;
+}
+
+/** Maps Node's os.platform()/os.arch() to cosign's release asset. */
+export function cosignPlatform(platform: string = os.platform(), arch: string = os.arch()): CosignPlatform {
+  const goOs = platform === 'win32' ? 'windows' : platform;
+  const goArch = GO_ARCH[arch] ?? arch;
+  if (!SUPPORTED[goOs]?.includes(goArch)) {
+    throw new UserError(
+      `cosign publishes no binary for this agent's platform ${platform}/${arch}; supported: linux amd64/arm64/arm/ppc64le/s390x/riscv64, darwin amd64/arm64, windows amd64.`,
+    );
+  }
+  const exe = goOs === 'windows' ? '.exe' : '';
+  return { key: `${goOs}-${goArch}`, asset: `cosign-${goOs}-${goArch}${exe}`, binaryName: `cosign${exe}` };
+}
+
+export function tableChecksum(version: string, platformKey: string): string | undefined {
+  const versions = checksumTable.versions as Record<string, Record<string, string>>;
+  return versions[version]?.[platformKey];
+}
+
+export function releaseUrl(baseUrl: string, version: string, file: string): string {
+  return `${baseUrl.replace(/\/+$/, '')}/v${version}/${file}`;
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  await pipeline(fs.createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+function classifyDownload(err: unknown): FailureClass {
+  const status = (err as { status?: number }).status;
+  if (status !== undefined) {
+    return status >= 500 || status === 429 ? { kind: 'transient', reason: `http-${status}` } : { kind: 'permanent', reason: `http-${status}` };
+  }
+  if (isTransientNetworkError(err) || (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError' || (err as { code?: string }).code === 'ERR_CANCELED') {
+    return { kind: 'transient', reason: 'network' };
+  }
+  return { kind: 'permanent', reason: 'error' };
+}
+
+class HttpStatusError extends Error {
+  constructor(readonly url: string, readonly status: number) {
+    super(`GET ${url} answered HTTP ${status}`);
+  }
+}
+
+/** GETs a URL into a file, hashing the bytes as they stream; returns the sha256. */
+async function downloadHashed(url: string, dest: string, signal: AbortSignal): Promise<string> {
+  const res = await axios.get(url, { responseType: 'stream', signal, validateStatus: () => true, maxRedirects: 5, ...agentNetworkConfig(url) });
+  if (res.status !== 200) {
+    res.data.destroy();
+    throw new HttpStatusError(url, res.status);
+  }
+  const hash = crypto.createHash('sha256');
+  const tap = new Transform({
+    transform(chunk, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  await pipeline(res.data, tap, fs.createWriteStream(dest, { mode: 0o600 }), { signal });
+  return hash.digest('hex');
+}
+
+async function fetchText(url: string, signal: AbortSignal): Promise<string> {
+  const res = await axios.get(url, { responseType: 'text', signal, validateStatus: () => true, maxRedirects: 5, timeout: 60_000, ...agentNetworkConfig(url) });
+  if (res.status !== 200) throw new HttpStatusError(url, res.status);
+  return String(res.data);
+}
+
+function downloadRetry<T>(what: string, op: (signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T> {
+  return withRetry((_attempt, s) => op(s), {
+    budget: DOWNLOAD_BUDGET,
+    classify: classifyDownload,
+    signal,
+    onFailure: (r) => info(`Download of ${what} failed (attempt ${r.attempt}/${r.maxAttempts}, ${r.failure.reason}): ${errorMessage(r.error)}${r.nextWaitMs !== undefined ? `; retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s` : ''}`),
+  }).then((r) => r.value).catch((err) => {
+    if (err instanceof UserError) throw err;
+    const inner = (err as { lastError?: unknown }).lastError ?? err;
+    throw new UserError(`Could not download ${what}: ${errorMessage(inner)}`);
+  });
+}
+
+/** The digest the release itself publishes in cosign_checksums.txt for this asset. */
+export async function releaseChecksum(baseUrl: string, version: string, asset: string, signal: AbortSignal): Promise<string> {
+  const url = releaseUrl(baseUrl, version, 'cosign_checksums.txt');
+  let text: string;
+  try {
+    text = await downloadRetry('cosign_checksums.txt', (s) => fetchText(url, s), signal);
+  } catch (err) {
+    throw new UserError(
+      `cosign ${version} is not in the task's checksum table, no 'checksum' input was given, and the release checksums could not be read (${errorMessage(err)}); set 'checksum' to the binary's sha256.`,
+    );
+  }
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^([0-9a-fA-F]{64})\s+\*?(\S+)$/.exec(line.trim());
+    if (m && m[2] === asset) return m[1].toLowerCase();
+  }
+  throw new UserError(`${url} lists no checksum for ${asset}; set the 'checksum' input.`);
+}
+
+export interface InstallRequest {
+  version: string;
+  checksum: string;
+  baseUrl: string;
+  platform?: CosignPlatform;
+}
+
+export interface InstallResult {
+  cosignPath: string;
+  version: string;
+  sha256: string;
+  cacheHit: boolean;
+  reportedVersion: string;
+}
+
+function cacheRoot(): string {
+  const dir = process.env['AGENT_TOOLSDIRECTORY'];
+  if (!dir) throw new UserError('Agent.ToolsDirectory is not set; this task must run on an Azure Pipelines agent.');
+  return dir;
+}
+
+function removeCacheEntry(dir: string): void {
+  fs.rmSync(`${dir}.complete`, { force: true });
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Moves a verified binary into the tool cache at tool-lib's layout
+ * (cosign/<version>/<arch>, marker <arch>.complete) by renaming a staged
+ * folder, so a half-written binary is never visible under the final path,
+ * even with two jobs installing at once on one agent.
+ */
+async function publishToCache(stagedBinary: string, sha256: string, version: string, plat: CosignPlatform): Promise<string> {
+  const arch = os.arch();
+  const versionDir = path.join(cacheRoot(), TOOL_NAME, version);
+  const finalDir = path.join(versionDir, arch);
+  fs.mkdirSync(versionDir, { recursive: true });
+  const staging = fs.mkdtempSync(path.join(versionDir, `.${arch}.staging-`));
+  fs.chmodSync(staging, 0o755);
+  try {
+    const bin = path.join(staging, plat.binaryName);
+    fs.copyFileSync(stagedBinary, bin);
+    fs.chmodSync(bin, 0o755);
+    fs.writeFileSync(path.join(staging, SIDECAR), `${sha256}\n`);
+    try {
+      fs.renameSync(staging, finalDir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EPERM') throw err;
+      // Another job got there first: keep its copy if it is the same binary.
+      const theirs = path.join(finalDir, plat.binaryName);
+      if (!fs.existsSync(theirs) || (await sha256File(theirs)) !== sha256) {
+        removeCacheEntry(finalDir);
+        fs.renameSync(staging, finalDir);
+      }
+    }
+    fs.writeFileSync(`${finalDir}.complete`, '');
+    return finalDir;
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+function runCosignVersion(binary: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(binary, ['version', '--json'], { timeout: 30_000 }, (err, stdout) => {
+      if (err) return resolve('');
+      try {
+        resolve(String(JSON.parse(stdout).gitVersion ?? ''));
+      } catch {
+        resolve('');
+      }
+    });
+  });
+}
+
+/** The whole install: cache lookup (re-verified), else download, verify, cache; always prepend PATH. */
+export async function installCosign(req: InstallRequest, signal: AbortSignal): Promise<InstallResult> {
+  const plat = req.platform ?? cosignPlatform();
+  const pinned = req.checksum || tableChecksum(req.version, plat.key);
+  const pinSource = req.checksum ? "the 'checksum' input" : pinned ? "the task's checksum table" : '';
+
+  let dir = toolLib.findLocalTool(TOOL_NAME, req.version);
+  let cacheHit = false;
+  let sha256 = '';
+  if (dir) {
+    const bin = path.join(dir, plat.binaryName);
+    const sidecar = path.join(dir, SIDECAR);
+    const expected = pinned || (fs.existsSync(sidecar) ? fs.readFileSync(sidecar, 'utf8').trim() : '');
+    const actual = fs.existsSync(bin) ? await sha256File(bin) : 'missing';
+    if (!expected || actual !== expected) {
+      removeCacheEntry(dir);
+      throw new UserError(
+        `The cached cosign ${req.version} at ${bin} has sha256 ${actual}, expected ${expected || 'a recorded digest'}: the agent's tool cache was altered. The cache entry was removed; re-run to download a verified copy.`,
+      );
+    }
+    info(`Found cosign ${req.version} in the tool cache (sha256 ${actual} verified).`);
+    cacheHit = true;
+    sha256 = actual;
+  } else {
+    let expected = pinned;
+    if (!expected) {
+      expected = await releaseChecksum(req.baseUrl, req.version, plat.asset, signal);
+      info(`cosign ${req.version} is not in the task's checksum table; trusting sha256 ${expected} from ${releaseUrl(req.baseUrl, req.version, 'cosign_checksums.txt')}.`);
+      warn(`Pin this install by setting checksum: ${expected} (${plat.key}).`);
+    }
+    const url = releaseUrl(req.baseUrl, req.version, plat.asset);
+    const tempDir = fs.mkdtempSync(path.join(process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir(), 'cosign-dl-'));
+    try {
+      const tmp = path.join(tempDir, plat.binaryName);
+      info(`Downloading ${url}`);
+      const actual = await downloadRetry(url, async (s) => {
+        fs.rmSync(tmp, { force: true });
+        return downloadHashed(url, tmp, s);
+      }, signal);
+      if (actual !== expected) {
+        throw new UserError(`Checksum mismatch for ${url}: got sha256 ${actual}, expected ${expected} from ${pinSource || 'the release checksums'}. Nothing was cached or run.`);
+      }
+      info(`sha256 ${actual} matches ${pinSource || 'the release checksums'}.`);
+      dir = await publishToCache(tmp, actual, req.version, plat);
+      sha256 = actual;
+    } finally {
+      fs.rmSync(tempDir, { recursive: true, force: true });
+    }
+  }
+
+  const cosignPath = path.join(dir, plat.binaryName);
+  // Always prepend, even when another cosign is on PATH (seed 000's install bug).
+  toolLib.prependPath(dir);
+  const reported = await runCosignVersion(cosignPath);
+  if (/^v?\d+\.\d+\.\d+/.test(reported)) {
+    if (reported.replace(/^v/, '') !== req.version) {
+      throw new UserError(`The binary reports cosign ${reported}, but ${req.version} was requested; check downloadBaseUrl and checksum.`);
+    }
+  } else {
+    info(`cosign reports version '${reported || 'unknown'}' (not a release version); trusting the verified sha256.`);
+  }
+  return { cosignPath, version: req.version, sha256, cacheHit, reportedVersion: reported };
+}

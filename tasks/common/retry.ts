@@ -1,0 +1,150 @@
+import { CancelledError, UserError, errorMessage } from './errors';
+
+/**
+ * How much retrying one operation may cost. Every figure is an input the
+ * user can see, and assertBudget() proves before any work that the worst case
+ * fits inside totalTimeoutSeconds (seed 004: a budget that is checked, not hoped for).
+ */
+export interface RetryBudget {
+  maxAttempts: number;
+  attemptTimeoutSeconds: number;
+  initialBackoffSeconds: number;
+  maxBackoffSeconds: number;
+  totalTimeoutSeconds: number;
+}
+
+/** The cap of the wait after failed attempt n (1-based): initial × 2^(n-1), at most maxBackoff. */
+export function backoffCapSeconds(budget: RetryBudget, failedAttempt: number): number {
+  return Math.min(budget.maxBackoffSeconds, budget.initialBackoffSeconds * 2 ** (failedAttempt - 1));
+}
+
+/** The largest possible sum of backoffs: one after every attempt but the last. */
+export function worstCaseBackoffSeconds(budget: RetryBudget): number {
+  let sum = 0;
+  for (let n = 1; n < budget.maxAttempts; n++) sum += backoffCapSeconds(budget, n);
+  return sum;
+}
+
+export function worstCaseSeconds(budget: RetryBudget): number {
+  return budget.maxAttempts * budget.attemptTimeoutSeconds + worstCaseBackoffSeconds(budget);
+}
+
+/** Fails with the numbers when the worst case does not fit the total. */
+export function assertBudget(budget: RetryBudget, totalName = 'totalTimeoutMinutes'): void {
+  const worst = worstCaseSeconds(budget);
+  if (worst > budget.totalTimeoutSeconds) {
+    throw new UserError(
+      `Retry budget does not fit: maxAttempts (${budget.maxAttempts}) × attemptTimeoutSeconds (${budget.attemptTimeoutSeconds}) ` +
+        `+ largest backoffs (${worstCaseBackoffSeconds(budget)}s) = ${worst}s exceeds ${totalName} (${budget.totalTimeoutSeconds}s); ` +
+        `lower maxAttempts or attemptTimeoutSeconds, or raise ${totalName}.`,
+    );
+  }
+}
+
+/** Full jitter: a uniform wait in [0, cap] so parallel jobs do not retry in step. */
+export function jitteredBackoffMs(budget: RetryBudget, failedAttempt: number, random: () => number = Math.random): number {
+  return Math.floor(random() * backoffCapSeconds(budget, failedAttempt) * 1000);
+}
+
+export type FailureKind = 'transient' | 'permanent' | 'reguard';
+
+export interface FailureClass {
+  kind: FailureKind;
+  /** Short name for logs, e.g. "rekor-404", "http-503". */
+  reason: string;
+  /** A one-line hint for permanent failures. */
+  hint?: string;
+  /** A server-dictated wait (Retry-After) that replaces the jittered backoff. */
+  waitMs?: number;
+}
+
+export interface AttemptReport {
+  attempt: number;
+  maxAttempts: number;
+  failure: FailureClass;
+  error: unknown;
+  /** The wait before the next attempt, or undefined when no attempt follows. */
+  nextWaitMs?: number;
+}
+
+export interface RetryOptions {
+  budget: RetryBudget;
+  classify: (err: unknown) => FailureClass;
+  signal?: AbortSignal;
+  /** Told about each failed attempt (for logs). */
+  onFailure?: (report: AttemptReport) => void;
+  /** Runs before the attempt that follows a 'reguard' failure (e.g. wait for GC again). */
+  beforeReguard?: (signal: AbortSignal) => Promise<void>;
+  random?: () => number;
+  now?: () => number;
+}
+
+export class RetryError extends Error {
+  constructor(message: string, readonly attempts: number, readonly failure: FailureClass, readonly lastError: unknown) {
+    super(message);
+    this.name = 'RetryError';
+  }
+}
+
+/** Sleeps, waking early (with CancelledError) when the signal fires. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new CancelledError());
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, Math.max(0, ms));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new CancelledError());
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * The one loop that owns retry semantics. Each attempt gets its own deadline
+ * (attemptTimeoutSeconds) through the signal it is handed; permanent failures
+ * end the loop at once; transient ones wait a fully jittered backoff (or the
+ * server's Retry-After); 'reguard' failures run beforeReguard first. Nothing
+ * outlives totalTimeoutSeconds, and cancellation ends every wait at once.
+ */
+export async function withRetry<T>(
+  operation: (attempt: number, signal: AbortSignal) => Promise<T>,
+  options: RetryOptions,
+): Promise<{ value: T; attempts: number }> {
+  const { budget, classify, signal } = options;
+  const now = options.now ?? Date.now;
+  const deadline = now() + budget.totalTimeoutSeconds * 1000;
+  for (let attempt = 1; ; attempt++) {
+    if (signal?.aborted) throw new CancelledError();
+    const attemptSignal = AbortSignal.any([
+      ...(signal ? [signal] : []),
+      AbortSignal.timeout(Math.max(1, Math.min(budget.attemptTimeoutSeconds * 1000, deadline - now()))),
+    ]);
+    try {
+      const value = await operation(attempt, attemptSignal);
+      return { value, attempts: attempt };
+    } catch (err) {
+      if (signal?.aborted || err instanceof CancelledError) throw new CancelledError();
+      if (err instanceof UserError) throw err;
+      const failure = classify(err);
+      const last = failure.kind === 'permanent' || attempt >= budget.maxAttempts;
+      let waitMs: number | undefined;
+      if (!last) {
+        waitMs = failure.waitMs ?? jitteredBackoffMs(budget, attempt, options.random);
+        if (now() + waitMs >= deadline) waitMs = undefined;
+      }
+      options.onFailure?.({ attempt, maxAttempts: budget.maxAttempts, failure, error: err, nextWaitMs: waitMs });
+      if (waitMs === undefined) {
+        const why = failure.kind === 'permanent'
+          ? `${failure.reason} (not retried${failure.hint ? `: ${failure.hint}` : ''})`
+          : `${failure.reason} after ${attempt} attempt(s)`;
+        throw new RetryError(`${why}: ${errorMessage(err)}`, attempt, failure, err);
+      }
+      await sleep(waitMs, signal);
+      if (failure.kind === 'reguard' && options.beforeReguard && signal) await options.beforeReguard(signal);
+      else if (failure.kind === 'reguard' && options.beforeReguard) await options.beforeReguard(new AbortController().signal);
+    }
+  }
+}

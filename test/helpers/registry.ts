@@ -1,0 +1,107 @@
+import { spawn, execFile, ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import { tempDir, tools } from './paths';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RealRegistry {
+  host: string; // 127.0.0.1:PORT
+  url: string; // http://127.0.0.1:PORT
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the real CNCF distribution registry on loopback with its own storage. */
+export async function startRegistry(): Promise<RealRegistry> {
+  const port = await freePort();
+  const dir = tempDir('registry');
+  const config = path.join(dir, 'config.yml');
+  fs.writeFileSync(
+    config,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${path.join(dir, 'data')}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      '',
+    ].join('\n'),
+  );
+  const child: ChildProcess = spawn(tools.registry, ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      const res = await fetch(`${url}/v2/`);
+      if (res.status === 200) break;
+    } catch {
+      /* not up yet */
+    }
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`registry did not start: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    host: `127.0.0.1:${port}`,
+    url,
+    dir,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => {
+          fs.rmSync(dir, { recursive: true, force: true });
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${path.basename(cmd)} ${args.join(' ')} failed: ${stderr || err.message}`));
+      else resolve({ stdout, stderr });
+    });
+  });
+}
+
+/** Pushes a tiny single-layer image with crane; returns the digest the registry reports. */
+export async function pushTinyImage(host: string, repoTag: string, content = `hello ${Date.now()} ${Math.random()}`): Promise<string> {
+  const dir = tempDir('img');
+  try {
+    const file = path.join(dir, 'hello.txt');
+    fs.writeFileSync(file, content);
+    const tar = path.join(dir, 'layer.tar');
+    await run('tar', ['-cf', tar, '-C', dir, 'hello.txt']);
+    const ref = `${host}/${repoTag}`;
+    await run(tools.crane, ['append', '-f', tar, '-t', ref, '--insecure']);
+    const { stdout } = await run(tools.crane, ['digest', ref, '--insecure']);
+    return stdout.trim();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

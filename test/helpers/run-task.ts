@@ -1,0 +1,140 @@
+import { spawn, ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { bundledTask, tempDir } from './paths';
+
+export interface VsoCommand {
+  command: string;
+  properties: Record<string, string>;
+  message: string;
+}
+
+export interface TaskRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** Every ##vso[...] line, parsed and unescaped. */
+  commands: VsoCommand[];
+  /** Output variables set with task.setvariable. */
+  outputs: Record<string, string>;
+  /** The result of task.complete: Succeeded, SucceededWithIssues, Failed, Cancelled. */
+  result: string | undefined;
+  /** The message of task.complete. */
+  resultMessage: string;
+  errors: string[];
+  warnings: string[];
+  durationMs: number;
+}
+
+function unescapeData(s: string): string {
+  return s.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%AZP25/g, '%');
+}
+
+function unescapeProperty(s: string): string {
+  return unescapeData(s).replace(/%3B/g, ';').replace(/%5D/g, ']');
+}
+
+export function parseVso(stdout: string): VsoCommand[] {
+  const out: VsoCommand[] = [];
+  for (const line of stdout.split(/\r?\n/)) {
+    const m = /^##vso\[([\w.]+)(?: ([^\]]*))?\](.*)$/.exec(line.trim());
+    if (!m) continue;
+    const properties: Record<string, string> = {};
+    for (const kv of (m[2] ?? '').split(';')) {
+      if (!kv.trim()) continue;
+      const eq = kv.indexOf('=');
+      if (eq < 0) properties[kv.trim()] = '';
+      else properties[kv.slice(0, eq).trim()] = unescapeProperty(kv.slice(eq + 1));
+    }
+    out.push({ command: m[1], properties, message: unescapeData(m[3]) });
+  }
+  return out;
+}
+
+export interface RunOptions {
+  /** Task inputs by their task.json names; become INPUT_<NAME>. */
+  inputs?: Record<string, string>;
+  /** Extra environment (ENDPOINT_*, AGENT_*, SYSTEM_*...). */
+  env?: Record<string, string | undefined>;
+  /** Override the entry file (defaults to the bundled task). */
+  entry?: string;
+  /** Kill the task after this long (test safety net). */
+  timeoutMs?: number;
+  /** Called with the child once spawned (e.g. to send SIGINT later). */
+  onSpawn?: (child: ChildProcess) => void;
+  /** Called with each stdout line as it arrives. */
+  onLine?: (line: string) => void;
+  /** Start with only these env vars from the parent (PATH, HOME). Default true. */
+  cleanEnv?: boolean;
+}
+
+/** Agent-like environment: tool cache and temp folders, no real agent. */
+export function agentEnv(base = tempDir('agent')): Record<string, string> {
+  const tools = path.join(base, 'tools');
+  const temp = path.join(base, 'temp');
+  fs.mkdirSync(tools, { recursive: true });
+  fs.mkdirSync(temp, { recursive: true });
+  return { AGENT_TOOLSDIRECTORY: tools, AGENT_TEMPDIRECTORY: temp, AGENT_WORKFOLDER: base };
+}
+
+/** Runs `node <task>` as the agent does: inputs as INPUT_* variables, output parsed from ##vso lines. */
+export function runTask(taskFolder: string, options: RunOptions = {}): Promise<TaskRun> {
+  const entry = options.entry ?? bundledTask(taskFolder);
+  const env: Record<string, string> = {};
+  const parent = process.env;
+  if (options.cleanEnv === false) Object.assign(env, parent);
+  else for (const k of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SYSTEMROOT']) if (parent[k] !== undefined) env[k] = parent[k]!;
+  for (const [k, v] of Object.entries(options.inputs ?? {})) env['INPUT_' + k.replace(/[. ]/g, '_').toUpperCase()] = v;
+  for (const [k, v] of Object.entries(options.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let pending = '';
+    child.stdout.on('data', (d: Buffer) => {
+      const s = d.toString();
+      stdout += s;
+      if (options.onLine) {
+        pending += s;
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const l of lines) options.onLine(l);
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    options.onSpawn?.(child);
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const commands = parseVso(stdout);
+      const outputs: Record<string, string> = {};
+      let result: string | undefined;
+      let resultMessage = '';
+      const errors: string[] = [];
+      const warnings: string[] = [];
+      for (const c of commands) {
+        if (c.command === 'task.setvariable') outputs[c.properties['variable']] = c.message;
+        if (c.command === 'task.complete') {
+          result = c.properties['result'];
+          resultMessage = c.message;
+        }
+        if (c.command === 'task.issue' || c.command === 'task.logissue') {
+          if (c.properties['type'] === 'error') errors.push(c.message);
+          if (c.properties['type'] === 'warning') warnings.push(c.message);
+        }
+      }
+      resolve({ code, signal, stdout, stderr, commands, outputs, result, resultMessage, errors, warnings, durationMs: Date.now() - started });
+    });
+  });
+}
+
+/** Human-readable dump for assertion messages. */
+export function describeRun(run: TaskRun): string {
+  return `result=${run.result} code=${run.code}\n--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`;
+}
