@@ -143,8 +143,7 @@ export async function withRetry<T>(
         throw new RetryError(`${why}: ${errorMessage(err)}`, attempt, failure, err);
       }
       await sleep(waitMs, signal);
-      if (failure.kind === 'reguard' && options.beforeReguard && signal) await options.beforeReguard(signal);
-      else if (failure.kind === 'reguard' && options.beforeReguard) await options.beforeReguard(new AbortController().signal);
+      if (failure.kind === 'reguard' && options.beforeReguard) await options.beforeReguard(signal ?? new AbortController().signal);
     }
   }
 }
