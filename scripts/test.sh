@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/provision-tools.sh
 node scripts/build.js
 node scripts/package.js --dev
+if [ $# -eq 0 ]; then set -- "out/test/**/*.test.js"; fi
 npx mocha "$@"
