@@ -90,7 +90,7 @@ export function run(cmd: string, args: string[], env: Record<string, string> = {
 }
 
 /** Pushes a tiny single-layer image with crane; returns the digest the registry reports. */
-export async function pushTinyImage(host: string, repoTag: string, content = `hello ${Date.now()} ${Math.random()}`): Promise<string> {
+export async function pushTinyImage(host: string, repoTag: string, content = `hello ${Date.now()} ${Math.random()}`, env: Record<string, string> = {}): Promise<string> {
   const dir = tempDir('img');
   try {
     const file = path.join(dir, 'hello.txt');
@@ -98,8 +98,8 @@ export async function pushTinyImage(host: string, repoTag: string, content = `he
     const tar = path.join(dir, 'layer.tar');
     await run('tar', ['-cf', tar, '-C', dir, 'hello.txt']);
     const ref = `${host}/${repoTag}`;
-    await run(tools.crane, ['append', '-f', tar, '-t', ref, '--insecure']);
-    const { stdout } = await run(tools.crane, ['digest', ref, '--insecure']);
+    await run(tools.crane, ['append', '-f', tar, '-t', ref, '--insecure'], env);
+    const { stdout } = await run(tools.crane, ['digest', ref, '--insecure'], env);
     return stdout.trim();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
