@@ -1,0 +1,220 @@
+#!/usr/bin/env node
+// npm start: seed 000 replayed, offline, on the built-in emulator, the real
+// registry and the real cosign. A "RegistryMaintenance" stage runs
+// DoRegistryGarbageCollection@1 while, in parallel, an "AttestStaging" job runs
+// CosignInstaller@1 and Cosign@1 attest with the guard. Prints a timeline, the
+// output variables, and where the two build summaries were written.
+//   node scripts/demo.js             the fixed pipeline: the guard waits, the attest succeeds
+//   node scripts/demo.js --no-guard  the incident: attest runs during GC and gets the 401
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+const root = path.resolve(__dirname, '..');
+const out = (p) => path.join(root, 'out', p);
+for (const f of ['test/emulator/server.js', 'test/helpers/run-task.js']) {
+  if (!fs.existsSync(out(f))) {
+    console.error(`demo: ${f} is not built; run npm start (it provisions and builds first).`);
+    process.exit(1);
+  }
+}
+const { startEmulator } = require(out('test/emulator/server.js'));
+const { startRegistry, pushTinyImage, run } = require(out('test/helpers/registry.js'));
+const { startMirror } = require(out('test/helpers/mirror.js'));
+const { runTask, agentEnv } = require(out('test/helpers/run-task.js'));
+const { tools } = require(out('test/helpers/paths.js'));
+
+const noGuard = process.argv.includes('--no-guard');
+const outputDir = path.join(root, 'demo-output');
+const started = Date.now();
+const COL = 20;
+
+function stamp() {
+  return `[+${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`;
+}
+function say(lane, text) {
+  console.log(`${stamp()} ${lane.padEnd(COL)} ${text}`);
+}
+
+/** Turns a task's raw stdout lines into timeline lines (drops debug noise). */
+function narrator(lane, keep) {
+  return (line) => {
+    const l = line.trim();
+    if (!l || l.startsWith('##vso[task.debug]')) return;
+    let m;
+    if ((m = /^##vso\[task\.setprogress value=(\d+);?\](.*)$/.exec(l))) return say(lane, `progress ${m[1]}%: ${m[2]}`);
+    if ((m = /^##vso\[task\.(?:log)?issue type=(\w+)[^\]]*\](.*)$/.exec(l))) return say(lane, `${m[1].toUpperCase()}: ${m[2]}`);
+    if ((m = /^##vso\[task\.complete result=(\w+)[^\]]*\](.*)$/.exec(l))) return say(lane, `result ${m[1]}: ${m[2]}`);
+    if (l.startsWith('##vso[')) return;
+    if (!keep || keep.test(l)) say(lane, l);
+  };
+}
+
+function summaries(runResult) {
+  return runResult.commands.filter((c) => c.command === 'task.uploadsummary').map((c) => c.message);
+}
+
+function copySummary(file, name) {
+  if (!file || !fs.existsSync(file)) return undefined;
+  const dest = path.join(outputDir, name);
+  fs.copyFileSync(file, dest);
+  return dest;
+}
+
+function printOutputs(title, outputs) {
+  console.log(`\n  ${title}`);
+  for (const [k, v] of Object.entries(outputs)) console.log(`    ${k.padEnd(18)} ${v}`);
+}
+
+async function main() {
+  fs.rmSync(outputDir, { recursive: true, force: true });
+  fs.mkdirSync(outputDir, { recursive: true });
+  const work = fs.mkdtempSync(path.join(require('os').tmpdir(), 'cgg-demo-'));
+  const cleanups = [];
+  try {
+    console.log(noGuard
+      ? 'Cosign GC Guard demo: the incident (seed 000), attest WITHOUT the guard while GC runs\n'
+      : 'Cosign GC Guard demo: the fixed pipeline (seed 000), attest WITH the guard while GC runs\n');
+
+    const registry = await startRegistry();
+    cleanups.push(() => registry.stop());
+    const emu = await startEmulator({
+      upstreamRegistry: registry.url,
+      tailSeconds: 2,
+      gcSteps: [
+        { status: 'requested', seconds: 1 },
+        { status: 'waiting for write JWTs to expire', seconds: 3 },
+        { status: 'scanning manifests', seconds: 3 },
+        { status: 'deleting unreferenced blobs', seconds: 2 },
+      ],
+    });
+    cleanups.push(() => emu.stop());
+    emu.addPastGcs(emu.registries[0], [41, 38, 55, 12, 47, 30, 62, 35, 44, 39]);
+    const reg = emu.registries[0];
+    say('setup', `emulated DigitalOcean API ${emu.apiUrl}, registry front ${emu.registryHost} -> real registry ${registry.url}`);
+
+    // The image the pipeline built, pushed through the token front like a real push.
+    const dockerConfig = path.join(work, 'docker');
+    fs.mkdirSync(dockerConfig, { mode: 0o700 });
+    const basic = Buffer.from(`${emu.token}:${emu.token}`).toString('base64');
+    fs.writeFileSync(path.join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [emu.registryHost]: { auth: basic } } }));
+    const image = `${emu.registryHost}/${reg}/app:1.0`;
+    const digest = await pushTinyImage(emu.registryHost, `${reg}/app:1.0`, `demo ${Date.now()}`, { DOCKER_CONFIG: dockerConfig });
+    say('setup', `pushed ${image} (${digest})`);
+
+    // A signing key, and a predicate to attest.
+    const keyPassword = 'demo-key-password';
+    await run(tools.cosign3, ['generate-key-pair', '--output-key-prefix', path.join(work, 'cosign')], { COSIGN_PASSWORD: keyPassword });
+    const predicate = path.join(work, 'promotion.json');
+    fs.writeFileSync(predicate, JSON.stringify({ promotedTo: 'staging', build: 1893 }));
+
+    // A local release mirror serving the cosign the tests use, with its real checksum.
+    const mirror = await startMirror();
+    cleanups.push(() => mirror.close());
+    mirror.addRelease('3.1.1', fs.readFileSync(tools.cosign3));
+
+    const endpointId = 'digitalocean-demo';
+    const doEnv = {
+      [`ENDPOINT_URL_${endpointId}`]: emu.apiUrl,
+      [`ENDPOINT_AUTH_SCHEME_${endpointId}`]: 'Token',
+      [`ENDPOINT_AUTH_PARAMETER_${endpointId}_APITOKEN`]: emu.token,
+      SYSTEM_COLLECTIONURI: emu.collectionUri,
+      SYSTEM_TEAMPROJECT: emu.project,
+      BUILD_BUILDID: emu.buildId,
+      ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN: emu.buildAccessToken,
+    };
+    emu.setStages([
+      { name: 'Build', state: 'completed', result: 'succeeded' },
+      { name: 'RegistryMaintenance', state: 'inProgress' },
+      { name: 'AttestStaging', state: 'inProgress', current: true },
+    ]);
+
+    const agent = agentEnv(path.join(work, 'agent'));
+    const maintenance = (async () => {
+      say('RegistryMaintenance', 'DoRegistryGarbageCollection@1 starts');
+      const r = await runTask('DoRegistryGarbageCollectionV1', {
+        inputs: { digitalOceanConnection: endpointId, gcType: 'untagged-manifests-and-unreferenced-blobs', pollIntervalSeconds: '1', warnAfterMinutes: '15' },
+        env: { ...agent, ...doEnv },
+        onLine: narrator('RegistryMaintenance', /status|GC|garbage|duration/i),
+        timeoutMs: 5 * 60_000,
+      });
+      emu.setStages([
+        { name: 'Build', state: 'completed', result: 'succeeded' },
+        { name: 'RegistryMaintenance', state: 'completed', result: r.result === 'Failed' ? 'failed' : 'succeeded' },
+        { name: 'AttestStaging', state: 'inProgress', current: true },
+      ]);
+      return r;
+    })();
+
+    const attest = (async () => {
+      // The attest job starts a moment after GC began, as in runs #1893-#1903.
+      await new Promise((res) => setTimeout(res, 1500));
+      say('AttestStaging', 'CosignInstaller@1 starts');
+      const install = await runTask('CosignInstallerV1', {
+        inputs: { version: '3.1.1', downloadBaseUrl: mirror.url },
+        env: agent,
+        onLine: narrator('AttestStaging', /cosign|sha256|cache/i),
+      });
+      if (install.result !== 'Succeeded') return { install };
+      say('AttestStaging', `Cosign@1 attest starts (${noGuard ? 'guard OFF' : 'guard ON: waits for GC and stage RegistryMaintenance'})`);
+      const cosign = await runTask('CosignV1', {
+        inputs: {
+          command: 'attest', images: image, key: path.join(work, 'cosign.key'), keyPassword, publicKey: path.join(work, 'cosign.pub'),
+          predicate, predicateType: 'https://example.com/promotion/v1', digitalOceanConnection: endpointId,
+          useDigitalOceanCredentials: 'true', gcGuard: noGuard ? 'false' : 'true', waitForStages: noGuard ? '' : 'RegistryMaintenance',
+          settleSeconds: '2', pollIntervalSeconds: '1', guardTimeoutMinutes: '5', maxAttempts: noGuard ? '1' : '5',
+          attemptTimeoutSeconds: '60', initialBackoffSeconds: '1', maxBackoffSeconds: '5', totalTimeoutMinutes: '10',
+          tlogUpload: 'false', allowHttpRegistry: 'true', allowInsecureRegistry: 'true', verifyAfter: 'true',
+          cosignPath: install.outputs.cosignPath,
+        },
+        env: { ...agent, ...doEnv },
+        onLine: narrator('AttestStaging', /GC|guard|stage|settle|attempt|digest|attest|verif|401|wait/i),
+        timeoutMs: 5 * 60_000,
+      });
+      return { install, cosign };
+    })();
+
+    const [gc, job] = await Promise.all([maintenance, attest]);
+    let verified = false;
+    if (job.cosign && job.cosign.result === 'Succeeded') {
+      await run(tools.cosign3, ['verify-attestation', '--key', path.join(work, 'cosign.pub'), '--insecure-ignore-tlog', '--type', 'https://example.com/promotion/v1',
+        '--allow-http-registry', '--allow-insecure-registry', job.cosign.outputs.digest], { DOCKER_CONFIG: dockerConfig });
+      verified = true;
+      say('AttestStaging', `independent check: cosign verify-attestation ${job.cosign.outputs.digest} verified`);
+    }
+
+    printOutputs('RegistryMaintenance outputs', gc.outputs);
+    if (job.install) printOutputs('CosignInstaller@1 outputs', job.install.outputs);
+    if (job.cosign) printOutputs('Cosign@1 outputs', job.cosign.outputs);
+    const written = [
+      copySummary(summaries(gc)[0], 'RegistryMaintenance-summary.md'),
+      job.cosign ? copySummary(summaries(job.cosign)[0], 'AttestStaging-summary.md') : undefined,
+    ].filter(Boolean);
+    console.log('\n  Build summaries:');
+    for (const f of written) console.log(`    ${path.relative(process.cwd(), f)}`);
+
+    const refused = emu.tokenRequests.filter((t) => !t.granted).length;
+    console.log(`\n  Token endpoint: ${emu.tokenRequests.length} requests, ${refused} refused (push during GC).`);
+    if (noGuard) {
+      const reproduced = job.cosign && job.cosign.result === 'Failed' && /401|UNAUTHORIZED|Unauthorized/.test(job.cosign.stdout + job.cosign.stderr);
+      console.log(reproduced
+        ? '\nReproduced the incident: without the guard the attest ran during GC and the token endpoint answered 401.\nRun `npm start` without --no-guard to see the fix.'
+        : '\nThe incident did not reproduce (the attest did not fail with 401).');
+      process.exitCode = reproduced ? 0 : 1;
+    } else {
+      const ok = gc.result === 'Succeeded' && job.cosign && job.cosign.result === 'Succeeded' && verified;
+      console.log(ok
+        ? '\nDone: GC ran and was timed, the attest waited for it, then attested the registry digest and verified.'
+        : '\nThe demo did not complete; see the lines above.');
+      process.exitCode = ok ? 0 : 1;
+    }
+  } finally {
+    for (const c of cleanups.reverse()) await c();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(`demo failed: ${err.message || err}`);
+  process.exit(1);
+});
