@@ -21,12 +21,18 @@ const SIDECAR = 'cosign.sha256';
 /** Downloads are retried on transient failures; a cosign binary is ~100 MB. */
 const DOWNLOAD_BUDGET = { maxAttempts: 3, attemptTimeoutSeconds: 600, initialBackoffSeconds: 2, maxBackoffSeconds: 10, totalTimeoutSeconds: 1900 };
 
+/** A user value quoted in a one-line error message: newlines escaped, long values cut. */
+function oneLine(value: string): string {
+  const flat = value.replace(/\r?\n/g, '\\n');
+  return flat.length > 80 ? flat.slice(0, 77) + '...' : flat;
+}
+
 /** "3.0.6" or "v3.0.6" (optionally a pre-release suffix); no ranges, no "latest". */
 export function normalizeVersion(input: string): string {
   const m = /^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)$/.exec(input.trim());
   if (!m) {
     throw new UserError(
-      `Input 'version' must be an explicit cosign release such as 3.0.6 or v3.0.6, got '${input}' (ranges and 'latest' are refused so every run installs the same binary).`,
+      `Input 'version' must be an explicit cosign release such as 3.0.6 or v3.0.6, got '${oneLine(input)}' (ranges and 'latest' are refused so every run installs the same binary).`,
     );
   }
   return m[1];
@@ -35,7 +41,7 @@ export function normalizeVersion(input: string): string {
 export function normalizeChecksum(input: string): string {
   const v = input.trim().toLowerCase();
   if (v !== '' && !/^[0-9a-f]{64}$/.test(v)) {
-    throw new UserError(`Input 'checksum' must be a sha256 of 64 hex digits, got '${input.length > 80 ? input.slice(0, 77) + '...' : input}'.`);
+    throw new UserError(`Input 'checksum' must be a sha256 of 64 hex digits, got '${oneLine(input)}'.`);
   }
   return v;
 }
@@ -209,6 +215,8 @@ async function publishToCache(stagedBinary: string, sha256: string, version: str
       if (!fs.existsSync(theirs) || (await sha256File(theirs)) !== sha256) {
         removeCacheEntry(finalDir);
         fs.renameSync(staging, finalDir);
+      } else {
+        info(`Another job cached cosign ${version} at the same time; using its copy (same sha256).`);
       }
     }
     fs.writeFileSync(`${finalDir}.complete`, '');
@@ -231,27 +239,58 @@ function runCosignVersion(binary: string): Promise<string> {
   });
 }
 
+/**
+ * Runs `cosign version --json` on a binary whose sha256 was already verified;
+ * when it reports a release version, that must be the requested one.
+ */
+async function checkReportedVersion(binary: string, version: string): Promise<string> {
+  const reported = await runCosignVersion(binary);
+  if (/^v?\d+\.\d+\.\d+/.test(reported)) {
+    if (reported.replace(/^v/, '') !== version) {
+      throw new UserError(`The binary reports cosign ${reported}, but ${version} was requested; check downloadBaseUrl and checksum.`);
+    }
+  } else {
+    info(`cosign reports version '${reported || 'unknown'}' (not a release version); trusting the verified sha256.`);
+  }
+  return reported;
+}
+
 /** The whole install: cache lookup (re-verified), else download, verify, cache; always prepend PATH. */
 export async function installCosign(req: InstallRequest, signal: AbortSignal): Promise<InstallResult> {
   const plat = req.platform ?? cosignPlatform();
-  const pinned = req.checksum || tableChecksum(req.version, plat.key);
+  const tablePin = tableChecksum(req.version, plat.key);
+  const pinned = req.checksum || tablePin;
   const pinSource = req.checksum ? "the 'checksum' input" : pinned ? "the task's checksum table" : '';
 
   let dir = toolLib.findLocalTool(TOOL_NAME, req.version);
   let cacheHit = false;
   let sha256 = '';
+  let reported = '';
   if (dir) {
     const bin = path.join(dir, plat.binaryName);
     const sidecar = path.join(dir, SIDECAR);
-    const expected = pinned || (fs.existsSync(sidecar) ? fs.readFileSync(sidecar, 'utf8').trim() : '');
+    const recorded = fs.existsSync(sidecar) ? fs.readFileSync(sidecar, 'utf8').trim() : '';
+    const expected = pinned || recorded;
     const actual = fs.existsSync(bin) ? await sha256File(bin) : 'missing';
     if (!expected || actual !== expected) {
       removeCacheEntry(dir);
+      if (req.checksum && actual !== 'missing' && (actual === tablePin || actual === recorded)) {
+        // The cached binary is intact; the pin given by the user names another binary.
+        throw new UserError(
+          `The cached cosign ${req.version} at ${bin} has sha256 ${actual} (${actual === tablePin ? "the task's checksum table" : 'as recorded when it was cached'}), but the 'checksum' input expects ${req.checksum}. The cache entry was removed; check the 'checksum' input.`,
+        );
+      }
       throw new UserError(
         `The cached cosign ${req.version} at ${bin} has sha256 ${actual}, expected ${expected || 'a recorded digest'}: the agent's tool cache was altered. The cache entry was removed; re-run to download a verified copy.`,
       );
     }
     info(`Found cosign ${req.version} in the tool cache (sha256 ${actual} verified).`);
+    try {
+      reported = await checkReportedVersion(bin, req.version);
+    } catch (err) {
+      removeCacheEntry(dir);
+      throw err;
+    }
     cacheHit = true;
     sha256 = actual;
   } else {
@@ -274,6 +313,9 @@ export async function installCosign(req: InstallRequest, signal: AbortSignal): P
         throw new UserError(`Checksum mismatch for ${url}: got sha256 ${actual}, expected ${expected} from ${pinSource || 'the release checksums'}. Nothing was cached or run.`);
       }
       info(`sha256 ${actual} matches ${pinSource || 'the release checksums'}.`);
+      // Verified: it may run now, and only a binary that passed every check is cached.
+      fs.chmodSync(tmp, 0o700);
+      reported = await checkReportedVersion(tmp, req.version);
       dir = await publishToCache(tmp, actual, req.version, plat);
       sha256 = actual;
     } finally {
@@ -284,13 +326,5 @@ export async function installCosign(req: InstallRequest, signal: AbortSignal): P
   const cosignPath = path.join(dir, plat.binaryName);
   // Always prepend, even when another cosign is on PATH (seed 000's install bug).
   toolLib.prependPath(dir);
-  const reported = await runCosignVersion(cosignPath);
-  if (/^v?\d+\.\d+\.\d+/.test(reported)) {
-    if (reported.replace(/^v/, '') !== req.version) {
-      throw new UserError(`The binary reports cosign ${reported}, but ${req.version} was requested; check downloadBaseUrl and checksum.`);
-    }
-  } else {
-    info(`cosign reports version '${reported || 'unknown'}' (not a release version); trusting the verified sha256.`);
-  }
   return { cosignPath, version: req.version, sha256, cacheHit, reportedVersion: reported };
 }

@@ -1,0 +1,19 @@
+/** One printed figure of a benchmark: what was measured, its target, the value, and whether it is within target. */
+export interface BenchRow {
+  figure: string;
+  target: string;
+  measured: string;
+  pass: boolean;
+}
+
+/** Median of a non-empty list of numbers. */
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** Prints rows as a small table (for `node out/bench/<name>.js`). */
+export function printRows(rows: BenchRow[]): void {
+  for (const r of rows) console.log(`${r.pass ? 'PASS' : 'FAIL'}  ${r.figure}: ${r.measured} (target ${r.target})`);
+}

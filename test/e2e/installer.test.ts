@@ -1,0 +1,294 @@
+// End-to-end tests for CosignInstaller@1: the BUNDLED task (tasks/CosignInstallerV1/index.js)
+// runs as the agent runs it, against a release mirror on 127.0.0.1 that serves
+// the real cosign 3.1.1 binary from .tools/bin.
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Mirror, readOnce, sha256, startMirror } from '../helpers/mirror';
+import { tempDir, tools } from '../helpers/paths';
+import { TaskRun, agentEnv as newAgentEnv, describeRun, runTask } from '../helpers/run-task';
+
+const ASSET = 'cosign-linux-amd64';
+const ARCH = process.arch; // tool-lib's cache layout uses os.arch()
+const DEFAULT_VERSION = '3.0.6';
+
+/** Agent folders made by this file's tests, removed after each test (each holds ~90 MB cosign copies). */
+const made: string[] = [];
+function agentEnv(): Record<string, string> {
+  const env = newAgentEnv();
+  made.push(env.AGENT_WORKFOLDER);
+  return env;
+}
+function cleanUp(): void {
+  for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+}
+
+/** Entries of a folder (none when it does not exist), without task-lib's vault key file. */
+function entries(dir: string): string[] {
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f !== '.taskkey').sort() : [];
+}
+
+function sha256File(file: string): string {
+  return sha256(fs.readFileSync(file));
+}
+
+describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function () {
+  this.timeout(120_000);
+  let mirror: Mirror;
+  let cosign: Buffer;
+  let cosignSha: string;
+
+  before(async function () {
+    if (process.platform !== 'linux' || process.arch !== 'x64') this.skip();
+    cosign = readOnce(tools.cosign3);
+    cosignSha = sha256(cosign);
+    mirror = await startMirror();
+    mirror.addRelease('3.1.1', cosign);
+  });
+  after(async () => {
+    await mirror?.close();
+  });
+  beforeEach(() => mirror?.reset());
+  afterEach(cleanUp);
+
+  function install(env: Record<string, string>, inputs: Record<string, string> = {}, extraEnv: Record<string, string> = {}): Promise<TaskRun> {
+    return runTask('CosignInstallerV1', {
+      inputs: { version: '3.1.1', downloadBaseUrl: mirror.url, ...inputs },
+      env: { ...env, ...extraEnv },
+    });
+  }
+
+  function assertInstalled(run: TaskRun, env: Record<string, string>, cacheHit: boolean): string {
+    assert.strictEqual(run.result, 'Succeeded', describeRun(run));
+    assert.strictEqual(run.code, 0);
+    const cosignPath = run.outputs['cosignPath'];
+    assert.strictEqual(cosignPath, path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', '3.1.1', ARCH, 'cosign'));
+    assert.strictEqual(run.outputs['cosignVersion'], '3.1.1');
+    assert.strictEqual(run.outputs['cosignSha256'], cosignSha);
+    assert.strictEqual(run.outputs['cacheHit'], String(cacheHit));
+    for (const name of ['cosignPath', 'cosignVersion', 'cosignSha256', 'cacheHit']) {
+      const set = run.commands.find((c) => c.command === 'task.setvariable' && c.properties['variable'] === name);
+      assert.strictEqual(set?.properties['isOutput'], 'true', `${name} is an output variable`);
+    }
+    const prepends = run.commands.filter((c) => c.command === 'task.prependpath').map((c) => c.message);
+    assert.deepStrictEqual(prepends, [path.dirname(cosignPath)], 'the install folder is prepended to PATH');
+    assert.ok((fs.statSync(cosignPath).mode & 0o111) === 0o111, 'executable');
+    assert.strictEqual(sha256File(cosignPath), cosignSha, 'the cached binary is the published one');
+    assert.deepStrictEqual(run.errors, []);
+    return cosignPath;
+  }
+
+  /** The tool cache holds exactly one complete entry for 3.1.1 and nothing else (no staging folders). */
+  function assertCleanCache(env: Record<string, string>): void {
+    const cosignDir = path.join(env.AGENT_TOOLSDIRECTORY, 'cosign');
+    assert.deepStrictEqual(entries(cosignDir), ['3.1.1']);
+    assert.deepStrictEqual(entries(path.join(cosignDir, '3.1.1')), [ARCH, `${ARCH}.complete`]);
+    assert.deepStrictEqual(entries(path.join(cosignDir, '3.1.1', ARCH)), ['cosign', 'cosign.sha256']);
+    assert.strictEqual(sha256File(path.join(cosignDir, '3.1.1', ARCH, 'cosign')), cosignSha);
+    assert.deepStrictEqual(entries(env.AGENT_TEMPDIRECTORY), [], 'no download leftovers in the agent temp folder');
+  }
+
+  function assertNothingCached(env: Record<string, string>): void {
+    assert.deepStrictEqual(entries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', '3.1.1')), [], 'nothing under the tool cache');
+    for (const v of entries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign'))) {
+      assert.deepStrictEqual(entries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', v)), [], `nothing under cosign/${v}`);
+    }
+    assert.deepStrictEqual(entries(env.AGENT_TEMPDIRECTORY), [], 'no download leftovers in the agent temp folder');
+  }
+
+  function assertFailedOneLine(run: TaskRun, pattern: RegExp): void {
+    assert.strictEqual(run.result, 'Failed', describeRun(run));
+    assert.notStrictEqual(run.code, null);
+    assert.strictEqual(run.errors.length, 1, describeRun(run));
+    assert.ok(!/[\r\n]/.test(run.errors[0]), `one line: ${run.errors[0]}`);
+    assert.match(run.errors[0], pattern);
+    assert.ok(!run.commands.some((c) => c.command === 'task.prependpath'), 'nothing put on PATH');
+    assert.ok(!run.commands.some((c) => c.command === 'task.setvariable'), 'no outputs');
+  }
+
+  it('installs fresh: outputs, PATH, executable, verified sha', async () => {
+    const env = agentEnv();
+    const run = await install(env, { checksum: cosignSha });
+    assertInstalled(run, env, false);
+    assertCleanCache(env);
+    assert.strictEqual(mirror.count(`/v3.1.1/${ASSET}`), 1, 'one binary download');
+    assert.strictEqual(mirror.count('cosign_checksums.txt'), 0, 'a pinned install does not read the release checksums');
+  });
+
+  it('hits the cache on the second run without downloading, re-verifying the sha', async () => {
+    const env = agentEnv();
+    assertInstalled(await install(env, { checksum: cosignSha }), env, false);
+    mirror.reset();
+    const run = await install(env, { checksum: cosignSha });
+    const cosignPath = assertInstalled(run, env, true);
+    assert.strictEqual(mirror.count(`/v3.1.1/${ASSET}`), 0, 'no binary download on a cache hit');
+    assert.strictEqual(mirror.count(), 0, 'no request at all on a cache hit');
+    assert.ok(run.stdout.includes(`sha256 ${cosignSha} verified`), describeRun(run));
+    assertCleanCache(env);
+    assert.ok(fs.existsSync(cosignPath));
+  });
+
+  it('refuses a tampered binary: Failed, nothing cached, no temp leftovers', async () => {
+    const env = agentEnv();
+    const tampered = Buffer.from(cosign);
+    tampered[tampered.length >> 1] ^= 0xff;
+    mirror.tamper(`/v3.1.1/${ASSET}`, tampered);
+    try {
+      const run = await install(env, { checksum: cosignSha });
+      assertFailedOneLine(run, new RegExp(`Checksum mismatch .* got sha256 ${sha256(tampered)}, expected ${cosignSha} from the 'checksum' input`));
+      assertNothingCached(env);
+      // The release checksums agree with the pin, so the unpinned path refuses it too.
+      const run2 = await install(env);
+      assertFailedOneLine(run2, new RegExp(`Checksum mismatch .* expected ${cosignSha} from the release checksums`));
+      assertNothingCached(env);
+    } finally {
+      mirror.tamper(`/v3.1.1/${ASSET}`, cosign);
+    }
+  });
+
+  it('fails when the cached binary was altered on disk, and removes the entry', async () => {
+    const env = agentEnv();
+    const cosignPath = assertInstalled(await install(env, { checksum: cosignSha }), env, false);
+    fs.appendFileSync(cosignPath, 'altered');
+    mirror.reset();
+    const run = await install(env, { checksum: cosignSha });
+    assertFailedOneLine(run, /tool cache was altered/);
+    assert.ok(run.errors[0].includes(`expected ${cosignSha}`), run.errors[0]);
+    assert.strictEqual(mirror.count(), 0, 'the altered binary is not silently replaced');
+    assertNothingCached(env);
+    assert.ok(!fs.existsSync(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', '3.1.1', `${ARCH}.complete`)));
+    // The next run downloads a verified copy again.
+    assertInstalled(await install(env, { checksum: cosignSha }), env, false);
+    assertCleanCache(env);
+  });
+
+  it('fails when the cached binary was replaced by another file, with no pin but the recorded digest', async () => {
+    const env = agentEnv();
+    const cosignPath = assertInstalled(await install(env), env, false);
+    fs.writeFileSync(cosignPath, '#!/bin/sh\necho evil\n');
+    const run = await install(env);
+    assertFailedOneLine(run, /tool cache was altered/);
+    assertNothingCached(env);
+  });
+
+  it('fails on a wrong checksum input and caches nothing', async () => {
+    const env = agentEnv();
+    const wrong = 'ab'.repeat(32);
+    const run = await install(env, { checksum: wrong });
+    assertFailedOneLine(run, new RegExp(`Checksum mismatch .* got sha256 ${cosignSha}, expected ${wrong} from the 'checksum' input`));
+    assertNothingCached(env);
+  });
+
+  it('fails on a wrong checksum input even when a verified copy is cached', async () => {
+    const env = agentEnv();
+    assertInstalled(await install(env, { checksum: cosignSha }), env, false);
+    const wrong = 'cd'.repeat(32);
+    const run = await install(env, { checksum: wrong });
+    assertFailedOneLine(run, new RegExp(`expects ${wrong}`));
+    assert.ok(!/altered/.test(run.errors[0]), `a wrong pin is not blamed on the cache: ${run.errors[0]}`);
+  });
+
+  it('prepends the install folder even with a stale cosign earlier on PATH', async () => {
+    const env = agentEnv();
+    const stale = tempDir('stale-cosign');
+    made.push(stale);
+    const marker = path.join(stale, 'ran');
+    fs.writeFileSync(path.join(stale, 'cosign'), `#!/bin/sh\ntouch '${marker}'\necho '{"gitVersion":"v2.2.4"}'\n`, { mode: 0o755 });
+    const pathEnv = `${stale}${path.delimiter}${process.env['PATH'] ?? ''}`;
+    for (const cacheHit of [false, true]) {
+      const run = await install(env, { checksum: cosignSha }, { PATH: pathEnv });
+      const cosignPath = assertInstalled(run, env, cacheHit);
+      assert.notStrictEqual(path.dirname(cosignPath), stale);
+      assert.ok(!fs.existsSync(marker), 'the stale cosign on PATH was never run');
+    }
+  });
+
+  it('two concurrent installs into one tool cache both succeed with one complete binary', async () => {
+    // Two agents on one machine: a shared tool cache, each its own temp folder
+    // (task-lib keeps its vault key in Agent.TempDirectory, which one agent never shares).
+    const env = agentEnv();
+    const env2 = { ...agentEnv(), AGENT_TOOLSDIRECTORY: env.AGENT_TOOLSDIRECTORY };
+    // Both downloads are held until both are in flight, so both really race to publish.
+    mirror.holdUntil(`/v3.1.1/${ASSET}`, 2);
+    const runs = await Promise.all([install(env, { checksum: cosignSha }), install(env2)]);
+    for (const run of runs) assertInstalled(run, env, false);
+    assertCleanCache(env2);
+    assert.strictEqual(runs[0].outputs['cosignSha256'], runs[1].outputs['cosignSha256']);
+    assert.strictEqual(runs[0].outputs['cosignPath'], runs[1].outputs['cosignPath']);
+    assert.strictEqual(mirror.count(`/v3.1.1/${ASSET}`), 2);
+    assert.strictEqual(runs.filter((r) => r.stdout.includes('Another job cached cosign 3.1.1 at the same time')).length, 1, 'exactly one run lost the race to publish');
+    assertCleanCache(env);
+  });
+
+  for (const version of ['v3.1.1', '3.1.1']) {
+    it(`accepts version '${version}'`, async () => {
+      const env = agentEnv();
+      const run = await install(env, { version, checksum: cosignSha });
+      assertInstalled(run, env, false);
+      assert.strictEqual(mirror.count(`/v3.1.1/${ASSET}`), 1);
+      assert.strictEqual(mirror.count(`/vv3.1.1/${ASSET}`), 0);
+    });
+  }
+
+  it('reads cosign_checksums.txt for a version outside the table and warns with the digest to pin', async () => {
+    const env = agentEnv();
+    const run = await install(env);
+    assertInstalled(run, env, false);
+    assert.strictEqual(mirror.count('/v3.1.1/cosign_checksums.txt'), 1);
+    assert.ok(run.warnings.some((w) => w.includes(`checksum: ${cosignSha}`)), describeRun(run));
+    assert.ok(run.stdout.includes(`trusting sha256 ${cosignSha} from ${mirror.url}/v3.1.1/cosign_checksums.txt`), describeRun(run));
+  });
+
+  it('fails clearly when the mirror has no cosign_checksums.txt and nothing pins the version', async () => {
+    const m = await startMirror();
+    try {
+      m.addRelease('3.1.1', cosign, { checksums: false });
+      const env = agentEnv();
+      const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url }, env });
+      assertFailedOneLine(run, /not in the task's checksum table.*cosign_checksums\.txt.*set 'checksum'/);
+      assert.ok(run.errors[0].includes('404'), run.errors[0]);
+      assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 0, 'no binary downloaded without a checksum');
+      assertNothingCached(env);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('fails when cosign_checksums.txt does not list this platform', async () => {
+    const m = await startMirror();
+    try {
+      m.addRelease('3.1.1', cosign, { checksumsText: `${cosignSha}  cosign-darwin-arm64\n` });
+      const env = agentEnv();
+      const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url }, env });
+      assertFailedOneLine(run, /lists no checksum for cosign-linux-amd64/);
+      assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 0);
+      assertNothingCached(env);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it(`enforces the checksum table: default ${DEFAULT_VERSION} served with other bytes fails`, async () => {
+    const m = await startMirror();
+    try {
+      // The mirror even publishes checksums that agree with its bytes: the embedded table wins.
+      m.addRelease(DEFAULT_VERSION, cosign);
+      const env = agentEnv();
+      const run = await runTask('CosignInstallerV1', { inputs: { downloadBaseUrl: m.url }, env });
+      assertFailedOneLine(run, /Checksum mismatch .* expected c956e5dfcac53d52bcf058360d579472f0c1d2d9b69f55209e256fe7783f4c74 from the task's checksum table/);
+      assert.strictEqual(m.count(`/v${DEFAULT_VERSION}/${ASSET}`), 1);
+      assert.strictEqual(m.count('cosign_checksums.txt'), 0, 'the table is used, not the mirror checksums');
+      assertNothingCached(env);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('fails with a one-line message when the mirror does not have the binary', async () => {
+    const env = agentEnv();
+    const run = await install(env, { version: '3.1.2', checksum: cosignSha });
+    assertFailedOneLine(run, /Could not download .*v3\.1\.2\/cosign-linux-amd64.*HTTP 404/);
+    assert.strictEqual(mirror.count('/v3.1.2/cosign-linux-amd64'), 1, 'a 404 is not retried');
+    assertNothingCached(env);
+  });
+});

@@ -1,0 +1,327 @@
+// The packaging test: build (or reuse) the dev VSIX, unpack it, check every
+// task.json inside it the way tfx should but does not (tfx only warns), check
+// the manifest's contributions and the DigitalOcean endpoint type, then run
+// the installer from an unpacked copy with no node_modules anywhere above it.
+// It iterates over whatever tasks the VSIX holds, so tasks added later are
+// covered without touching this file.
+import * as assert from 'assert';
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import { isBuiltin } from 'module';
+import * as os from 'os';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import { Mirror, readOnce, sha256, startMirror } from '../helpers/mirror';
+import { ROOT, tools } from '../helpers/paths';
+import { agentEnv, describeRun, runTask } from '../helpers/run-task';
+
+const TASK_CATEGORIES = ['Build', 'Utility', 'Test', 'Package', 'Deploy', 'Azure Repos', 'Azure Boards', 'Azure Pipelines', 'Azure Test Plans', 'Azure Artifacts'];
+const INPUT_TYPES = ['boolean', 'filePath', 'multiLine', 'pickList', 'radio', 'secureFile', 'string', 'int', 'identities', 'querycontrol'];
+/** Node24 arrived in agent 4.265.1 (azure-pipelines-tasks docs/migrateNode24.md). */
+const MIN_AGENT_FOR_NODE24 = [4, 265, 1];
+const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+function vsixPath(): string {
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'vss-extension.json'), 'utf8'));
+  const dev = JSON.parse(fs.readFileSync(path.join(ROOT, 'configs', 'dev.json'), 'utf8'));
+  return path.join(ROOT, 'dist', `${dev.publisher}.${manifest.id}-${manifest.version}.vsix`);
+}
+
+function newestMtime(p: string): number {
+  const st = fs.statSync(p);
+  if (!st.isDirectory()) return st.mtimeMs;
+  return Math.max(st.mtimeMs, ...fs.readdirSync(p).map((f) => newestMtime(path.join(p, f))));
+}
+
+/** The dev VSIX, repackaged when missing or older than anything it packs (CGG_VSIX=<file> checks another one as is). */
+function ensureVsix(): string {
+  if (process.env['CGG_VSIX']) return path.resolve(process.env['CGG_VSIX']);
+  const vsix = vsixPath();
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'vss-extension.json'), 'utf8')) as { files: { path: string }[] };
+  const inputs = ['vss-extension.json', 'overview.md', ...manifest.files.map((f) => f.path)].map((p) => path.join(ROOT, p)).filter((p) => fs.existsSync(p));
+  if (!fs.existsSync(vsix) || fs.statSync(vsix).mtimeMs < Math.max(...inputs.map(newestMtime))) {
+    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'package.js'), '--dev'], { cwd: ROOT, stdio: 'pipe' });
+  }
+  assert.ok(fs.existsSync(vsix), `${vsix} was not written`);
+  return vsix;
+}
+
+/** A small zip reader (central directory + stored/deflated entries), for machines without unzip. */
+export function unzipWithNode(zipFile: string, dest: string): void {
+  const buf = fs.readFileSync(zipFile);
+  let eocd = -1;
+  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 22 - 0xffff); i--) {
+    if (buf.readUInt32LE(i) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) throw new Error(`${zipFile}: no end of central directory`);
+  const count = buf.readUInt16LE(eocd + 10);
+  let p = buf.readUInt32LE(eocd + 16);
+  for (let n = 0; n < count; n++) {
+    if (buf.readUInt32LE(p) !== 0x02014b50) throw new Error(`${zipFile}: bad central directory entry ${n}`);
+    const method = buf.readUInt16LE(p + 10);
+    const compressed = buf.readUInt32LE(p + 20);
+    const nameLen = buf.readUInt16LE(p + 28);
+    const extraLen = buf.readUInt16LE(p + 30);
+    const commentLen = buf.readUInt16LE(p + 32);
+    const local = buf.readUInt32LE(p + 42);
+    const name = buf.toString('utf8', p + 46, p + 46 + nameLen);
+    p += 46 + nameLen + extraLen + commentLen;
+    const target = path.resolve(dest, name);
+    if (!target.startsWith(path.resolve(dest) + path.sep)) throw new Error(`${zipFile}: entry escapes the folder: ${name}`);
+    if (name.endsWith('/')) {
+      fs.mkdirSync(target, { recursive: true });
+      continue;
+    }
+    if (buf.readUInt32LE(local) !== 0x04034b50) throw new Error(`${zipFile}: bad local header for ${name}`);
+    const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    const raw = buf.subarray(start, start + compressed);
+    const data = method === 0 ? raw : method === 8 ? zlib.inflateRawSync(raw) : undefined;
+    if (!data) throw new Error(`${zipFile}: ${name} uses compression method ${method}`);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, data);
+  }
+}
+
+function unpack(vsix: string, dest: string): void {
+  const which = spawnSync('sh', ['-c', 'command -v unzip'], { encoding: 'utf8' });
+  if (which.status === 0 && which.stdout.trim() && !process.env['CGG_NO_UNZIP']) {
+    execFileSync('unzip', ['-q', '-o', vsix, '-d', dest]);
+  } else {
+    unzipWithNode(vsix, dest);
+  }
+}
+
+function walk(dir: string, base = dir): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
+    const full = path.join(dir, d.name);
+    return d.isDirectory() ? walk(full, base) : [path.relative(base, full).split(path.sep).join('/')];
+  });
+}
+
+function versionAtLeast(v: string, min: number[]): boolean {
+  const parts = v.split('.').map(Number);
+  for (let i = 0; i < min.length; i++) {
+    const a = parts[i] ?? 0;
+    if (a !== min[i]) return a > min[i];
+  }
+  return true;
+}
+
+/** A settableVariables pattern (may end in *) admits a name, case-insensitively. */
+function allows(patterns: string[], name: string): boolean {
+  return patterns.some((p) => {
+    const re = new RegExp('^' + p.split('*').map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$', 'i');
+    return re.test(name);
+  });
+}
+
+interface TaskJson {
+  id: string;
+  name: string;
+  friendlyName: string;
+  description?: string;
+  category: string;
+  version: { Major: number; Minor: number; Patch: number };
+  minimumAgentVersion?: string;
+  instanceNameFormat: string;
+  groups?: { name: string; displayName: string }[];
+  inputs?: { name: string; label: string; type: string; helpMarkDown?: string; options?: Record<string, string>; groupName?: string; defaultValue?: string }[];
+  outputVariables?: { name: string; description?: string }[];
+  execution?: Record<string, { target: string }>;
+  restrictions?: { commands?: { mode?: string }; settableVariables?: { allowed?: string[] } };
+}
+
+describe('VSIX packaging', function () {
+  this.timeout(180_000);
+  let vsix: string;
+  let unpacked: string;
+  let files: string[];
+  let taskDirs: string[];
+  let tasks: Map<string, TaskJson>;
+  let vsoManifest: { contributions: { id: string; type: string; properties: Record<string, unknown> }[] };
+
+  before(() => {
+    vsix = ensureVsix();
+    unpacked = fs.mkdtempSync(path.join(os.tmpdir(), 'cgg-vsix-'));
+    unpack(vsix, unpacked);
+    files = walk(unpacked);
+    taskDirs = files.filter((f) => /^tasks\/[^/]+\/task\.json$/.test(f)).map((f) => path.posix.dirname(f)).sort();
+    tasks = new Map(taskDirs.map((d) => [d, JSON.parse(fs.readFileSync(path.join(unpacked, d, 'task.json'), 'utf8')) as TaskJson]));
+    vsoManifest = JSON.parse(fs.readFileSync(path.join(unpacked, 'extension.vsomanifest'), 'utf8'));
+  });
+  after(() => {
+    if (unpacked) fs.rmSync(unpacked, { recursive: true, force: true });
+  });
+
+  it('the pure-Node zip reader unpacks the VSIX the same as unzip', function () {
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'cgg-vsix-node-'));
+    try {
+      unzipWithNode(vsix, other);
+      assert.deepStrictEqual(walk(other).sort(), [...files].sort());
+      for (const f of files) assert.ok(fs.readFileSync(path.join(other, f)).equals(fs.readFileSync(path.join(unpacked, f))), f);
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it('holds every task folder of the repository, each with task.json, icon and bundle', () => {
+    const repoTasks = fs
+      .readdirSync(path.join(ROOT, 'tasks'))
+      .filter((d) => fs.existsSync(path.join(ROOT, 'tasks', d, 'task.json')))
+      .map((d) => `tasks/${d}`)
+      .sort();
+    assert.ok(taskDirs.length > 0, 'at least one task');
+    assert.deepStrictEqual(taskDirs, repoTasks);
+    for (const d of taskDirs) assert.ok(files.includes(`${d}/icon.png`), `${d}/icon.png`);
+    assert.ok(!files.some((f) => f.includes('node_modules/')), 'no node_modules in the VSIX');
+    assert.ok(!files.some((f) => f.endsWith('.ts')), 'no TypeScript sources in the VSIX');
+  });
+
+  it('every task.json passes the checks tfx only warns about, and more', () => {
+    const ids = new Set<string>();
+    const names = new Set<string>();
+    for (const [dir, t] of tasks) {
+      const where = `${dir}/task.json`;
+      assert.match(t.id, GUID, `${where}: id is a GUID`);
+      assert.ok(!ids.has(t.id.toLowerCase()), `${where}: id ${t.id} is unique`);
+      ids.add(t.id.toLowerCase());
+      assert.match(t.name, /^[A-Za-z0-9-]+$/, `${where}: name`);
+      assert.ok(!names.has(t.name), `${where}: name ${t.name} is unique`);
+      names.add(t.name);
+      assert.ok(typeof t.friendlyName === 'string' && t.friendlyName.length > 0 && t.friendlyName.length <= 40, `${where}: friendlyName '${t.friendlyName}' is 1-40 characters`);
+      assert.ok(typeof t.instanceNameFormat === 'string' && t.instanceNameFormat.trim() !== '', `${where}: instanceNameFormat`);
+      assert.ok(t.description && t.description.trim(), `${where}: description`);
+      assert.ok(TASK_CATEGORIES.includes(t.category), `${where}: category '${t.category}'`);
+      assert.ok(t.version && ['Major', 'Minor', 'Patch'].every((k) => Number.isInteger(t.version[k as 'Major'])), `${where}: version {Major, Minor, Patch}`);
+      assert.match(t.minimumAgentVersion ?? '', /^\d+\.\d+(\.\d+)?$/, `${where}: minimumAgentVersion`);
+      assert.ok(versionAtLeast(t.minimumAgentVersion!, MIN_AGENT_FOR_NODE24), `${where}: minimumAgentVersion ${t.minimumAgentVersion} runs Node24 (>= ${MIN_AGENT_FOR_NODE24.join('.')})`);
+
+      // Handlers: Node20_1 and Node24, targets inside the VSIX, self-contained bundles.
+      for (const h of ['Node20_1', 'Node24']) {
+        const target = t.execution?.[h]?.target;
+        assert.ok(target, `${where}: execution.${h}.target`);
+        const file = path.posix.join(dir, target!.replace(/\\/g, '/'));
+        assert.ok(files.includes(file), `${where}: ${h} target ${file} is in the VSIX`);
+        const code = fs.readFileSync(path.join(unpacked, file), 'utf8');
+        const requires = [...code.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]);
+        const external = requires.filter((r) => !isBuiltin(r) && !(r.startsWith('.') && files.includes(path.posix.join(path.posix.dirname(file), r))));
+        assert.deepStrictEqual([...new Set(external)], [], `${where}: ${file} requires only Node built-ins (a bundle)`);
+      }
+      for (const h of Object.keys(t.execution ?? {})) {
+        assert.ok(!['Node', 'Node6', 'Node10', 'Node16'].includes(h), `${where}: deprecated handler ${h}`);
+      }
+
+      // Inputs: names, labels, help, pickList options, groups.
+      const groups = new Set((t.groups ?? []).map((g) => g.name));
+      const inputNames = new Set<string>();
+      for (const i of t.inputs ?? []) {
+        const at = `${where}: input '${i.name}'`;
+        assert.match(i.name, /^[A-Za-z][A-Za-z0-9]*$/, `${at}: name`);
+        assert.ok(!inputNames.has(i.name), `${at}: unique`);
+        inputNames.add(i.name);
+        assert.ok(typeof i.label === 'string' && i.label.trim() !== '', `${at}: label`);
+        assert.ok(typeof i.helpMarkDown === 'string' && i.helpMarkDown.trim() !== '', `${at}: helpMarkDown`);
+        assert.ok(INPUT_TYPES.includes(i.type) || /^connectedService:.+$/.test(i.type), `${at}: type '${i.type}'`);
+        if (i.type === 'pickList' || i.type === 'radio') {
+          assert.ok(i.options && Object.keys(i.options).length > 0, `${at}: options`);
+          if (i.defaultValue) assert.ok(Object.keys(i.options!).includes(i.defaultValue), `${at}: default '${i.defaultValue}' is an option`);
+        }
+        if (i.groupName) assert.ok(groups.has(i.groupName), `${at}: group '${i.groupName}' exists`);
+      }
+
+      // Outputs, and restrictions that would silently block them.
+      const outputNames = new Set<string>();
+      for (const o of t.outputVariables ?? []) {
+        assert.match(o.name, /^[A-Za-z][A-Za-z0-9]*$/, `${where}: output '${o.name}'`);
+        assert.ok(!outputNames.has(o.name), `${where}: output '${o.name}' unique`);
+        outputNames.add(o.name);
+        assert.ok(o.description && o.description.trim(), `${where}: output '${o.name}' description`);
+      }
+      const allowed = t.restrictions?.settableVariables?.allowed;
+      if (allowed) {
+        for (const o of outputNames) assert.ok(allows(allowed, o), `${where}: restrictions allow output '${o}'`);
+      }
+    }
+    const installer = [...tasks.values()].find((t) => t.name === 'CosignInstaller');
+    assert.ok(installer, 'CosignInstaller is in the VSIX');
+    assert.deepStrictEqual((installer.outputVariables ?? []).map((o) => o.name).sort(), ['cacheHit', 'cosignPath', 'cosignSha256', 'cosignVersion']);
+    const allowed = installer.restrictions?.settableVariables?.allowed;
+    if (allowed) assert.ok(allows(allowed, 'PATH'), 'the installer may prepend PATH under its restrictions');
+  });
+
+  it("the manifest's task contributions are exactly the task folders", () => {
+    const ids = vsoManifest.contributions.map((c) => c.id);
+    assert.strictEqual(new Set(ids).size, ids.length, 'contribution ids are unique');
+    const contributed = vsoManifest.contributions
+      .filter((c) => c.type === 'ms.vss-distributed-task.task')
+      .map((c) => String(c.properties['name']).replace(/\\/g, '/').replace(/\/+$/, ''))
+      .sort();
+    assert.deepStrictEqual(contributed, taskDirs);
+  });
+
+  it('declares the digitalocean endpoint type with the token scheme and apitoken', () => {
+    const endpoints = vsoManifest.contributions.filter((c) => c.type === 'ms.vss-endpoint.service-endpoint-type');
+    const ep = endpoints.find((c) => c.properties['name'] === 'digitalocean');
+    assert.ok(ep, 'endpoint type digitalocean');
+    assert.deepStrictEqual((ep as { targets?: string[] }).targets, ['ms.vss-endpoint.endpoint-types']);
+    const url = ep.properties['url'] as { value?: string } | undefined;
+    assert.ok(url && url.value, 'the endpoint has an (overridable) URL with a default');
+    const schemes = ep.properties['authenticationSchemes'] as { type: string; inputDescriptors?: { id: string; isConfidential?: boolean }[] }[];
+    const token = schemes.find((s) => s.type === 'ms.vss-endpoint.endpoint-auth-scheme-token');
+    assert.ok(token, 'token authentication scheme');
+    const apitoken = token.inputDescriptors?.find((d) => d.id === 'apitoken');
+    assert.ok(apitoken, 'apitoken input');
+    assert.strictEqual(apitoken.isConfidential, true, 'apitoken is confidential');
+    // Every connectedService input of a task refers to a declared or built-in endpoint type.
+    const builtIn = ['azurerm', 'dockerregistry', 'github', 'generic', 'kubernetes', 'externalnpmregistry', 'ssh'];
+    const declared = new Set([...builtIn, ...endpoints.map((e) => String(e.properties['name']).toLowerCase())]);
+    for (const [dir, t] of tasks) {
+      for (const i of t.inputs ?? []) {
+        const m = /^connectedService:(.+)$/.exec(i.type);
+        if (m) assert.ok(m[1].split(/[,:]/).every((t) => declared.has(t.trim().toLowerCase())), `${dir}: input '${i.name}' uses undeclared endpoint type ${m[1]}`);
+      }
+    }
+  });
+
+  describe('running the unpacked installer with no node_modules', () => {
+    let mirror: Mirror;
+    before(async function () {
+      if (process.platform !== 'linux' || process.arch !== 'x64') this.skip();
+      mirror = await startMirror();
+      mirror.addRelease('3.1.1', readOnce(tools.cosign3));
+    });
+    after(async () => {
+      await mirror?.close();
+    });
+
+    it('succeeds from a copy in the OS temp folder', async () => {
+      const home = fs.mkdtempSync(path.join(os.tmpdir(), 'cgg-vsix-run-'));
+      try {
+        const copy = path.join(home, 'CosignInstallerV1');
+        fs.cpSync(path.join(unpacked, 'tasks', 'CosignInstallerV1'), copy, { recursive: true });
+        for (let d = copy; ; d = path.dirname(d)) {
+          assert.ok(!fs.existsSync(path.join(d, 'node_modules')), `no node_modules at ${d}`);
+          if (path.dirname(d) === d) break;
+        }
+        const entry = path.join(copy, 'index.js');
+        const env = agentEnv(path.join(home, 'agent'));
+        const sha = sha256(readOnce(tools.cosign3));
+        const run = await runTask('CosignInstallerV1', {
+          entry,
+          inputs: { version: '3.1.1', checksum: sha, downloadBaseUrl: mirror.url },
+          env: { ...env, NODE_PATH: undefined },
+        });
+        assert.strictEqual(run.result, 'Succeeded', describeRun(run));
+        assert.strictEqual(run.outputs['cosignSha256'], sha);
+        assert.strictEqual(run.outputs['cacheHit'], 'false');
+        assert.ok(run.commands.some((c) => c.command === 'task.prependpath' && c.message === path.dirname(run.outputs['cosignPath'])));
+        assert.strictEqual(mirror.count('/v3.1.1/cosign-linux-amd64'), 1);
+      } finally {
+        fs.rmSync(home, { recursive: true, force: true });
+      }
+    });
+  });
+});
