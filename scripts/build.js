@@ -11,6 +11,31 @@ const esbuild = require('esbuild');
 const root = path.resolve(__dirname, '..');
 const tasksDir = path.join(root, 'tasks');
 
+// axios probes fetch/Request and FormData at load time, which makes Node
+// load its built-in fetch stack (~20 ms of cold start) plus form-data and
+// mime-db. The tasks only use axios' http adapter with JSON and streams, so
+// the bundle leaves those out. (The L0 tests run the unbundled code, where
+// axios is untouched.)
+const FORMDATA_PROBE = "const FormDataCtor = typeof G.FormData !== 'undefined' ? G.FormData : undefined;";
+const axiosLean = {
+  name: 'axios-lean',
+  setup(b) {
+    b.onLoad({ filter: /axios[\\/]lib[\\/]adapters[\\/]fetch\.js$/ }, () => ({
+      contents: 'export const getFetch = () => false; export default false;',
+      loader: 'js',
+    }));
+    b.onLoad({ filter: /axios[\\/]lib[\\/]utils\.js$/ }, (a) => {
+      const src = fs.readFileSync(a.path, 'utf8');
+      if (!src.includes(FORMDATA_PROBE)) throw new Error('axios-lean: axios/lib/utils.js changed; review the plugin');
+      return { contents: src.replace(FORMDATA_PROBE, 'const FormDataCtor = undefined;'), loader: 'js' };
+    });
+    b.onLoad({ filter: /axios[\\/]lib[\\/]platform[\\/]node[\\/]classes[\\/]FormData\.js$/ }, () => ({
+      contents: 'export default null;',
+      loader: 'js',
+    }));
+  },
+};
+
 function taskFolders() {
   return fs.readdirSync(tasksDir)
     .filter((d) => fs.existsSync(path.join(tasksDir, d, 'task.json')) && fs.existsSync(path.join(tasksDir, d, 'index.ts')));
@@ -31,6 +56,7 @@ async function main() {
       keepNames: true,
       legalComments: 'eof',
       logLevel: 'warning',
+      plugins: [axiosLean],
     });
   }
   console.log(`build: compiled to out/ and bundled ${taskFolders().length} task(s) in ${Date.now() - started} ms`);
