@@ -37,9 +37,13 @@ function say(lane, text) {
 }
 
 /** Turns a task's raw stdout lines into timeline lines (drops debug noise). */
+function unescapeVso(s) {
+  return s.replace(/%0D/g, '').replace(/%0A/g, ' ').replace(/%AZP25/g, '%');
+}
+
 function narrator(lane, keep) {
-  return (line) => {
-    const l = line.trim();
+  return (raw) => {
+    const l = unescapeVso(raw.trim());
     if (!l || l.startsWith('##vso[task.debug]')) return;
     let m;
     if ((m = /^##vso\[task\.setprogress value=(\d+);?\](.*)$/.exec(l))) return say(lane, `progress ${m[1]}%: ${m[2]}`);
@@ -129,12 +133,14 @@ async function main() {
       { name: 'AttestStaging', state: 'inProgress', current: true },
     ]);
 
-    const agent = agentEnv(path.join(work, 'agent'));
+    // One agent folder per job, as on real agents (task-lib keeps a vault key in the temp folder).
+    const gcAgent = agentEnv(path.join(work, 'agent-maintenance'));
+    const agent = agentEnv(path.join(work, 'agent-attest'));
     const maintenance = (async () => {
       say('RegistryMaintenance', 'DoRegistryGarbageCollection@1 starts');
       const r = await runTask('DoRegistryGarbageCollectionV1', {
         inputs: { digitalOceanConnection: endpointId, gcType: 'untagged-manifests-and-unreferenced-blobs', pollIntervalSeconds: '1', warnAfterMinutes: '15' },
-        env: { ...agent, ...doEnv },
+        env: { ...gcAgent, ...doEnv },
         onLine: narrator('RegistryMaintenance', /status|GC|garbage|duration/i),
         timeoutMs: 5 * 60_000,
       });
