@@ -84,7 +84,9 @@ export async function runTask(main: (signal: AbortSignal) => Promise<TaskOutcome
   let cancelled = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (cancelled) {
+      // The agent's second signal: stop now, but still leave nothing behind and report.
       runCleanups();
+      tl.setResult(tl.TaskResult.Cancelled, 'The job was cancelled.');
       process.exit(1);
     }
     cancelled = true;

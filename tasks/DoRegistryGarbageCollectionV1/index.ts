@@ -1,0 +1,20 @@
+import { DigitalOceanClient, readDoConnection } from '../common/digitalocean';
+import { UserError } from '../common/errors';
+import { readGcRunSettings, runGarbageCollection } from '../common/gcrun';
+import { info, progress, runTask, setOutput, uploadSummary, warn } from '../common/vso';
+
+runTask(async (signal) => {
+  // Every input is validated before the first request.
+  const settings = readGcRunSettings();
+  const conn = readDoConnection('digitalOceanConnection', true)!;
+
+  const client = new DigitalOceanClient(conn, { log: info });
+  const result = await runGarbageCollection(client, settings, signal, { log: info, warn, progress });
+
+  for (const [name, value] of Object.entries(result.outputs)) setOutput(name, value);
+  uploadSummary('registry-gc', result.summary);
+  info(`DigitalOcean API requests: ${client.requestCount}.`);
+
+  if (result.outcome === 'failed') throw new UserError(result.message);
+  return { withIssues: result.outcome === 'withIssues', message: result.message };
+});

@@ -1,0 +1,46 @@
+import { DigitalOceanClient, readDoConnection } from '../common/digitalocean';
+import { UserError } from '../common/errors';
+import { readGuardSettings, waitForGuard } from '../common/guard';
+import { readTimelineClient } from '../common/timeline';
+import { info, runTask, setOutput, warn } from '../common/vso';
+
+runTask(async (signal) => {
+  // Every input is validated before the first request.
+  const settings = readGuardSettings('timeoutMinutes', 30);
+  const conn = readDoConnection('digitalOceanConnection', false);
+  const timeline = readTimelineClient(settings.stages.length > 0, { log: info });
+
+  if (!conn && settings.stages.length === 0) {
+    const message =
+      'Nothing to guard: no DigitalOcean connection (input digitalOceanConnection or DIGITALOCEAN_ACCESS_TOKEN) and no waitForStages; the task did not wait.';
+    warn(message);
+    setOutput('gcWaitSeconds', 0);
+    setOutput('gcWasActive', false);
+    setOutput('gcObservedStatus', 'none');
+    setOutput('stageWaitSeconds', 0);
+    return { message };
+  }
+
+  const client = conn ? new DigitalOceanClient(conn, { log: info }) : undefined;
+  const result = await waitForGuard(
+    { client, timeline: settings.stages.length > 0 ? timeline : undefined, log: info, warn, currentStage: process.env['SYSTEM_STAGENAME'] },
+    settings,
+    signal,
+  );
+
+  setOutput('gcWaitSeconds', result.gcWaitSeconds);
+  setOutput('gcWasActive', result.gcWasActive);
+  setOutput('gcObservedStatus', result.gcObservedStatus);
+  setOutput('stageWaitSeconds', result.stageWaitSeconds);
+  if (client) info(`DigitalOcean API requests: ${client.requestCount}.`);
+
+  if (result.timedOut) {
+    if (settings.onTimeout === 'warn') {
+      warn(`${result.message} Continuing (onTimeout: warn).`);
+      return { withIssues: true, message: result.message };
+    }
+    throw new UserError(`${result.message} (onTimeout: fail)`);
+  }
+  info(result.message);
+  return { message: result.message };
+});

@@ -1,0 +1,649 @@
+import { AxiosInstance, AxiosResponse } from 'axios';
+import { CancelledError, UserError, errorMessage } from './errors';
+import { createHttpClient, isTransientNetworkError } from './http';
+import { readEndpointAuthParam, readEndpointUrl, readString, requireHttpUrl } from './inputs';
+import { FailureClass, RetryBudget, RetryError, withRetry } from './retry';
+
+/** DigitalOcean's own pattern for registry names. */
+export const REGISTRY_NAME_PATTERN = /^[a-z0-9-]{1,63}$/;
+export const DEFAULT_DO_API_URL = 'https://api.digitalocean.com';
+
+export interface DoConnection {
+  token: string;
+  apiUrl: string;
+  source: 'connection' | 'env';
+}
+
+/** Fails with one line naming the input when a registry name is not a DigitalOcean name. */
+export function validateRegistryName(inputName: string, value: string): string {
+  if (value !== '' && !REGISTRY_NAME_PATTERN.test(value)) {
+    const shown = value.length > 80 ? value.slice(0, 77) + '...' : value;
+    throw new UserError(
+      `Input '${inputName}' must be a DigitalOcean registry name (lower-case letters, digits and '-', 1 to 63 characters), got '${shown.replace(/\r?\n/g, '\\n')}'.`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Reads the 'digitalOceanConnection' input (endpoint id → ENDPOINT_URL_<id>,
+ * apitoken via readEndpointAuthParam), else DIGITALOCEAN_ACCESS_TOKEN with
+ * https://api.digitalocean.com (or DIGITALOCEAN_API_URL if set). Returns
+ * undefined when neither (throws UserError when required). Never logs the token.
+ */
+export function readDoConnection(inputName: string, required: boolean): DoConnection | undefined {
+  const endpointId = readString(inputName);
+  if (endpointId !== '') {
+    const token = readEndpointAuthParam(endpointId, 'apitoken').trim();
+    if (token === '') {
+      throw new UserError(`Input '${inputName}': the service connection '${endpointId}' has no API token (apitoken).`);
+    }
+    const url = readEndpointUrl(endpointId).trim() || DEFAULT_DO_API_URL;
+    requireHttpUrl(`${inputName} (server URL)`, url);
+    return { token, apiUrl: url.replace(/\/+$/, ''), source: 'connection' };
+  }
+  const envToken = (process.env['DIGITALOCEAN_ACCESS_TOKEN'] ?? '').trim();
+  if (envToken !== '') {
+    const url = (process.env['DIGITALOCEAN_API_URL'] ?? '').trim() || DEFAULT_DO_API_URL;
+    requireHttpUrl('DIGITALOCEAN_API_URL', url);
+    return { token: envToken, apiUrl: url.replace(/\/+$/, ''), source: 'env' };
+  }
+  if (required) {
+    throw new UserError(
+      `Input '${inputName}' is required: choose a DigitalOcean API service connection, or set the DIGITALOCEAN_ACCESS_TOKEN environment variable.`,
+    );
+  }
+  return undefined;
+}
+
+export interface GarbageCollection {
+  uuid: string;
+  registry_name: string;
+  status: string;
+  type?: string;
+  created_at: string;
+  updated_at: string;
+  blobs_deleted: number;
+  freed_bytes: number;
+}
+
+export const TERMINAL_GC_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
+
+/** succeeded|failed|cancelled only; every other status (unknown ones too) is active. */
+export function isTerminalGcStatus(status: string): boolean {
+  return (TERMINAL_GC_STATUSES as readonly string[]).includes((status ?? '').trim().toLowerCase());
+}
+
+/** The pickList values of DoRegistryGarbageCollection@1 → DigitalOcean's type strings (with spaces). */
+export const GC_TYPES = {
+  'untagged-manifests-and-unreferenced-blobs': 'untagged manifests and unreferenced blobs',
+  'unreferenced-blobs-only': 'unreferenced blobs only',
+  'untagged-manifests-only': 'untagged manifests only',
+} as const;
+export type GcTypeInput = keyof typeof GC_TYPES;
+
+/** DigitalOcean's type string back to the pickList spelling (unknown strings unchanged). */
+export function gcTypeInputName(doType: string | undefined): string {
+  if (!doType) return '';
+  const hit = (Object.keys(GC_TYPES) as GcTypeInput[]).find((k) => GC_TYPES[k] === doType.trim().toLowerCase());
+  return hit ?? doType;
+}
+
+/** RFC 3339 with or without fractional seconds; NaN when absent or unparsable. */
+export function parseDoTime(value: string | undefined): number {
+  if (!value) return NaN;
+  return Date.parse(value);
+}
+
+/** From the GC's own timestamps (created_at → updated_at); undefined when they do not parse. */
+export function gcOwnDurationSeconds(gc: GarbageCollection): number | undefined {
+  const a = parseDoTime(gc.created_at);
+  const b = parseDoTime(gc.updated_at);
+  if (Number.isNaN(a) || Number.isNaN(b) || b < a) return undefined;
+  return Math.round((b - a) / 1000);
+}
+
+export function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const s = [...values].sort((x, y) => x - y);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** An answer from the DigitalOcean API that is an error, in its body shape {id, message, request_id}. */
+export class DoApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly id: string,
+    readonly doMessage: string,
+    readonly requestId: string,
+    readonly waitMs?: number,
+  ) {
+    super(message);
+    this.name = 'DoApiError';
+  }
+}
+
+/** Thrown by startGc when DigitalOcean refuses because a GC is already active (409/412/422). */
+export class GcAlreadyActiveError extends DoApiError {}
+
+/** The answer body did not parse as the JSON DigitalOcean sends. */
+class MalformedResponseError extends Error {}
+
+type Scope = 'registry:read' | 'registry:update';
+
+interface RequestSpec {
+  method: 'GET' | 'POST' | 'PUT';
+  path: string;
+  params?: Record<string, string | number | boolean>;
+  body?: unknown;
+  scope: Scope;
+  /** Statuses handed back to the caller instead of becoming errors (e.g. 404 = none). */
+  accept?: number[];
+}
+
+interface DoAnswer {
+  status: number;
+  data: any;
+  requestId: string;
+}
+
+export interface DigitalOceanClientOptions {
+  requestTimeoutMs?: number;
+  log?: (line: string) => void;
+  /** Retry budget for one API call (5xx, resets, timeouts, malformed JSON, 429). */
+  maxAttempts?: number;
+  initialBackoffSeconds?: number;
+  maxBackoffSeconds?: number;
+  /** The whole-call deadline, including 429 waits. */
+  callTimeoutSeconds?: number;
+  /** The token-wide request rate this client paces itself to when others share the token (per minute). */
+  targetRequestsPerMinute?: number;
+}
+
+type PathMode = 'new' | 'legacy';
+
+interface RateSample {
+  at: number;
+  remaining: number;
+}
+
+/**
+ * The DigitalOcean registry API: registries, GC start/get/list/cancel, docker
+ * credentials. New /v2/registries/{name} paths; the old /v2/registry/{name}
+ * ones only for a registry confirmed to exist whose new paths answer 404.
+ * Every request has a timeout and goes through withRetry; 401/403 fail at
+ * once naming the scope the token lacks. The token is only ever sent in the
+ * Authorization header and never logged.
+ */
+export class DigitalOceanClient {
+  private readonly http: AxiosInstance;
+  private readonly log: (line: string) => void;
+  private readonly budget: RetryBudget;
+  private readonly targetRpm: number;
+  private readonly modes = new Map<string, PathMode>();
+  private count = 0;
+  private samples: RateSample[] = [];
+  private limit?: number;
+  private remaining?: number;
+  private resetAt?: number;
+  private throttledUntil = 0;
+  private slowFactor = 1;
+  private lastPollDelayMs?: number;
+  /** Why the last pollDelayMs was well above the interval asked for ('' when it was not). */
+  pacing = '';
+
+  constructor(conn: DoConnection, options: DigitalOceanClientOptions = {}) {
+    const timeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.http = createHttpClient(conn.apiUrl.replace(/\/+$/, ''), {
+      timeoutMs,
+      headers: {
+        Authorization: `Bearer ${conn.token}`,
+        'Content-Type': 'application/json',
+        Accept: 'application/json',
+      },
+    });
+    // Parse JSON ourselves so that a malformed body is a retryable failure, not a silent string.
+    this.http.defaults.transformResponse = [(d: unknown) => d];
+    this.http.defaults.responseType = 'text';
+    this.log = options.log ?? (() => undefined);
+    const maxAttempts = options.maxAttempts ?? 6;
+    const attemptTimeoutSeconds = Math.ceil(timeoutMs / 1000) + 1;
+    this.budget = {
+      maxAttempts,
+      attemptTimeoutSeconds,
+      initialBackoffSeconds: options.initialBackoffSeconds ?? 1,
+      maxBackoffSeconds: options.maxBackoffSeconds ?? 30,
+      totalTimeoutSeconds: options.callTimeoutSeconds ?? 300,
+    };
+    // 60 % of DigitalOcean's 250/min burst limit: room for the start-up burst of many jobs,
+    // for the controller's lag, and for other clients of the same token.
+    this.targetRpm = options.targetRequestsPerMinute ?? 150;
+  }
+
+  /** HTTP requests actually sent (retries included). */
+  get requestCount(): number {
+    return this.count;
+  }
+
+  /** The last rate-limit figures DigitalOcean sent. */
+  get rateLimit(): { limit?: number; remaining?: number; resetAt?: number } {
+    return { limit: this.limit, remaining: this.remaining, resetAt: this.resetAt };
+  }
+
+  /**
+   * How long to wait before the next poll, given the wanted interval: never
+   * shorter. Longer when the token-wide request rate exceeds the target: that
+   * rate is read from how fast ratelimit-remaining falls between this
+   * client's own requests, so it counts every job sharing the token, and the
+   * delay scales by rate/target each poll (a multiplicative controller whose
+   * fixed point is the target rate). Also longer when the hourly budget runs
+   * low (spread what is left until ratelimit-reset) and after a 429.
+   */
+  pollDelayMs(baseMs: number): number {
+    const now = Date.now();
+    let delay = baseMs;
+    let reason = '';
+    const prev = this.lastPollDelayMs ?? baseMs;
+    const rate = this.observedTokenRate(now, prev);
+    if (rate !== undefined && rate > 0) delay = Math.max(baseMs, (prev * rate) / this.targetRpm);
+    else if (rate === undefined) delay = Math.max(baseMs, prev);
+    if (delay > baseMs && rate !== undefined) reason = `the token is used at about ${Math.round(rate)} requests/min by every job sharing it (pacing to ${this.targetRpm}/min)`;
+    if (this.slowFactor > 1.05) {
+      delay *= this.slowFactor;
+      reason = 'DigitalOcean answered 429 (rate limited) recently';
+    }
+    if (this.limit !== undefined && this.remaining !== undefined && this.resetAt !== undefined) {
+      const low = Math.max(20, this.limit * 0.1);
+      if (this.remaining < low) {
+        const untilReset = Math.max(0, this.resetAt - now);
+        const spread = this.remaining <= 1 ? untilReset : untilReset / (this.remaining - 1);
+        if (spread > delay) {
+          delay = spread;
+          reason = `only ${this.remaining} of the token's ${this.limit} requests/hour are left`;
+        }
+      }
+    }
+    this.pacing = delay > baseMs * 1.5 ? reason : '';
+    delay = Math.min(delay, Math.max(baseMs, 5 * 60_000));
+    this.lastPollDelayMs = delay;
+    if (this.throttledUntil > now) delay = Math.max(delay, this.throttledUntil - now);
+    // A little jitter (≤ 5 %, ≤ 0.5 s) so many jobs on one token do not poll in step.
+    return Math.round(delay + Math.random() * Math.min(500, baseMs * 0.05));
+  }
+
+  /**
+   * Requests per minute across the whole token: the fall of ratelimit-remaining
+   * from the oldest sample inside max(60 s, 1.5 × the last poll delay) to the
+   * newest, over at least 5 s. undefined when there is no such pair.
+   */
+  private observedTokenRate(now: number, lastDelayMs: number): number | undefined {
+    const window = Math.max(60_000, 1.5 * lastDelayMs);
+    const recent = this.samples.filter((s) => now - s.at <= window);
+    if (recent.length < 2) return undefined;
+    const first = recent[0];
+    const last = recent[recent.length - 1];
+    const dt = last.at - first.at;
+    if (dt < 5_000) return undefined;
+    const used = Math.max(0, first.remaining - last.remaining);
+    return (used / dt) * 60_000;
+  }
+
+  private noteHeaders(res: AxiosResponse): void {
+    const h = res.headers as Record<string, unknown>;
+    const num = (k: string) => {
+      const v = Number(String(h[k] ?? ''));
+      return Number.isFinite(v) && String(h[k] ?? '') !== '' ? v : undefined;
+    };
+    const limit = num('ratelimit-limit');
+    const remaining = num('ratelimit-remaining');
+    const reset = num('ratelimit-reset');
+    if (limit !== undefined) this.limit = limit;
+    if (reset !== undefined) this.resetAt = reset * 1000;
+    if (remaining !== undefined) {
+      this.remaining = remaining;
+      const now = Date.now();
+      this.samples.push({ at: now, remaining });
+      this.samples = this.samples.filter((s) => now - s.at <= 10 * 60_000).slice(-500);
+    }
+  }
+
+  private describe(spec: RequestSpec): string {
+    return `${spec.method} ${spec.path}`;
+  }
+
+  private errorFrom(spec: RequestSpec, res: AxiosResponse, parsed: any): DoApiError {
+    const headers = res.headers as Record<string, unknown>;
+    const id = typeof parsed?.id === 'string' ? parsed.id : '';
+    let doMessage = typeof parsed?.message === 'string' ? parsed.message : '';
+    if (!doMessage && typeof res.data === 'string') doMessage = res.data.trim().slice(0, 200);
+    const requestId = (typeof parsed?.request_id === 'string' && parsed.request_id) || String(headers['x-request-id'] ?? '');
+    const detail = [id, doMessage].filter(Boolean).join(': ');
+    const msg =
+      `DigitalOcean API ${this.describe(spec)} answered ${res.status}` +
+      (detail ? ` (${detail})` : '') +
+      (requestId ? ` [request id ${requestId}]` : '');
+    return new DoApiError(msg, res.status, id, doMessage, requestId);
+  }
+
+  private retryWaitMs(res: AxiosResponse): number {
+    const h = res.headers as Record<string, unknown>;
+    const ra = String(h['retry-after'] ?? '').trim();
+    if (ra !== '') {
+      const secs = Number(ra);
+      if (Number.isFinite(secs)) return Math.max(0, secs * 1000) + Math.floor(Math.random() * 250);
+      const at = Date.parse(ra);
+      if (!Number.isNaN(at)) return Math.max(0, at - Date.now()) + Math.floor(Math.random() * 250);
+    }
+    const reset = Number(String(h['ratelimit-reset'] ?? ''));
+    if (Number.isFinite(reset) && reset > 0) return Math.max(1000, reset * 1000 - Date.now()) + Math.floor(Math.random() * 1000);
+    return 5000 + Math.floor(Math.random() * 5000);
+  }
+
+  private async once(spec: RequestSpec, signal: AbortSignal, url: string): Promise<DoAnswer> {
+    this.count++;
+    const res: AxiosResponse = await this.http.request({
+      method: spec.method,
+      url,
+      params: spec.params,
+      data: spec.body === undefined ? undefined : JSON.stringify(spec.body),
+      signal,
+    });
+    this.noteHeaders(res);
+    const text = typeof res.data === 'string' ? res.data : res.data === undefined || res.data === null ? '' : String(res.data);
+    let parsed: any = undefined;
+    let parseFailed = false;
+    if (text.trim() !== '') {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parseFailed = true;
+      }
+    }
+    const requestId = (typeof parsed?.request_id === 'string' && parsed.request_id) || String((res.headers as Record<string, unknown>)['x-request-id'] ?? '');
+    const ok = res.status >= 200 && res.status < 300;
+    if (ok && !parseFailed) this.slowFactor = Math.max(1, this.slowFactor * 0.95);
+    if ((ok || spec.accept?.includes(res.status)) && !parseFailed) return { status: res.status, data: parsed, requestId };
+    if (ok && parseFailed) {
+      throw new MalformedResponseError(`DigitalOcean API ${this.describe(spec)} answered ${res.status} with a body that is not JSON: '${text.slice(0, 60).replace(/\s+/g, ' ')}'`);
+    }
+    const err = this.errorFrom(spec, res, parsed);
+    if (res.status === 401) {
+      throw new UserError(
+        `${err.message}: the DigitalOcean token was refused; check that it is valid and has the ${spec.scope} scope.`,
+      );
+    }
+    if (res.status === 403) {
+      throw new UserError(`${err.message}: the DigitalOcean token lacks the ${spec.scope} scope.`);
+    }
+    if (res.status === 429) {
+      const waitMs = this.retryWaitMs(res);
+      this.throttledUntil = Math.max(this.throttledUntil, Date.now() + waitMs);
+      this.slowFactor = Math.min(8, this.slowFactor * 2);
+      throw new DoApiError(err.message, err.status, err.id, err.doMessage, err.requestId, waitMs);
+    }
+    if (spec.accept?.includes(res.status) && parseFailed) {
+      // An accepted status (e.g. 404) with a non-JSON body is still a usable answer.
+      return { status: res.status, data: undefined, requestId };
+    }
+    throw err;
+  }
+
+  private classify = (err: unknown): FailureClass => {
+    if (err instanceof DoApiError) {
+      if (err.status === 429) return { kind: 'transient', reason: 'rate-limited (429)', waitMs: err.waitMs };
+      if (err.status >= 500) return { kind: 'transient', reason: `http-${err.status}` };
+      if (err.status === 408) return { kind: 'transient', reason: 'http-408' };
+      return { kind: 'permanent', reason: `http-${err.status}` };
+    }
+    if (err instanceof MalformedResponseError) return { kind: 'transient', reason: 'malformed JSON' };
+    if (isTransientNetworkError(err)) return { kind: 'transient', reason: 'network' };
+    // The per-attempt deadline of withRetry fired (the job's own cancellation is handled before this).
+    if ((err as { code?: string })?.code === 'ERR_CANCELED') return { kind: 'transient', reason: 'timeout' };
+    return { kind: 'permanent', reason: 'error' };
+  };
+
+  private async request(spec: RequestSpec, signal?: AbortSignal): Promise<DoAnswer> {
+    const url = spec.path;
+    try {
+      const { value } = await withRetry((_attempt, attemptSignal) => this.once(spec, attemptSignal, url), {
+        budget: this.budget,
+        classify: this.classify,
+        signal,
+        onFailure: (r) => {
+          if (r.nextWaitMs !== undefined) {
+            this.log(
+              `DigitalOcean API ${this.describe(spec)}: ${r.failure.reason} (${oneLine(errorMessage(r.error))}); attempt ${r.attempt + 1} of ${r.maxAttempts} in ${(r.nextWaitMs / 1000).toFixed(1)}s.`,
+            );
+          }
+        },
+      });
+      return value;
+    } catch (err) {
+      if (err instanceof CancelledError || err instanceof UserError) throw err;
+      if (err instanceof RetryError) {
+        const last = err.lastError;
+        if (last instanceof DoApiError && last.status < 500 && last.status !== 429 && last.status !== 408) throw last;
+        throw new Error(`DigitalOcean API ${this.describe(spec)} failed: ${err.message}`);
+      }
+      throw err;
+    }
+  }
+
+  private base(registry: string, mode: PathMode): string {
+    const n = encodeURIComponent(registry);
+    return mode === 'new' ? `/v2/registries/${n}` : `/v2/registry/${n}`;
+  }
+
+  private async ensure(registry: string, signal?: AbortSignal): Promise<PathMode> {
+    const known = this.modes.get(registry);
+    if (known) return known;
+    await this.resolveRegistry(registry, signal);
+    return this.modes.get(registry)!;
+  }
+
+  /**
+   * '' → the account's only registry (GET /v2/registry; 412 → "set the `registry` input");
+   * a name → confirmed through GET /v2/registries/{name} (or the old single-registry path).
+   */
+  async resolveRegistry(name: string, signal?: AbortSignal): Promise<string> {
+    if (name === '') {
+      const single = await this.request({ method: 'GET', path: '/v2/registry', scope: 'registry:read', accept: [404, 412] }, signal);
+      if (single.status === 412) {
+        const names = await this.listRegistryNames(signal);
+        throw new UserError(
+          `This DigitalOcean account has several registries${names.length ? ` (${names.join(', ')})` : ''}: set the \`registry\` input to the one to use.`,
+        );
+      }
+      if (single.status === 404 || !single.data?.registry?.name) {
+        throw new UserError('This DigitalOcean account has no container registry (GET /v2/registry answered 404).');
+      }
+      const found = String(single.data.registry.name);
+      const viaNew = await this.request({ method: 'GET', path: `/v2/registries/${encodeURIComponent(found)}`, scope: 'registry:read', accept: [404] }, signal);
+      this.modes.set(found, viaNew.status === 404 ? 'legacy' : 'new');
+      this.log(`Registry: ${found} (the account's only registry).`);
+      return found;
+    }
+    const viaNew = await this.request({ method: 'GET', path: `/v2/registries/${encodeURIComponent(name)}`, scope: 'registry:read', accept: [404] }, signal);
+    if (viaNew.status !== 404) {
+      this.modes.set(name, 'new');
+      return name;
+    }
+    // The new path says 404: either no such registry, or an API without /v2/registries.
+    const single = await this.request({ method: 'GET', path: '/v2/registry', scope: 'registry:read', accept: [404, 412] }, signal);
+    if (single.status === 200 && single.data?.registry?.name === name) {
+      this.modes.set(name, 'legacy');
+      this.log(`Registry ${name}: /v2/registries answered 404, using the older /v2/registry paths.`);
+      return name;
+    }
+    const other = single.status === 200 && single.data?.registry?.name ? ` (this token's registry is '${single.data.registry.name}')` : '';
+    throw new UserError(`DigitalOcean registry '${name}' does not exist for this token${other}; check the \`registry\` input.`);
+  }
+
+  /**
+   * Confirms the registry and reads its newest GCs in one request where it can
+   * (GET /v2/registries/{name}/garbage-collections answers 200 only for a
+   * registry that exists); otherwise as resolveRegistry, then listGcs.
+   */
+  async openRegistry(name: string, historyLimit: number, signal?: AbortSignal): Promise<{ registry: string; history: GarbageCollection[] }> {
+    if (name !== '' && !this.modes.has(name)) {
+      const perPage = Math.max(1, Math.min(200, historyLimit));
+      const a = await this.request(
+        { method: 'GET', path: `/v2/registries/${encodeURIComponent(name)}/garbage-collections`, params: { per_page: perPage, page: 1 }, scope: 'registry:read', accept: [404] },
+        signal,
+      );
+      if (a.status !== 404 && Array.isArray(a.data?.garbage_collections)) {
+        this.modes.set(name, 'new');
+        const history = (a.data.garbage_collections as unknown[]).filter((g: any) => g && typeof g.uuid === 'string').map(normalizeGc);
+        history.sort((x, y) => (parseDoTime(y.created_at) || 0) - (parseDoTime(x.created_at) || 0));
+        return { registry: name, history: history.slice(0, historyLimit) };
+      }
+    }
+    const registry = await this.resolveRegistry(name, signal);
+    return { registry, history: await this.listGcs(registry, historyLimit, signal) };
+  }
+
+  private async listRegistryNames(signal?: AbortSignal): Promise<string[]> {
+    try {
+      const r = await this.request({ method: 'GET', path: '/v2/registries', scope: 'registry:read', accept: [404] }, signal);
+      const list = Array.isArray(r.data?.registries) ? r.data.registries : [];
+      return list.map((x: { name?: string }) => String(x?.name ?? '')).filter(Boolean);
+    } catch (err) {
+      if (err instanceof CancelledError) throw err;
+      return [];
+    }
+  }
+
+  /**
+   * A call on a confirmed registry: new path first; on 404 from the new path,
+   * the old path once (and from then on for this registry).
+   */
+  private async onRegistry(registry: string, make: (base: string) => RequestSpec, signal?: AbortSignal): Promise<DoAnswer> {
+    const mode = await this.ensure(registry, signal);
+    const spec = make(this.base(registry, mode));
+    const answer = await this.request({ ...spec, accept: [...(spec.accept ?? []), 404] }, signal);
+    if (answer.status === 404 && mode === 'new' && !spec.accept?.includes(404)) {
+      const legacySpec = make(this.base(registry, 'legacy'));
+      const viaOld = await this.request({ ...legacySpec, accept: [...(legacySpec.accept ?? []), 404] }, signal);
+      if (viaOld.status !== 404) {
+        this.modes.set(registry, 'legacy');
+        this.log(`Registry ${registry}: ${spec.path} answered 404, using the older /v2/registry paths.`);
+        return viaOld;
+      }
+    }
+    if (answer.status === 404 && !spec.accept?.includes(404)) {
+      throw new UserError(`DigitalOcean API ${spec.method} ${spec.path} answered 404 (${answer.data?.message ?? 'not found'}) for registry '${registry}'.`);
+    }
+    return answer;
+  }
+
+  /** The active GC, or undefined (a 404 on a registry confirmed to exist = none active). */
+  async getActiveGc(registry: string, signal?: AbortSignal): Promise<GarbageCollection | undefined> {
+    const a = await this.onRegistry(registry, (b) => ({ method: 'GET', path: `${b}/garbage-collection`, scope: 'registry:read', accept: [404] }), signal);
+    if (a.status === 404) return undefined;
+    const gc = a.data?.garbage_collection;
+    if (!gc || typeof gc.status !== 'string') {
+      throw new Error(`DigitalOcean API GET active garbage collection answered ${a.status} without a garbage_collection object.`);
+    }
+    return normalizeGc(gc);
+  }
+
+  /** Past and active GCs, newest first, following links.pages.next until `limit`. */
+  async listGcs(registry: string, limit = 10, signal?: AbortSignal): Promise<GarbageCollection[]> {
+    const out: GarbageCollection[] = [];
+    const perPage = Math.max(1, Math.min(200, limit));
+    let page = await this.onRegistry(registry, (b) => ({ method: 'GET', path: `${b}/garbage-collections`, params: { per_page: perPage, page: 1 }, scope: 'registry:read' }), signal);
+    const path = this.base(registry, this.modes.get(registry) ?? 'new') + '/garbage-collections';
+    for (let pages = 1; ; pages++) {
+      const items = Array.isArray(page.data?.garbage_collections) ? page.data.garbage_collections : [];
+      for (const it of items) if (it && typeof it.uuid === 'string') out.push(normalizeGc(it));
+      const next = page.data?.links?.pages?.next;
+      if (out.length >= limit || typeof next !== 'string' || next === '' || items.length === 0 || pages >= 100) break;
+      page = await this.request({ method: 'GET', path, params: nextPageParams(next, perPage, pages + 1), scope: 'registry:read' }, signal);
+    }
+    out.sort((x, y) => (parseDoTime(y.created_at) || 0) - (parseDoTime(x.created_at) || 0));
+    return out.slice(0, limit);
+  }
+
+  /** Starts a GC; GcAlreadyActiveError when DigitalOcean says one is already running. */
+  async startGc(registry: string, type: string, signal?: AbortSignal): Promise<GarbageCollection> {
+    try {
+      const a = await this.onRegistry(registry, (b) => ({ method: 'POST', path: `${b}/garbage-collection`, body: { type }, scope: 'registry:update' }), signal);
+      const gc = a.data?.garbage_collection;
+      if (!gc || typeof gc.uuid !== 'string') throw new Error(`DigitalOcean API start garbage collection answered ${a.status} without a garbage_collection object.`);
+      return normalizeGc(gc);
+    } catch (err) {
+      if (err instanceof DoApiError && [409, 412, 422].includes(err.status)) {
+        throw new GcAlreadyActiveError(err.message, err.status, err.id, err.doMessage, err.requestId);
+      }
+      throw err;
+    }
+  }
+
+  async cancelGc(registry: string, uuid: string, signal?: AbortSignal): Promise<GarbageCollection> {
+    const a = await this.onRegistry(
+      registry,
+      (b) => ({ method: 'PUT', path: `${b}/garbage-collection/${encodeURIComponent(uuid)}`, body: { cancel: true }, scope: 'registry:update' }),
+      signal,
+    );
+    const gc = a.data?.garbage_collection;
+    if (!gc) throw new Error(`DigitalOcean API cancel garbage collection answered ${a.status} without a garbage_collection object.`);
+    return normalizeGc(gc);
+  }
+
+  /** A docker config.json for the registry host; never logged. */
+  async dockerCredentials(
+    registry: string,
+    options: { readWrite: boolean; expirySeconds: number },
+    signal?: AbortSignal,
+  ): Promise<{ auths: Record<string, { auth: string }> }> {
+    const a = await this.onRegistry(
+      registry,
+      (b) => ({
+        method: 'GET',
+        // The old API has one registry per account: its credentials path carries no name.
+        path: b.startsWith('/v2/registries/') ? `${b}/docker-credentials` : '/v2/registry/docker-credentials',
+        params: { read_write: options.readWrite, expiry_seconds: options.expirySeconds },
+        scope: options.readWrite ? 'registry:update' : 'registry:read',
+      }),
+      signal,
+    );
+    if (!a.data || typeof a.data.auths !== 'object' || a.data.auths === null) {
+      throw new Error('DigitalOcean API docker-credentials answered without an auths object.');
+    }
+    return a.data as { auths: Record<string, { auth: string }> };
+  }
+}
+
+/**
+ * The query of a links.pages.next URL, applied to our own path on the
+ * configured API URL: the token is never sent to a host taken from a response.
+ */
+function nextPageParams(next: string, perPage: number, fallbackPage: number): Record<string, string | number> {
+  const params: Record<string, string | number> = { per_page: perPage, page: fallbackPage };
+  try {
+    const u = new URL(next, 'http://placeholder.invalid');
+    for (const [k, v] of u.searchParams) params[k] = v;
+  } catch {
+    /* keep the computed page */
+  }
+  return params;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s+/g, ' ').slice(0, 300);
+}
+
+function normalizeGc(raw: any): GarbageCollection {
+  return {
+    uuid: String(raw.uuid ?? ''),
+    registry_name: String(raw.registry_name ?? ''),
+    status: String(raw.status ?? ''),
+    ...(raw.type !== undefined ? { type: String(raw.type) } : {}),
+    created_at: String(raw.created_at ?? ''),
+    updated_at: String(raw.updated_at ?? ''),
+    blobs_deleted: Number(raw.blobs_deleted ?? 0) || 0,
+    freed_bytes: Number(raw.freed_bytes ?? 0) || 0,
+  };
+}

@@ -1,0 +1,227 @@
+// E2E: the bundled DoRegistryGarbageCollection@1, run as the agent runs it, against the emulator.
+import * as assert from 'assert';
+import { startEmulator, Emulator, EmulatorOptions, GcStep } from '../emulator/server';
+import { describeRun } from '../helpers/run-task';
+import { GC_TASK, expectResult, runDoTask, summaryOf } from './gcSupport';
+
+const FAST: GcStep[] = [
+  { status: 'requested', seconds: 0.3 },
+  { status: 'waiting for write JWTs to expire', seconds: 0.4 },
+  { status: 'scanning manifests', seconds: 0.4 },
+  { status: 'deleting unreferenced blobs', seconds: 0.4 },
+];
+const QUICK = { pollIntervalSeconds: '1' };
+
+describe('e2e DoRegistryGarbageCollection@1', function () {
+  this.timeout(60_000);
+  let emu: Emulator | undefined;
+  const start = async (o: EmulatorOptions = {}) => (emu = await startEmulator({ gcSteps: FAST, ...o }));
+  afterEach(async () => {
+    await emu?.stop();
+    emu = undefined;
+  });
+
+  it('starts a GC, waits, times it from its own timestamps, sets every output and a summary', async () => {
+    const e = await start();
+    e.addPastGcs('demo-registry', [60, 120, 90, 30, 45]);
+    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK } });
+    expectResult(run, 'Succeeded');
+    const o = run.outputs;
+    const gc = e.gcs('demo-registry')[0];
+    assert.strictEqual(o.gcUuid, gc.uuid);
+    assert.strictEqual(o.gcStatus, 'succeeded');
+    assert.strictEqual(o.gcType, 'untagged-manifests-and-unreferenced-blobs');
+    assert.strictEqual(gc.type, 'untagged manifests and unreferenced blobs', 'the pickList value maps to the DO string with spaces');
+    const own = Math.round((Date.parse(gc.updated_at) - Date.parse(gc.created_at)) / 1000);
+    assert.strictEqual(Number(o.gcDurationSeconds), own);
+    assert.strictEqual(o.gcBlobsDeleted, String(gc.blobs_deleted));
+    assert.strictEqual(o.gcFreedBytes, String(gc.freed_bytes));
+    assert.strictEqual(o.gcStartedAt, new Date(Date.parse(gc.created_at)).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+    assert.ok(o.gcFinishedAt.endsWith('Z'));
+    assert.strictEqual(o.gcAction, 'started');
+    // progress with the status on each change
+    const progress = run.commands.filter((c) => c.command === 'task.setprogress');
+    assert.ok(progress.length >= 2, describeRun(run));
+    assert.ok(progress.some((p) => /GC succeeded/.test(p.message)));
+    assert.strictEqual(progress[progress.length - 1].properties.value, '100');
+    // every output is an output variable
+    for (const c of run.commands.filter((x) => x.command === 'task.setvariable')) assert.strictEqual(c.properties.isOutput, 'true');
+    const md = summaryOf(run);
+    assert.match(md, /Compared with the last 5 GCs/);
+    assert.match(md, /Median duration 1m 00s/);
+    assert.match(md, /#### Timeline/);
+    assert.match(md, new RegExp(gc.uuid));
+  });
+
+  it("maps every gcType to DigitalOcean's string", async () => {
+    const e = await start();
+    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, gcType: 'untagged-manifests-only', waitForCompletion: 'false' } });
+    expectResult(run, 'Succeeded');
+    assert.strictEqual(e.gcs('demo-registry')[0].type, 'untagged manifests only');
+    assert.strictEqual(run.outputs.gcFinishedAt, '');
+    assert.ok(!isTerminal(run.outputs.gcStatus));
+  });
+
+  describe('ifAlreadyRunning', () => {
+    const other: GcStep[] = [{ status: 'scanning manifests', seconds: 2 }];
+
+    it('wait: waits for the running GC, then starts its own', async () => {
+      const e = await start();
+      const first = e.startGc('demo-registry', { steps: other });
+      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, ifAlreadyRunning: 'wait' } });
+      expectResult(run, 'Succeeded');
+      assert.notStrictEqual(run.outputs.gcUuid, first.uuid);
+      assert.strictEqual(run.outputs.gcAction, 'started');
+      assert.strictEqual(e.gcs('demo-registry').length, 2);
+      assert.match(run.stdout, new RegExp(`${first.uuid}.*already running.*waiting for it to end`));
+    });
+
+    it('adopt: times and reports the running GC as its own', async () => {
+      const e = await start();
+      const first = e.startGc('demo-registry', { steps: other });
+      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, ifAlreadyRunning: 'adopt' } });
+      expectResult(run, 'Succeeded');
+      assert.strictEqual(run.outputs.gcUuid, first.uuid);
+      assert.strictEqual(run.outputs.gcAction, 'adopted');
+      assert.strictEqual(run.outputs.gcStatus, 'succeeded');
+      assert.strictEqual(e.count('gc-start'), 0);
+    });
+
+    it('skip: starts nothing and succeeds', async () => {
+      const e = await start();
+      const first = e.startGc('demo-registry', { steps: other });
+      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, ifAlreadyRunning: 'skip' } });
+      expectResult(run, 'Succeeded');
+      assert.strictEqual(run.outputs.gcAction, 'skipped');
+      assert.strictEqual(run.outputs.gcUuid, first.uuid);
+      assert.strictEqual(e.count('gc-start'), 0);
+    });
+
+    it('fail: fails naming the running GC, starts nothing', async () => {
+      const e = await start();
+      const first = e.startGc('demo-registry', { steps: other });
+      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, ifAlreadyRunning: 'fail' } });
+      expectResult(run, 'Failed');
+      assert.match(run.resultMessage, new RegExp(`${first.uuid}.*already running.*ifAlreadyRunning: fail`));
+      assert.strictEqual(e.count('gc-start'), 0);
+    });
+  });
+
+  it('a GC that fails: Failed by default, Succeeded with issues with failOnGcFailure=false', async () => {
+    const e = await start({ gcFinalStatus: 'failed' });
+    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK } });
+    expectResult(run, 'Failed');
+    assert.strictEqual(run.outputs.gcStatus, 'failed');
+    assert.match(run.resultMessage, /ended 'failed'/);
+    const lenient = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, failOnGcFailure: 'false' } });
+    expectResult(lenient, 'SucceededWithIssues');
+    assert.ok(lenient.warnings.some((w) => /failed/.test(w)), describeRun(lenient));
+  });
+
+  it('a GC that never ends: times out and leaves it running without cancelOnTimeout', async () => {
+    const e = await start({ gcSteps: [{ status: 'waiting for delete requests', seconds: 3600 }] });
+    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, timeoutSeconds: '3' } });
+    expectResult(run, 'Failed');
+    assert.match(run.resultMessage, /did not finish within 3s.*still running/);
+    assert.strictEqual(run.outputs.gcStatus, 'waiting for delete requests');
+    assert.ok(run.warnings.some((w) => /without finishing/.test(w)));
+    assert.strictEqual(e.count('gc-cancel'), 0);
+    assert.ok(e.activeGc('demo-registry'), 'the GC is still running');
+    assert.ok(run.durationMs < 15_000, `took ${run.durationMs} ms`);
+  });
+
+  it('a GC that never ends: cancels it on timeout with cancelOnTimeout', async () => {
+    const e = await start({ gcSteps: [{ status: 'waiting for delete requests', seconds: 3600 }] });
+    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, timeoutSeconds: '3', cancelOnTimeout: 'true' } });
+    expectResult(run, 'Failed');
+    assert.strictEqual(e.count('gc-cancel'), 1);
+    assert.strictEqual(run.outputs.gcStatus, 'cancelled');
+    assert.match(run.resultMessage, /cancel requested, now 'cancelled'/);
+    assert.strictEqual(e.activeGc('demo-registry'), undefined);
+  });
+
+  it('an undocumented status counts as active and is shown as it is', async () => {
+    const e = await start({ gcSteps: [{ status: 'waiting for delete requests', seconds: 1.5 }, { status: 'compacting', seconds: 1 }] });
+    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK } });
+    expectResult(run, 'Succeeded');
+    assert.match(run.stdout, /'compacting'/);
+    assert.strictEqual(run.outputs.gcStatus, 'succeeded');
+  });
+
+  it('auto-detects the registry, and on 412 (several registries) asks for the `registry` input', async () => {
+    const e = await start({ registries: ['alpha', 'beta'] });
+    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK } });
+    expectResult(run, 'Failed');
+    assert.match(run.resultMessage, /several registries \(alpha, beta\): set the `registry` input/);
+    assert.strictEqual(e.count('gc-start'), 0);
+    const named = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, registry: 'beta' } });
+    expectResult(named, 'Succeeded');
+    assert.strictEqual(e.gcs('beta').length, 1);
+    assert.strictEqual(e.gcs('alpha').length, 0);
+  });
+
+  it('an unknown registry fails clearly', async () => {
+    const e = await start();
+    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, registry: 'nope' } });
+    expectResult(run, 'Failed');
+    assert.match(run.resultMessage, /registry 'nope' does not exist/);
+  });
+
+  it('falls back to the old /v2/registry paths when /v2/registries answers 404', async () => {
+    const e = await start({ legacyOnly: true });
+    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK } });
+    expectResult(run, 'Succeeded');
+    assert.ok(e.requests.some((r) => r.path.startsWith('/v2/registry/demo-registry/garbage-collection') && r.status === 201));
+  });
+
+  it('429 with retry-after: waits as told and carries on', async () => {
+    const e = await start();
+    e.fault('gc-get', { kind: '429', times: 2, retryAfterSeconds: 1 });
+    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK } });
+    expectResult(run, 'Succeeded');
+    assert.match(run.stdout, /rate-limited \(429\).*too_many_requests/);
+    const hits = e.requests.filter((r) => r.endpoint === 'gc-get');
+    const first429 = hits.findIndex((r) => r.status === 429);
+    assert.ok(hits[first429 + 1].at - hits[first429].at >= 1000, 'retry-after was not honoured');
+  });
+
+  it('5xx bursts, malformed JSON and dropped connections are retried', async () => {
+    const e = await start();
+    e.fault('gc-start', { kind: '5xx', times: 2, status: 503 });
+    e.fault('gc-get', { kind: 'malformed', times: 2 });
+    e.fault('gc-list', { kind: 'drop', times: 1 });
+    e.fault('registry', { kind: '5xx', times: 1, status: 500 });
+    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK } });
+    expectResult(run, 'Succeeded');
+    assert.strictEqual(e.gcs('demo-registry').length, 1, 'exactly one GC started');
+    assert.match(run.stdout, /http-503/);
+    assert.match(run.stdout, /malformed JSON/);
+    assert.match(run.stdout, /request id/);
+  });
+
+  it('a 5xx burst longer than the retry budget fails with the DigitalOcean message and request id', async () => {
+    const e = await start();
+    e.fault('gc-get', { kind: '5xx', times: 100, status: 500 });
+    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK }, env: {} , timeoutMs: 90_000 });
+    expectResult(run, 'Failed');
+    assert.match(run.resultMessage, /answered 500.*request id/);
+  });
+
+  it('401 and 403 fail at once, naming the scope the token lacks', async () => {
+    const e = await start({ extraTokens: { dop_v1_readonly: ['registry:read'] } });
+    const bad = await runDoTask(GC_TASK, e, { inputs: { ...QUICK }, env: { ENDPOINT_AUTH_PARAMETER_docr1_APITOKEN: 'dop_v1_wrong' } });
+    expectResult(bad, 'Failed');
+    assert.match(bad.resultMessage, /401.*registry:read/);
+    assert.ok(!bad.stdout.includes('dop_v1_wrong'));
+    const before = e.requests.length;
+    const ro = await runDoTask(GC_TASK, e, { inputs: { ...QUICK }, env: { ENDPOINT_AUTH_PARAMETER_docr1_APITOKEN: 'dop_v1_readonly' } });
+    expectResult(ro, 'Failed');
+    assert.match(ro.resultMessage, /403.*lacks the registry:update scope/);
+    assert.strictEqual(e.requests.slice(before).filter((r) => r.endpoint === 'gc-start').length, 1, '403 is not retried');
+    assert.ok(!ro.stdout.includes('dop_v1_readonly'));
+  });
+});
+
+function isTerminal(s: string): boolean {
+  return ['succeeded', 'failed', 'cancelled'].includes(s);
+}

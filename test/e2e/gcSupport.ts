@@ -1,0 +1,88 @@
+// Shared by test/e2e/gc.test.ts and test/e2e/guard.test.ts (and bench/gc.ts): run the BUNDLED
+// DigitalOcean tasks as the agent does, against the test emulator.
+import * as assert from 'assert';
+import * as fs from 'fs';
+import { Emulator } from '../emulator/server';
+import { agentEnv, describeRun, runTask, TaskRun } from '../helpers/run-task';
+
+export const GC_TASK = 'DoRegistryGarbageCollectionV1';
+export const WAIT_TASK = 'DoRegistryGcWaitV1';
+
+/** The DigitalOcean service connection, passed exactly as the agent passes one. */
+export function doConnection(emu: Emulator, id = 'docr1'): { inputs: Record<string, string>; env: Record<string, string> } {
+  return {
+    inputs: { digitalOceanConnection: id },
+    env: {
+      [`ENDPOINT_URL_${id}`]: emu.apiUrl,
+      [`ENDPOINT_AUTH_${id}`]: JSON.stringify({ scheme: 'Token', parameters: { apitoken: emu.token } }),
+      [`ENDPOINT_AUTH_PARAMETER_${id}_APITOKEN`]: emu.token,
+      [`ENDPOINT_AUTH_SCHEME_${id}`]: 'token',
+    },
+  };
+}
+
+/** This run's build timeline, as the agent exposes it to a task. */
+export function timelineEnv(emu: Emulator, currentStage?: string): Record<string, string> {
+  return {
+    SYSTEM_COLLECTIONURI: emu.collectionUri,
+    SYSTEM_TEAMPROJECT: emu.project,
+    BUILD_BUILDID: emu.buildId,
+    ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN: emu.buildAccessToken,
+    ...(currentStage ? { SYSTEM_STAGENAME: currentStage } : {}),
+  };
+}
+
+export interface RunSpec {
+  inputs?: Record<string, string>;
+  env?: Record<string, string>;
+  connection?: boolean;
+  timeline?: boolean | string;
+  timeoutMs?: number;
+}
+
+/** Runs a bundled task against the emulator and checks that no secret reached its output. */
+export async function runDoTask(task: string, emu: Emulator, spec: RunSpec = {}): Promise<TaskRun> {
+  const conn = spec.connection === false ? { inputs: {}, env: {} } : doConnection(emu);
+  const run = await runTask(task, {
+    inputs: { ...conn.inputs, ...(spec.inputs ?? {}) },
+    env: {
+      ...agentEnv(),
+      ...conn.env,
+      ...(spec.timeline ? timelineEnv(emu, typeof spec.timeline === 'string' ? spec.timeline : undefined) : {}),
+      ...(spec.env ?? {}),
+    },
+    timeoutMs: spec.timeoutMs ?? 60_000,
+  });
+  assertNoSecrets(run, emu);
+  return run;
+}
+
+export function assertNoSecrets(run: TaskRun, emu: Emulator): void {
+  for (const secret of [emu.token, emu.buildAccessToken]) {
+    assert.ok(!run.stdout.includes(secret), `a secret appeared in stdout:\n${describeRun(run)}`);
+    assert.ok(!run.stderr.includes(secret), `a secret appeared in stderr:\n${describeRun(run)}`);
+  }
+}
+
+export function expectResult(run: TaskRun, result: string): void {
+  assert.strictEqual(run.result, result, describeRun(run));
+}
+
+/** The Markdown attached with ##vso[task.uploadsummary]. */
+export function summaryOf(run: TaskRun): string {
+  const c = run.commands.find((x) => x.command === 'task.uploadsummary');
+  assert.ok(c, `no build summary uploaded:\n${describeRun(run)}`);
+  return fs.readFileSync(c!.message.trim(), 'utf8');
+}
+
+/** A push-scoped token request against the emulator's /v2/registry/auth (what cosign attest does). */
+export async function pushTokenStatus(emu: Emulator, registry = 'demo-registry'): Promise<number> {
+  const q = new URLSearchParams({ service: 'registry.digitalocean.com', scope: `repository:${registry}/app:push,pull` });
+  const res = await fetch(`${emu.apiUrl}/v2/registry/auth?${q}`, {
+    headers: { authorization: `Basic ${Buffer.from(`${emu.token}:${emu.token}`).toString('base64')}` },
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,192 @@
+// E2E: the bundled DoRegistryGcWait@1 (the guard), run as the agent runs it, against the emulator.
+import * as assert from 'assert';
+import { startEmulator, Emulator, EmulatorOptions } from '../emulator/server';
+import { agentEnv, describeRun, runTask } from '../helpers/run-task';
+import { WAIT_TASK, assertNoSecrets, doConnection, expectResult, pushTokenStatus, runDoTask, sleep } from './gcSupport';
+
+const FAST = { pollIntervalSeconds: '1', settleSeconds: '1' };
+
+describe('e2e DoRegistryGcWait@1', function () {
+  this.timeout(60_000);
+  let emu: Emulator | undefined;
+  const start = async (o: EmulatorOptions = {}) => (emu = await startEmulator(o));
+  afterEach(async () => {
+    await emu?.stop();
+    emu = undefined;
+  });
+
+  it('no GC active: returns at once with the outputs', async () => {
+    const e = await start();
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST } });
+    expectResult(run, 'Succeeded');
+    assert.deepStrictEqual(
+      { w: run.outputs.gcWaitSeconds, a: run.outputs.gcWasActive, s: run.outputs.gcObservedStatus, st: run.outputs.stageWaitSeconds },
+      { w: '0', a: 'false', s: 'none', st: '0' },
+    );
+    assert.match(run.resultMessage, /no GC active on demo-registry/);
+    assert.ok(run.durationMs < 5000, `took ${run.durationMs} ms`);
+  });
+
+  it('GC active: waits until it ends and settles; a push token is granted right after', async () => {
+    const e = await start();
+    e.addPastGcs('demo-registry', [3, 3, 4]);
+    const gc = e.startGc('demo-registry', { steps: [{ status: 'waiting for write JWTs to expire', seconds: 1 }, { status: 'scanning manifests', seconds: 1.5 }] });
+    assert.strictEqual(await pushTokenStatus(e), 401, 'the emulator refuses push tokens during GC');
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST } });
+    expectResult(run, 'Succeeded');
+    assert.strictEqual(run.outputs.gcWasActive, 'true');
+    assert.strictEqual(run.outputs.gcObservedStatus, 'succeeded');
+    assert.ok(Number(run.outputs.gcWaitSeconds) >= 2, run.outputs.gcWaitSeconds);
+    assert.match(run.stdout, new RegExp(`GC ${gc.uuid} on demo-registry is 'waiting for write JWTs to expire'`));
+    assert.match(run.stdout, /'scanning manifests'/);
+    assert.match(run.stdout, /Estimate: the last 3 GC\(s\) took a median of 3s/);
+    assert.strictEqual(await pushTokenStatus(e), 200);
+  });
+
+  it('the tail window: a GC that ended just before the guard started is waited out for settleSeconds', async () => {
+    const e = await start({ tailSeconds: 2 });
+    e.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 0.2 }] });
+    await sleep(400);
+    assert.strictEqual(e.activeGc('demo-registry'), undefined);
+    assert.strictEqual(await pushTokenStatus(e), 401, 'the emulator still refuses push in its tail');
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { pollIntervalSeconds: '1', settleSeconds: '3' } });
+    expectResult(run, 'Succeeded');
+    assert.match(run.stdout, /ended .* ago \(succeeded\); waiting out the rest of settleSeconds/);
+    assert.ok(Number(run.outputs.gcWaitSeconds) >= 2, describeRun(run));
+    assert.strictEqual(run.outputs.gcObservedStatus, 'succeeded');
+    assert.strictEqual(await pushTokenStatus(e), 200, 'the tail is over when the guard returns');
+  });
+
+  it('stages: waits for a named stage running in parallel and shows the dependsOn that would order it', async () => {
+    const e = await start();
+    e.setStages([
+      { name: 'Build', state: 'completed', result: 'succeeded' },
+      { name: 'RegistryMaintenance', displayName: 'Registry maintenance', state: 'inProgress', completeAfterSeconds: 2.5, result: 'failed' },
+      { name: 'AttestStaging', state: 'inProgress', current: true },
+    ]);
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, waitForStages: 'RegistryMaintenance' }, timeline: 'AttestStaging' });
+    expectResult(run, 'Succeeded');
+    assert.ok(run.warnings.some((w) => /'RegistryMaintenance' has not completed and runs in parallel with this job.*dependsOn: \[RegistryMaintenance\].*AttestStaging/.test(w)), describeRun(run));
+    assert.match(run.stdout, / {4}- RegistryMaintenance/);
+    assert.match(run.stdout, /Stage RegistryMaintenance: completed \(failed\)/);
+    assert.ok(Number(run.outputs.stageWaitSeconds) >= 2, run.outputs.stageWaitSeconds);
+    assert.strictEqual(run.outputs.gcWasActive, 'false');
+  });
+
+  it('stages and GC: a GC started by the stage is waited for after the stage completes', async () => {
+    const e = await start();
+    e.setStages([
+      { name: 'RegistryMaintenance', state: 'inProgress', completeAfterSeconds: 1 },
+      { name: 'Attest', state: 'inProgress', current: true },
+    ]);
+    const waiting = runDoTask(WAIT_TASK, e, { inputs: { ...FAST, waitForStages: 'registrymaintenance, ' }, timeline: 'Attest' });
+    await sleep(800);
+    e.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 2.5 }] });
+    const run = await waiting;
+    expectResult(run, 'Succeeded');
+    assert.strictEqual(run.outputs.gcWasActive, 'true');
+    assert.strictEqual(run.outputs.gcObservedStatus, 'succeeded');
+    assert.ok(Number(run.outputs.gcWaitSeconds) >= Number(run.outputs.stageWaitSeconds), JSON.stringify(run.outputs));
+    assert.strictEqual(await pushTokenStatus(e), 200);
+  });
+
+  it('stages only (no DigitalOcean connection) work too', async () => {
+    const e = await start();
+    e.setStages([{ name: 'Build', state: 'completed', result: 'succeeded' }, { name: 'Deploy', state: 'pending', startAfterSeconds: 0.5, completeAfterSeconds: 1.5 }]);
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, waitForStages: 'Build\nDeploy' }, connection: false, timeline: true });
+    expectResult(run, 'Succeeded');
+    assert.ok(Number(run.outputs.stageWaitSeconds) >= 1);
+    assert.strictEqual(e.requests.filter((r) => r.endpoint !== 'timeline').length, 0);
+  });
+
+  it('an unknown stage name fails, listing the stages that exist', async () => {
+    const e = await start();
+    e.setStages([
+      { name: 'Build', state: 'completed' },
+      { name: 'RegistryMaintenance', displayName: 'Registry maintenance', state: 'inProgress' },
+      { name: 'Attest', state: 'inProgress', current: true },
+    ]);
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, waitForStages: 'RegistryMaintenence' }, timeline: 'Attest' });
+    expectResult(run, 'Failed');
+    assert.match(run.resultMessage, /'RegistryMaintenence' is not a stage of this run; its stages are: Build, RegistryMaintenance \("Registry maintenance"\), Attest/);
+  });
+
+  it("naming this job's own stage fails instead of deadlocking", async () => {
+    const e = await start();
+    e.setStages([{ name: 'Attest', state: 'inProgress', current: true }]);
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, waitForStages: 'Attest' }, timeline: 'Attest' });
+    expectResult(run, 'Failed');
+    assert.match(run.resultMessage, /the stage this job runs in/);
+  });
+
+  it('timeout: onTimeout=fail fails, onTimeout=warn succeeds with issues; outputs set either way', async () => {
+    const e = await start();
+    e.startGc('demo-registry', { steps: [{ status: 'waiting for delete requests', seconds: 3600 }] });
+    const fail = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, timeoutSeconds: '2' } });
+    expectResult(fail, 'Failed');
+    assert.match(fail.resultMessage, /Timed out after 2s.*is still 'waiting for delete requests'.*onTimeout: fail/);
+    assert.strictEqual(fail.outputs.gcWasActive, 'true');
+    assert.strictEqual(fail.outputs.gcObservedStatus, 'waiting for delete requests');
+    const warn = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, timeoutSeconds: '2', onTimeout: 'warn' } });
+    expectResult(warn, 'SucceededWithIssues');
+    assert.ok(warn.warnings.some((w) => /Timed out/.test(w)));
+    assert.strictEqual(warn.outputs.gcWaitSeconds, '2');
+  });
+
+  it('429, 5xx and malformed JSON while polling are absorbed', async () => {
+    const e = await start();
+    e.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 3600 }] });
+    // The GC ends once every fault was served and the guard has seen it active (retry waits are jittered).
+    const timer = setInterval(() => {
+      const gets = e.requests.filter((r) => r.endpoint === 'gc-get');
+      const i429 = gets.findIndex((r) => r.status === 429);
+      if (i429 >= 0 && gets.slice(i429 + 1).some((r) => r.status === 200)) e.finishGc('demo-registry');
+    }, 100);
+    e.fault('gc-get', { kind: '5xx', times: 2, status: 502 });
+    e.fault('gc-get', { kind: 'malformed', times: 1 });
+    e.fault('gc-get', { kind: '429', times: 1, retryAfterSeconds: 1 });
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST } });
+    clearInterval(timer);
+    expectResult(run, 'Succeeded');
+    assert.strictEqual(run.outputs.gcWasActive, 'true');
+    assert.strictEqual(run.outputs.gcObservedStatus, 'succeeded');
+    assert.match(run.stdout, /http-502/);
+    assert.match(run.stdout, /malformed JSON/);
+    assert.match(run.stdout, /rate-limited \(429\)/);
+  });
+
+  it('slows its polling when the hourly rate limit runs low, and says so', async () => {
+    const e = await start({ rateLimitPerHour: 24 });
+    e.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 3600 }] });
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, timeoutSeconds: '6', onTimeout: 'warn' } });
+    expectResult(run, 'SucceededWithIssues');
+    assert.match(run.stdout, /Polling every .* instead of 1s: only \d+ of the token's 24 requests\/hour are left/);
+    assert.ok(e.count('gc-get') <= 3, `${e.count('gc-get')} polls despite the low budget`);
+    assert.strictEqual(e.requests.filter((r) => r.status === 429).length, 0);
+  });
+
+  it('the agent cancelling the job ends the wait at once as Cancelled', async () => {
+    const e = await start();
+    e.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 3600 }] });
+    const conn = doConnection(e);
+    const t0 = Date.now();
+    const run = await runTask(WAIT_TASK, {
+      inputs: { ...conn.inputs, ...FAST },
+      env: { ...agentEnv(), ...conn.env },
+      onSpawn: (child) => setTimeout(() => child.kill('SIGINT'), 1500),
+    });
+    assertNoSecrets(run, e);
+    expectResult(run, 'Cancelled');
+    assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+  });
+
+  it('spends at most about one API request per poll interval while waiting', async () => {
+    const e = await start();
+    e.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 6 }] });
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { pollIntervalSeconds: '2', settleSeconds: '0' } });
+    expectResult(run, 'Succeeded');
+    const polls = e.requests.filter((r) => r.endpoint === 'gc-get');
+    for (let i = 1; i < polls.length; i++) assert.ok(polls[i].at - polls[i - 1].at >= 1900, `polls ${i - 1}→${i} ${polls[i].at - polls[i - 1].at} ms apart`);
+    assert.ok(polls.length <= 5, `${polls.length} polls for a 6 s GC at 2 s`);
+  });
+});

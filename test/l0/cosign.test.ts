@@ -1,0 +1,443 @@
+// L0 tests for Cosign@1: pure unit tests of the library pieces that decide
+// things (failure classes from real cosign stderr, flags per cosign
+// generation, image references, argument splitting), and MockTestRunner runs
+// of the unbundled task proving that every bad input and a retry budget that
+// does not fit fail at once: one line naming the input, no connection, no child.
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
+import {
+  CosignOptions,
+  FlagProbe,
+  binaryFlagProbe,
+  classifyCosignFailure,
+  parseHelpFlags,
+  planFlags,
+  redact,
+  splitArguments,
+  summarizeStderr,
+} from '../../tasks/common/cosign';
+import { parseImageReference } from '../../tasks/common/oci';
+import { configKey, decodeAuth, lookupFromAuths, normalizeRegistryHost } from '../../tasks/common/credentials';
+import { hasSignaturePayload } from '../../tasks/common/cosignjob';
+import { taskJson, tempDir, tools } from '../helpers/paths';
+import type { CosignScenario } from './scenarios/cosign-scenario';
+
+const SCENARIO = path.join(__dirname, 'scenarios', 'cosign-scenario.js');
+const IMG = 'registry.example.com/acme/app@sha256:' + 'a'.repeat(64);
+
+// ------------------------------------------------------------------ classification
+
+/** stderr samples: real cosign 2.5/3.1 output and the incidents' own texts (seeds 000, 001, 002, 004). */
+const SAMPLES: Array<{ name: string; stderr: string; kind: string; reason: string; reguard?: boolean; command?: 'attest' | 'verify' }> = [
+  {
+    name: 'seed 000: token exchange 401 during GC (DO connection present)',
+    stderr:
+      'Error: signing registry.digitalocean.com/forma-3d/docs@sha256:abc: GET https://api.digitalocean.com/v2/registry/auth?scope=repository:forma-3d/docs:push,pull&service=registry.digitalocean.com: unexpected status code 401 Unauthorized',
+    kind: 'reguard',
+    reason: 'registry-401',
+    reguard: true,
+  },
+  {
+    name: 'seed 000 without a DO connection: retried, not reguarded',
+    stderr: 'error during command execution: writing bundle: GET http://x/v2/registry/auth: unexpected status code 401 Unauthorized: {"id": "Unauthorized", "message": "Unable to authenticate you" }',
+    kind: 'transient',
+    reason: 'registry-401',
+    reguard: false,
+  },
+  {
+    name: 'registry UNAUTHORIZED error code',
+    stderr: 'Error: PUT https://r/v2/a/manifests/sha256-x.att: UNAUTHORIZED: authentication required',
+    kind: 'reguard',
+    reason: 'registry-401',
+    reguard: true,
+  },
+  {
+    name: 'seed 001: Rekor 404 getLogEntryByUuidNotFound',
+    stderr: 'error during command execution: signing [docker.io/l/t@sha256:49758a04]: signing digest: [GET /api/v1/log/entries/{entryUUID}][404] getLogEntryByUuidNotFound',
+    kind: 'transient',
+    reason: 'rekor-404',
+  },
+  {
+    name: 'seed 004: context deadline exceeded',
+    stderr: 'Error: Post "https://rekor.sigstore.dev/api/v1/log/entries": giving up after 1 attempt(s): context deadline exceeded',
+    kind: 'transient',
+    reason: 'timeout',
+  },
+  { name: 'HTTP 503', stderr: 'Error: GET https://r/v2/: unexpected status code 503 Service Unavailable', kind: 'transient', reason: 'server-5xx' },
+  { name: 'HTTP 502 in brackets', stderr: 'error during command execution: [POST /api/v1/log/entries][502] createLogEntryBadGateway', kind: 'transient', reason: 'server-5xx' },
+  { name: 'HTTP 429', stderr: 'Error: GET https://r/v2/a/manifests/x: TOOMANYREQUESTS: rate limit exceeded; unexpected status code 429 Too Many Requests', kind: 'transient', reason: 'rate-limited' },
+  { name: 'connection reset', stderr: 'Error: Put "https://r/v2/a/blobs/uploads/x": read tcp 10.0.0.1:5555->1.2.3.4:443: read: connection reset by peer', kind: 'transient', reason: 'network' },
+  {
+    name: 'connection refused (real cosign 2.5)',
+    stderr: 'error during command execution: signing 127.0.0.1:5999/demo/app@sha256:8b: Get "https://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused',
+    kind: 'transient',
+    reason: 'network',
+  },
+  {
+    name: 'seed 002: MANIFEST_UNKNOWN',
+    stderr: 'Error: signing [ghcr.io/slashdevops/idp-scim-sync@sha256:2925]: GET https://ghcr.io/v2/slashdevops/idp-scim-sync/manifests/sha256:2925: MANIFEST_UNKNOWN: manifest unknown',
+    kind: 'permanent',
+    reason: 'manifest-unknown',
+  },
+  {
+    name: 'missing manifest (real cosign 3.1 HEAD 404)',
+    stderr:
+      'error during command execution: signing 127.0.0.1:5077/demo/app@sha256:0000000000000000000000000000000000000000000000000000000000000000: writing bundle: HEAD http://127.0.0.1:5077/v2/demo/app/manifests/sha256:0000000000000000000000000000000000000000000000000000000000000000: unexpected status code 404 Not Found (HEAD responses have no body, use GET for details)',
+    kind: 'permanent',
+    reason: 'manifest-unknown',
+  },
+  { name: 'unknown flag (seed 004: --retry)', stderr: 'Error: unknown flag: --retry\nerror during command execution: unknown flag: --retry', kind: 'permanent', reason: 'unknown-flag' },
+  {
+    name: 'missing key file (real cosign 3.1)',
+    stderr: 'error during command execution: signing x@sha256:8b: creating bundle: getting keypair and token: getting signer: reading key: open nokey.key: no such file or directory',
+    kind: 'permanent',
+    reason: 'missing-key',
+  },
+  { name: 'bad key file (real cosign 2.5)', stderr: 'error during command execution: signing x@sha256:8b: getting signer: reading key: invalid pem block', kind: 'permanent', reason: 'bad-key' },
+  {
+    name: 'wrong key password (real cosign 2.5 and 3.1)',
+    stderr: 'error during command execution: signing x@sha256:8b: getting signer: reading key: decrypt: encrypted: decryption failed',
+    kind: 'permanent',
+    reason: 'wrong-key-password',
+  },
+  { name: 'wrong key password (incorrect password wording)', stderr: 'Error: incorrect password for encrypted cosign private key', kind: 'permanent', reason: 'wrong-key-password' },
+  {
+    name: 'encrypted key, no password (real cosign 3.1, no TTY)',
+    stderr: 'Enter password for private key: Error: signing x: reading key: inappropriate ioctl for device',
+    kind: 'permanent',
+    reason: 'key-password-required',
+  },
+  {
+    name: 'invalid predicate for slsaprovenance (real cosign 2.5)',
+    stderr: 'Using payload from: pred.json\nerror during command execution: signing x@sha256:8b: provenance predicate: required field builder missing',
+    kind: 'permanent',
+    reason: 'invalid-predicate',
+  },
+  {
+    name: 'seed 001: DENIED on an immutable tag',
+    stderr: 'ERROR: failed to push: denied: requested access to the resource is denied — tag 2.2.0-beta.6 is already assigned to an image in this repository and cannot be updated due to immutability settings.',
+    kind: 'permanent',
+    reason: 'denied',
+  },
+  {
+    name: '"Using payload from: predicate.json" does not make a 401 an invalid predicate',
+    stderr: 'Using payload from: /tmp/predicate.json\nSigning artifact...\nerror during command execution: GET http://x/v2/registry/auth?scope=a: unexpected status code 401 Unauthorized',
+    kind: 'reguard',
+    reason: 'registry-401',
+    reguard: true,
+  },
+  { name: 'verify: nothing there', stderr: 'error during command execution: no signatures found', kind: 'permanent', reason: 'not-verified', command: 'verify' },
+  { name: 'unknown failure: retried within the budget', stderr: 'error during command execution: something odd happened', kind: 'transient', reason: 'unknown' },
+];
+
+describe('Cosign@1 L0: failure classification', () => {
+  for (const s of SAMPLES) {
+    it(`${s.name} → ${s.kind}/${s.reason}`, () => {
+      const c = classifyCosignFailure({ stderr: s.stderr, code: 1, timedOut: false }, { reguardOn401: s.reguard ?? false, command: s.command ?? 'attest' });
+      assert.strictEqual(c.kind, s.kind);
+      assert.strictEqual(c.reason, s.reason);
+      if (c.kind === 'permanent') {
+        assert.ok(c.hint && !c.hint.includes('\n'), 'a permanent failure carries a one-line hint');
+      }
+    });
+  }
+
+  it('an attempt timeout is transient whatever stderr says', () => {
+    const c = classifyCosignFailure({ stderr: 'unknown flag: --x', code: null, timedOut: true }, { reguardOn401: true, command: 'attest' });
+    assert.deepStrictEqual([c.kind, c.reason], ['transient', 'attempt-timeout']);
+  });
+
+  it('summarizeStderr keeps cosign\'s last error line, one line', () => {
+    const s = summarizeStderr({ stderr: 'Using payload from: p.json\nError: x\nerror during command execution: the real cause\n', code: 1, timedOut: false, signal: null });
+    assert.strictEqual(s, 'the real cause');
+  });
+
+  it('redact removes secret values from log lines', () => {
+    assert.strictEqual(redact('token dop_v1_abc and pw s3cret!', ['dop_v1_abc', 's3cret!', '']), 'token *** and pw ***');
+  });
+});
+
+// ------------------------------------------------------------------ flags per cosign version
+
+/** Help text excerpts as cosign 2.5 and 3.1 print them for `attest --help` / `verify-attestation --help`. */
+const HELP = {
+  v2: {
+    attest: 'Flags:\n      --allow-http-registry=false:\n      --key=\'\':\n  -r, --recursive=false:\n      --rekor-url=\'https://rekor.sigstore.dev\':\n      --tlog-upload=true:\n      --type=\'custom\':\n  -y, --yes=false:\n',
+    'verify-attestation': 'Flags:\n      --insecure-ignore-tlog=false:\n      --key=\'\':\n      --rekor-url=\'https://rekor.sigstore.dev\':\n      --type=\'custom\':\n',
+  },
+  v3: {
+    attest: 'Flags:\n      --allow-http-registry=false:\n      --key=\'\':\n      --signing-config=\'\':\n      --type=\'custom\':\n      --use-signing-config=true:\n  -y, --yes=false:\n',
+    'verify-attestation': 'Flags:\n      --insecure-ignore-tlog=false:\n      --key=\'\':\n      --trusted-root=\'\':\n      --type=\'custom\':\n',
+  },
+};
+
+/** A probe from canned help text; hidden flags accepted per `hidden` (cosign 3 hides --tlog-upload and --rekor-url). */
+function cannedProbe(help: Record<string, string>, hidden: string[]): FlagProbe & { probes: string[][] } {
+  const probes: string[][] = [];
+  return {
+    probes,
+    flags: async (command) => ({ listed: parseHelpFlags(help[command] ?? ''), probed: new Map() }),
+    accepts: async (command, flags) => {
+      probes.push([command, ...flags]);
+      const listed = parseHelpFlags(help[command] ?? '');
+      return flags.every((f) => {
+        const name = f.replace(/^--/, '').split('=')[0];
+        return listed.has(name) || hidden.includes(name);
+      });
+    },
+  };
+}
+
+function options(extra: Partial<CosignOptions> = {}): CosignOptions {
+  return {
+    command: 'attest',
+    key: '/k/cosign.key',
+    publicKey: '/k/cosign.pub',
+    predicate: '/p.json',
+    predicateType: 'https://example.com/promotion/v1',
+    annotations: [],
+    tlogUpload: false,
+    allowHttpRegistry: true,
+    allowInsecureRegistry: false,
+    extraArgs: [],
+    ...extra,
+  };
+}
+
+describe('Cosign@1 L0: flag selection per cosign version', () => {
+  it('parseHelpFlags reads long flags (with and without shorthand)', () => {
+    const f = parseHelpFlags(HELP.v2.attest);
+    for (const n of ['allow-http-registry', 'key', 'recursive', 'tlog-upload', 'yes']) assert.ok(f.has(n), n);
+  });
+
+  it('cosign 2.x, no tlog: --tlog-upload=false only (2.x has no --use-signing-config)', async () => {
+    const plan = await planFlags(options(), cannedProbe(HELP.v2, []));
+    assert.ok(plan.args.includes('--tlog-upload=false'));
+    assert.ok(!plan.args.some((a) => a.startsWith('--use-signing-config')));
+    assert.deepStrictEqual(plan.args.slice(0, 5), ['--yes', '--key=/k/cosign.key', '--predicate=/p.json', '--type=https://example.com/promotion/v1', '--tlog-upload=false']);
+  });
+
+  it('cosign 3.x, no tlog: --use-signing-config=false --tlog-upload=false (checked by a parse probe, the flag is hidden)', async () => {
+    const probe = cannedProbe(HELP.v3, ['tlog-upload', 'rekor-url']);
+    const plan = await planFlags(options(), probe);
+    const i = plan.args.indexOf('--use-signing-config=false');
+    assert.ok(i >= 0 && plan.args[i + 1] === '--tlog-upload=false', plan.args.join(' '));
+    assert.deepStrictEqual(probe.probes, [['attest', '--use-signing-config=false', '--tlog-upload=false']]);
+  });
+
+  it('tlogUpload true: cosign defaults on both (no tlog flags at all)', async () => {
+    for (const [help, hidden] of [[HELP.v2, []], [HELP.v3, ['tlog-upload']]] as const) {
+      const plan = await planFlags(options({ tlogUpload: true }), cannedProbe(help, [...hidden]));
+      assert.ok(!plan.args.some((a) => /tlog|signing-config|rekor/.test(a)), plan.args.join(' '));
+    }
+  });
+
+  it('rekorUrl: --rekor-url on 2.x; with --use-signing-config=false on 3.x', async () => {
+    const v2 = await planFlags(options({ tlogUpload: true, rekorUrl: 'https://rekor.internal' }), cannedProbe(HELP.v2, []));
+    assert.ok(v2.args.includes('--rekor-url=https://rekor.internal'));
+    assert.ok(!v2.args.some((a) => a.startsWith('--use-signing-config')));
+    const v3 = await planFlags(options({ tlogUpload: true, rekorUrl: 'https://rekor.internal' }), cannedProbe(HELP.v3, ['rekor-url']));
+    assert.ok(v3.args.includes('--use-signing-config=false') && v3.args.includes('--rekor-url=https://rekor.internal'));
+  });
+
+  it('a cosign that refuses the tlog flags fails with a UserError naming tlogUpload', async () => {
+    await assert.rejects(planFlags(options(), cannedProbe(HELP.v3, [])), /does not accept --use-signing-config=false --tlog-upload=false.*tlogUpload/);
+  });
+
+  it('verify without tlog: --insecure-ignore-tlog=true on both; --type for verify-attestation', async () => {
+    for (const help of [HELP.v2, HELP.v3]) {
+      const plan = await planFlags(options({ command: 'verify-attestation' }), cannedProbe(help, []));
+      assert.deepStrictEqual(plan.args, ['--key=/k/cosign.pub', '--type=https://example.com/promotion/v1', '--insecure-ignore-tlog=true', '--allow-http-registry=true']);
+    }
+  });
+
+  it("cosign's own --timeout follows attemptTimeoutSeconds (its default is 3m)", async () => {
+    for (const help of [HELP.v2, HELP.v3]) {
+      const plan = await planFlags(options({ tlogUpload: true, timeoutSeconds: 240 }), cannedProbe(help, []));
+      assert.ok(plan.args.includes('--timeout=240s'), plan.args.join(' '));
+    }
+  });
+
+  it('annotations and extra arguments go before the image; secrets never in the plan', async () => {
+    const plan = await planFlags(options({ command: 'sign', tlogUpload: true, annotations: ['env=prod'], extraArgs: ['--timeout', '90s'] }), cannedProbe(HELP.v2, []));
+    assert.ok(plan.args.includes('--annotations=env=prod'));
+    assert.deepStrictEqual(plan.args.slice(-2), ['--timeout', '90s']);
+  });
+
+  it('the real cosign 2.5 and 3.1 binaries get their own flag sets (probed, cached per binary)', async function () {
+    if (!fs.existsSync(tools.cosign2) || !fs.existsSync(tools.cosign3)) this.skip();
+    const v2 = await planFlags(options(), binaryFlagProbe(tools.cosign2));
+    const v3 = await planFlags(options(), binaryFlagProbe(tools.cosign3));
+    assert.ok(!v2.args.some((a) => a.startsWith('--use-signing-config')) && v2.args.includes('--tlog-upload=false'), v2.args.join(' '));
+    assert.ok(v3.args.includes('--use-signing-config=false') && v3.args.includes('--tlog-upload=false'), v3.args.join(' '));
+    const again = Date.now();
+    await planFlags(options(), binaryFlagProbe(tools.cosign3));
+    assert.ok(Date.now() - again < 20, 'second plan comes from the cache');
+  });
+});
+
+// ------------------------------------------------------------------ references, arguments, credentials
+
+describe('Cosign@1 L0: references, arguments, credentials', () => {
+  it('parses image references with Docker rules', () => {
+    const a = parseImageReference('registry.digitalocean.com/acme/app:1.2.3');
+    assert.deepStrictEqual([a.registry, a.repository, a.tag, a.digest], ['registry.digitalocean.com', 'acme/app', '1.2.3', undefined]);
+    const b = parseImageReference('127.0.0.1:5000/demo/app');
+    assert.deepStrictEqual([b.registry, b.repository, b.tag], ['127.0.0.1:5000', 'demo/app', 'latest']);
+    const c = parseImageReference('alpine');
+    assert.deepStrictEqual([c.registry, c.repository], ['docker.io', 'library/alpine']);
+    const d = parseImageReference(IMG);
+    assert.strictEqual(d.digest, 'sha256:' + 'a'.repeat(64));
+    const e = parseImageReference('localhost:5000/x/y:tag@sha256:' + 'b'.repeat(64));
+    assert.deepStrictEqual([e.registry, e.tag], ['localhost:5000', 'tag']);
+    for (const bad of ['', 'UPPER/case', 'a/b@sha256:short', 'a b', 'r.io/x:bad tag']) {
+      assert.throws(() => parseImageReference(bad), /Input 'images'/, bad);
+    }
+  });
+
+  it('splits extra arguments like a shell (quotes, backslashes), refuses an open quote', () => {
+    assert.deepStrictEqual(splitArguments(`--timeout 90s -a "k=v w" 'x y' a\\ b ""`), ['--timeout', '90s', '-a', 'k=v w', 'x y', 'a b', '']);
+    assert.deepStrictEqual(splitArguments('  '), []);
+    assert.throws(() => splitArguments('"open'), /unclosed/);
+  });
+
+  it('docker config keys: Docker Hub aliases, URL keys, base64 auth', () => {
+    assert.strictEqual(normalizeRegistryHost('https://index.docker.io/v1/'), 'docker.io');
+    assert.strictEqual(normalizeRegistryHost('http://127.0.0.1:5000'), '127.0.0.1:5000');
+    assert.strictEqual(configKey('registry-1.docker.io'), 'https://index.docker.io/v1/');
+    const auth = Buffer.from('u:p:w').toString('base64');
+    assert.deepStrictEqual(decodeAuth(auth), { username: 'u', password: 'p:w' });
+    assert.deepStrictEqual(lookupFromAuths({ 'https://index.docker.io/v1/': { auth } })('docker.io'), { username: 'u', password: 'p:w' });
+  });
+
+  it('a signature is recognised among cosign 3 verify output (which also lists attestations)', () => {
+    const att = JSON.stringify([{ critical: { type: 'https://example.com/p/v1' } }]);
+    const sig2 = JSON.stringify([{ critical: { type: 'cosign container image signature' } }]);
+    const sig3 = JSON.stringify([{ critical: { type: 'https://sigstore.dev/cosign/sign/v1' } }]);
+    assert.strictEqual(hasSignaturePayload('\n' + att), false);
+    assert.strictEqual(hasSignaturePayload('\n' + sig2), true);
+    assert.strictEqual(hasSignaturePayload(sig3), true);
+    assert.strictEqual(hasSignaturePayload('not json'), false);
+  });
+});
+
+// ------------------------------------------------------------------ the task under MockTestRunner
+
+interface L0Run {
+  tr: MockTestRunner;
+  connects: string[];
+  children: string[];
+  agentDir: string;
+}
+
+async function runScenario(s: Omit<CosignScenario, 'agentDir'>): Promise<L0Run> {
+  const agentDir = tempDir('l0-cosign');
+  const tr = new MockTestRunner(SCENARIO, taskJson('CosignV1'));
+  tr.nodePath = process.execPath;
+  process.env['CGG_L0'] = JSON.stringify({ ...s, agentDir });
+  try {
+    await tr.runAsync();
+  } finally {
+    delete process.env['CGG_L0'];
+  }
+  const lines = tr.stdout.split(/\r?\n/);
+  const pick = (tag: string) => lines.filter((l) => l.startsWith(tag + ' ')).map((l) => l.slice(tag.length + 1));
+  assert.deepStrictEqual(pick('L0-SCENARIO-ERROR'), [], `scenario crashed:\n${tr.stdout}\n${tr.stderr}`);
+  return { tr, connects: pick('L0-CONNECT'), children: pick('L0-CHILD'), agentDir };
+}
+
+describe('Cosign@1 L0: inputs are checked before any connection or child process', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let key: string;
+  let pub: string;
+  let predicate: string;
+  before(() => {
+    dir = tempDir('l0-cosign-files');
+    key = path.join(dir, 'cosign.key');
+    pub = path.join(dir, 'cosign.pub');
+    predicate = path.join(dir, 'pred.json');
+    fs.writeFileSync(key, 'not really a key');
+    fs.writeFileSync(pub, 'not really a key');
+    fs.writeFileSync(predicate, '{}');
+  });
+
+  const good = () => ({
+    command: 'attest',
+    images: IMG,
+    key,
+    publicKey: pub,
+    predicate,
+    cosignPath: tools.cosign3,
+    tlogUpload: 'false',
+  });
+
+  function assertRefused(r: L0Run, input: string, re?: RegExp): void {
+    const dump = `--- stdout ---\n${r.tr.stdout}\n--- stderr ---\n${r.tr.stderr}`;
+    assert.strictEqual(r.tr.failed, true, dump);
+    assert.strictEqual(r.tr.errorIssues.length, 1, dump);
+    const msg = r.tr.errorIssues[0];
+    assert.ok(!/[\r\n]/.test(msg), `one line: ${msg}`);
+    assert.ok(msg.includes(`'${input}'`) || msg.includes(`${input} (`), `names the input '${input}': ${msg}`);
+    if (re) assert.match(msg, re);
+    assert.deepStrictEqual(r.connects, [], `no connection\n${dump}`);
+    assert.deepStrictEqual(r.children, [], `no child process\n${dump}`);
+  }
+
+  const cases: Array<{ name: string; inputs?: Record<string, string>; empty?: string[]; env?: Record<string, string>; input: string; re?: RegExp }> = [
+    { name: 'pickList: unknown command', inputs: { command: 'attest-all' }, input: 'command', re: /got 'attest-all'/ },
+    { name: 'multiLine: images empty', inputs: { images: '' }, empty: ['images'], input: 'images' },
+    { name: 'multiLine: a bad reference among good ones', inputs: { images: `${IMG}\nNot/A/Valid:Ref` }, input: 'images' },
+    { name: 'string: key required for sign', inputs: { command: 'sign', key: '' }, empty: ['key'], input: 'key' },
+    { name: 'string: key file missing', inputs: { key: path.join('/nonexistent', 'k.key') }, input: 'key', re: /does not exist/ },
+    { name: 'string: publicKey required for verify-attestation', inputs: { command: 'verify-attestation', publicKey: '' }, empty: ['publicKey'], input: 'publicKey' },
+    { name: 'filePath: predicate missing', inputs: { predicate: '/nonexistent/p.json' }, input: 'predicate' },
+    { name: 'filePath: predicate is a folder (empty filePath arrives as the sources folder)', inputs: { predicate: '/tmp' }, input: 'predicate', re: /folder/ },
+    { name: 'multiLine: annotation without =', inputs: { command: 'sign', annotations: 'oops' }, input: 'annotations' },
+    { name: 'boolean: empty (seed 001)', inputs: {}, empty: ['recursive'], input: 'recursive', re: /got ''/ },
+    { name: 'boolean: yes', inputs: { skipIfPresent: 'yes' }, input: 'skipIfPresent' },
+    { name: 'boolean: 1', inputs: { verifyAfter: '1' }, input: 'verifyAfter' },
+    { name: 'int: not whole', inputs: { maxAttempts: '3.5' }, input: 'maxAttempts' },
+    { name: 'int: out of range', inputs: { attemptTimeoutSeconds: '0' }, input: 'attemptTimeoutSeconds' },
+    { name: 'int: empty', inputs: {}, empty: ['totalTimeoutMinutes'], input: 'totalTimeoutMinutes' },
+    { name: 'int: guard timeout text', inputs: { guardTimeoutMinutes: 'thirty' }, input: 'guardTimeoutMinutes' },
+    { name: 'int: maxBackoff below initial', inputs: { initialBackoffSeconds: '30', maxBackoffSeconds: '10' }, input: 'maxBackoffSeconds' },
+    { name: 'string: registry name', inputs: { registry: 'Not_A_Name' }, input: 'registry' },
+    { name: 'string: rekorUrl not http(s)', inputs: { rekorUrl: 'file:///etc/passwd' }, input: 'rekorUrl' },
+    { name: 'string: cosignPath not executable', inputs: { cosignPath: '/nonexistent/cosign' }, input: 'cosignPath' },
+    { name: 'string: arguments with an open quote', inputs: { arguments: '--x "open' }, input: 'arguments' },
+    { name: 'connectedService:digitalocean without a token', inputs: { digitalOceanConnection: 'dx' }, env: { ENDPOINT_URL_dx: 'http://127.0.0.1:9' }, input: 'digitalOceanConnection' },
+    { name: 'connectedService:dockerregistry unknown', inputs: { dockerRegistryConnection: 'nope' }, input: 'dockerRegistryConnection' },
+    { name: 'useDigitalOceanCredentials without a connection', inputs: { useDigitalOceanCredentials: 'true' }, input: 'useDigitalOceanCredentials' },
+    { name: 'verifyAfter without publicKey', inputs: { verifyAfter: 'true', publicKey: '' }, empty: ['publicKey'], input: 'verifyAfter' },
+  ];
+
+  for (const c of cases) {
+    it(c.name, async () => {
+      const inputs = { ...good(), ...(c.inputs ?? {}) };
+      for (const e of c.empty ?? []) delete (inputs as Record<string, string>)[e];
+      const r = await runScenario({ inputs, empty: c.empty, env: c.env });
+      assertRefused(r, c.input, c.re);
+    });
+  }
+
+  it('retry budget that does not fit: fails at once naming the numbers (seed 004), no connection, no child', async () => {
+    const r = await runScenario({
+      inputs: { ...good(), maxAttempts: '5', attemptTimeoutSeconds: '180', initialBackoffSeconds: '5', maxBackoffSeconds: '60', totalTimeoutMinutes: '15' },
+      env: { DIGITALOCEAN_ACCESS_TOKEN: 'dop_v1_l0_secret_token', DIGITALOCEAN_API_URL: 'http://127.0.0.1:9' },
+    });
+    assertRefused(r, 'totalTimeoutMinutes', /maxAttempts \(5\) × attemptTimeoutSeconds \(180\) \+ largest backoffs \(75s\) = 975s exceeds totalTimeoutMinutes \(900s\)/);
+    assert.ok(!r.tr.stdout.includes('dop_v1_l0_secret_token'), 'the token is not printed');
+  });
+
+  it('the key password never reaches the log, not even task-lib debug lines', async () => {
+    const r = await runScenario({
+      inputs: { ...good(), maxAttempts: '0', 'system.debug': 'true' },
+      env: { INPUT_KEYPASSWORD: 'l0-key-password-value', SYSTEM_DEBUG: 'true' },
+    });
+    assertRefused(r, 'maxAttempts');
+    assert.ok(!r.tr.stdout.includes('l0-key-password-value'), r.tr.stdout);
+  });
+});

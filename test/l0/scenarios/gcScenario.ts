@@ -1,0 +1,55 @@
+// One L0 scenario for DoRegistryGarbageCollection@1 and DoRegistryGcWait@1, driven by
+// GC_L0_CASE (JSON): the unbundled task runs in this process under TaskMockRunner, against
+// the test emulator started here too (so that "no request before validation" is counted,
+// not assumed). After ##vso[task.complete] it prints `##L0 requests=<n> endpoints=<json>`.
+import * as path from 'path';
+import { TaskMockRunner } from 'azure-pipelines-task-lib/mock-run';
+import { startEmulator, EmulatorOptions } from '../../emulator/server';
+
+interface L0Case {
+  task: 'DoRegistryGarbageCollectionV1' | 'DoRegistryGcWaitV1';
+  inputs: Record<string, string>;
+  /** Extra env; the value '$API' is replaced by the emulator's URL. */
+  env?: Record<string, string>;
+  /** Pass the DO connection as the agent does (endpoint id 'do1'). Default true. */
+  connection?: boolean;
+  emulator?: EmulatorOptions;
+}
+
+async function main(): Promise<void> {
+  const spec = JSON.parse(process.env['GC_L0_CASE'] ?? '{}') as L0Case;
+  const emu = await startEmulator(spec.emulator ?? {});
+  const entry = path.join(__dirname, '..', '..', '..', 'tasks', spec.task, 'index.js');
+  const tmr = new TaskMockRunner(entry);
+  for (const [k, v] of Object.entries(spec.inputs)) tmr.setInput(k, v);
+  if (spec.connection !== false) {
+    tmr.setInput('digitalOceanConnection', 'do1');
+    process.env['ENDPOINT_URL_do1'] = emu.apiUrl;
+    process.env['ENDPOINT_AUTH_do1'] = JSON.stringify({ scheme: 'Token', parameters: {} });
+    process.env['ENDPOINT_AUTH_PARAMETER_do1_APITOKEN'] = emu.token;
+    process.env['ENDPOINT_AUTH_SCHEME_do1'] = 'token';
+  }
+  for (const [k, v] of Object.entries(spec.env ?? {})) process.env[k] = v.replace('$API', emu.apiUrl);
+
+  let done = false;
+  const finish = async () => {
+    if (done) return;
+    done = true;
+    const counts: Record<string, number> = {};
+    for (const r of emu.requests) counts[r.endpoint] = (counts[r.endpoint] ?? 0) + 1;
+    await emu.stop();
+    process.stdout.write(`##L0 requests=${emu.requests.length} endpoints=${JSON.stringify(counts)}\n`);
+  };
+  const write = process.stdout.write.bind(process.stdout);
+  (process.stdout as unknown as { write: (...a: unknown[]) => boolean }).write = (chunk: unknown, ...rest: unknown[]) => {
+    const ok = (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+    if (String(chunk).includes('##vso[task.complete')) setImmediate(() => void finish());
+    return ok;
+  };
+  tmr.run();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(2);
+});
