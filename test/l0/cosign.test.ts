@@ -21,7 +21,8 @@ import {
 import { parseImageReference } from '../../tasks/common/oci';
 import { configKey, decodeAuth, lookupFromAuths, normalizeRegistryHost } from '../../tasks/common/credentials';
 import { hasSignaturePayload } from '../../tasks/common/cosignjob';
-import { taskJson, tempDir, tools } from '../helpers/paths';
+import { tempDir, tools } from '../helpers/paths';
+import { runL0Scenario } from '../helpers/l0';
 import type { CosignScenario } from './scenarios/cosign-scenario';
 
 const SCENARIO = path.join(__dirname, 'scenarios', 'cosign-scenario.js');
@@ -334,17 +335,7 @@ interface L0Run {
 
 async function runScenario(s: Omit<CosignScenario, 'agentDir'>): Promise<L0Run> {
   const agentDir = tempDir('l0-cosign');
-  const tr = new MockTestRunner(SCENARIO, taskJson('CosignV1'));
-  tr.nodePath = process.execPath;
-  process.env['CGG_L0'] = JSON.stringify({ ...s, agentDir });
-  try {
-    await tr.runAsync();
-  } finally {
-    delete process.env['CGG_L0'];
-  }
-  const lines = tr.stdout.split(/\r?\n/);
-  const pick = (tag: string) => lines.filter((l) => l.startsWith(tag + ' ')).map((l) => l.slice(tag.length + 1));
-  assert.deepStrictEqual(pick('L0-SCENARIO-ERROR'), [], `scenario crashed:\n${tr.stdout}\n${tr.stderr}`);
+  const { tr, pick } = await runL0Scenario(SCENARIO, 'CosignV1', { ...s, agentDir });
   return { tr, connects: pick('L0-CONNECT'), children: pick('L0-CHILD'), agentDir };
 }
 

@@ -10,7 +10,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
 import { sha256 } from '../helpers/mirror';
-import { ROOT, taskJson, tempDir } from '../helpers/paths';
+import { ROOT, tempDir } from '../helpers/paths';
+import { runL0Scenario } from '../helpers/l0';
 import type { InstallerScenario } from './scenarios/installer-scenario';
 
 const SCENARIO = path.join(__dirname, 'scenarios', 'installer-scenario.js');
@@ -33,22 +34,12 @@ const agentDirs: string[] = [];
 async function runScenario(s: Omit<InstallerScenario, 'agentDir'> & { agentDir?: string }): Promise<L0Run> {
   const agentDir = s.agentDir ?? tempDir('l0-installer');
   agentDirs.push(agentDir);
-  const tr = new MockTestRunner(SCENARIO, taskJson('CosignInstallerV1'));
-  tr.nodePath = process.execPath;
-  process.env['CGG_L0'] = JSON.stringify({ ...s, agentDir });
-  try {
-    await tr.runAsync();
-  } finally {
-    delete process.env['CGG_L0'];
-  }
-  const lines = tr.stdout.split(/\r?\n/);
-  const pick = (tag: string) => lines.filter((l) => l.startsWith(tag + ' ')).map((l) => l.slice(tag.length + 1));
+  const { tr, lines, pick } = await runL0Scenario(SCENARIO, 'CosignInstallerV1', { ...s, agentDir });
   const outputs: Record<string, string> = {};
   for (const l of lines) {
     const m = /^##vso\[task\.setvariable variable=([^;]+);[^\]]*\](.*)$/.exec(l);
     if (m) outputs[m[1]] = m[2];
   }
-  assert.deepStrictEqual(pick('L0-SCENARIO-ERROR'), [], `scenario crashed:\n${tr.stdout}\n${tr.stderr}`);
   return {
     tr,
     agentDir,

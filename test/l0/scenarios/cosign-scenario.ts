@@ -2,12 +2,11 @@
 // It runs inside MockTestRunner's child process: trip-wires log every outgoing
 // connection (L0-CONNECT) and child process (L0-CHILD), secrets reach task-lib's
 // vault from the environment as with the real agent, then the unbundled task runs.
-import child_process = require('child_process');
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
 import { TaskMockRunner } from 'azure-pipelines-task-lib/mock-run';
 import { unbundledTask } from '../../helpers/paths';
+import { installTripWires, reportScenarioError } from '../../helpers/l0-tripwires';
 
 export interface CosignScenario {
   inputs: Record<string, string>;
@@ -26,20 +25,7 @@ function main(): void {
   for (const [k, v] of Object.entries(scenario.env ?? {})) process.env[k] = v;
   // task-lib (behind the mock too) loads INPUT_* and ENDPOINT_AUTH_* into its vault when the task imports it.
 
-  const connect = net.Socket.prototype.connect as (...args: unknown[]) => net.Socket;
-  net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
-    const o = args[0] as { host?: string; port?: number } | unknown[];
-    console.log(`L0-CONNECT ${Array.isArray(o) ? JSON.stringify(o[0]) : `${(o as { host?: string }).host ?? ''}:${(o as { port?: number }).port ?? ''}`}`);
-    return connect.apply(this, args);
-  } as typeof net.Socket.prototype.connect;
-  const cp = child_process as unknown as Record<string, (...a: unknown[]) => unknown>;
-  for (const fn of ['execFile', 'spawn', 'exec', 'execFileSync', 'spawnSync', 'execSync']) {
-    const real = cp[fn];
-    cp[fn] = (...a: unknown[]) => {
-      console.log(`L0-CHILD ${String(a[0])}`);
-      return real(...a);
-    };
-  }
+  installTripWires();
 
   const tmr = new TaskMockRunner(unbundledTask('CosignV1'));
   for (const [k, v] of Object.entries(scenario.inputs)) tmr.setInput(k, v);
@@ -52,6 +38,6 @@ function main(): void {
 try {
   main();
 } catch (err) {
-  console.log(`L0-SCENARIO-ERROR ${err instanceof Error ? err.stack : String(err)}`);
+  reportScenarioError(err);
   process.exitCode = 1;
 }

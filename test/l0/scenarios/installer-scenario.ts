@@ -4,14 +4,13 @@
 // (MockTestRunner blocks the parent with spawnSync), leaves trip-wires on
 // every outgoing connection and child process, optionally mocks `os` to
 // pretend another platform, then runs the unbundled task.
-import child_process = require('child_process');
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { TaskMockRunner } from 'azure-pipelines-task-lib/mock-run';
 import { startMirror } from '../../helpers/mirror';
 import { unbundledTask } from '../../helpers/paths';
+import { installTripWires, reportScenarioError } from '../../helpers/l0-tripwires';
 
 export interface InstallerScenario {
   /** Task inputs; "${MIRROR}" in a value becomes the mirror's base URL. */
@@ -29,22 +28,7 @@ async function main(): Promise<void> {
   const mirror = await startMirror({ unref: true, onRequest: (r) => console.log(`L0-MIRROR ${r.method} ${r.path}`) });
   for (const [p, body] of Object.entries(scenario.serve ?? {})) mirror.setFile(p, body);
 
-  // Trip-wires: every socket connection and every child process is logged.
-  const connect = net.Socket.prototype.connect as (...args: unknown[]) => net.Socket;
-  net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
-    const o = args[0] as { host?: string; port?: number; path?: string } | unknown[];
-    const target = Array.isArray(o) ? JSON.stringify(o[0]) : `${(o as { host?: string }).host ?? ''}:${(o as { port?: number }).port ?? ''}`;
-    console.log(`L0-CONNECT ${target}`);
-    return connect.apply(this, args);
-  } as typeof net.Socket.prototype.connect;
-  const cp = child_process as unknown as Record<string, (...a: unknown[]) => unknown>;
-  for (const fn of ['execFile', 'spawn', 'exec', 'execFileSync', 'spawnSync', 'execSync']) {
-    const real = cp[fn];
-    cp[fn] = (...a: unknown[]) => {
-      console.log(`L0-CHILD ${String(a[0])}`);
-      return real(...a);
-    };
-  }
+  installTripWires();
 
   const tools = path.join(scenario.agentDir, 'tools');
   const temp = path.join(scenario.agentDir, 'temp');
@@ -66,6 +50,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.log(`L0-SCENARIO-ERROR ${err instanceof Error ? err.stack : String(err)}`);
+  reportScenarioError(err);
   process.exitCode = 1;
 });
