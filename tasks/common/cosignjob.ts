@@ -6,14 +6,13 @@ import {
   CosignOutcome,
   FlagPlan,
   binaryFlagProbe,
-  childEnv,
   classifyCosignFailure,
   findCosign,
   isWriteCommand,
   planFlags,
   redact,
-  runProcess,
 } from './cosign';
+import { childEnv, runProcess } from './process';
 import { DockerConfigHandle, agentDockerConfig, authsForConnection, writePrivateDockerConfig } from './credentials';
 import { DigitalOceanClient } from './digitalocean';
 import { GuardResult, waitForGuard } from './guard';

@@ -1,4 +1,5 @@
-import * as tl from 'azure-pipelines-task-lib/task';
+// Loading task-lib moves INPUT_*/ENDPOINT_AUTH_* into its vault (and out of process.env).
+import 'azure-pipelines-task-lib/task';
 // The vault is read directly for secrets: task-lib's getInput and
 // getEndpointAuthorizationParameter echo values into ##vso[task.debug] lines.
 import * as tlInternal from 'azure-pipelines-task-lib/internal';
@@ -14,7 +15,9 @@ function envKey(name: string): string {
  * empty values out of its vault and leaves them in process.env), so we look.
  */
 function rawInput(name: string): string | undefined {
-  const v = tl.getInput(name, false);
+  // Straight from the vault: tl.getInput would echo the value into a debug
+  // line, and any input may carry a secret someone pasted (e.g. `arguments`).
+  const v = tlInternal._vault.retrieveSecret(envKey(name));
   if (v !== undefined && v !== null && v !== '') return v;
   return process.env[envKey(name)] === '' ? '' : undefined;
 }

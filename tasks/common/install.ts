@@ -4,14 +4,14 @@ import * as os from 'os';
 import * as path from 'path';
 import { pipeline } from 'stream/promises';
 import { Transform } from 'stream';
-import { execFile } from 'child_process';
 import axios from 'axios';
 import * as toolLib from 'azure-pipelines-tool-lib/tool';
 import checksumTable from './data/cosign-checksums.json';
 import { UserError, errorMessage } from './errors';
 import { agentNetworkConfig, isTransientNetworkError } from './http';
 import { FailureClass, withRetry } from './retry';
-import { info, warn } from './vso';
+import { info, onExit, warn } from './vso';
+import { childEnv, runProcess } from './process';
 
 export const DEFAULT_COSIGN_VERSION: string = checksumTable.defaultVersion;
 export const DEFAULT_DOWNLOAD_BASE_URL = 'https://github.com/sigstore/cosign/releases/download';
@@ -226,25 +226,22 @@ async function publishToCache(stagedBinary: string, sha256: string, version: str
   }
 }
 
-function runCosignVersion(binary: string): Promise<string> {
-  return new Promise((resolve) => {
-    execFile(binary, ['version', '--json'], { timeout: 30_000 }, (err, stdout) => {
-      if (err) return resolve('');
-      try {
-        resolve(String(JSON.parse(stdout).gitVersion ?? ''));
-      } catch {
-        resolve('');
-      }
-    });
-  });
+async function runCosignVersion(binary: string, signal: AbortSignal): Promise<string> {
+  const r = await runProcess(binary, ['version', '--json'], { env: childEnv(process.env, {}), signal, cancelSignal: signal, timeoutMs: 30_000 });
+  if (r.code !== 0) return '';
+  try {
+    return String(JSON.parse(r.stdout).gitVersion ?? '');
+  } catch {
+    return '';
+  }
 }
 
 /**
  * Runs `cosign version --json` on a binary whose sha256 was already verified;
  * when it reports a release version, that must be the requested one.
  */
-async function checkReportedVersion(binary: string, version: string): Promise<string> {
-  const reported = await runCosignVersion(binary);
+async function checkReportedVersion(binary: string, version: string, signal: AbortSignal): Promise<string> {
+  const reported = await runCosignVersion(binary, signal);
   if (/^v?\d+\.\d+\.\d+/.test(reported)) {
     if (reported.replace(/^v/, '') !== version) {
       throw new UserError(`The binary reports cosign ${reported}, but ${version} was requested; check downloadBaseUrl and checksum.`);
@@ -286,7 +283,7 @@ export async function installCosign(req: InstallRequest, signal: AbortSignal): P
     }
     info(`Found cosign ${req.version} in the tool cache (sha256 ${actual} verified).`);
     try {
-      reported = await checkReportedVersion(bin, req.version);
+      reported = await checkReportedVersion(bin, req.version, signal);
     } catch (err) {
       removeCacheEntry(dir);
       throw err;
@@ -302,6 +299,8 @@ export async function installCosign(req: InstallRequest, signal: AbortSignal): P
     }
     const url = releaseUrl(req.baseUrl, req.version, plat.asset);
     const tempDir = fs.mkdtempSync(path.join(process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir(), 'cosign-dl-'));
+    // Removed on every exit path, cancellation included.
+    const forget = onExit(() => fs.rmSync(tempDir, { recursive: true, force: true }));
     try {
       const tmp = path.join(tempDir, plat.binaryName);
       info(`Downloading ${url}`);
@@ -315,11 +314,12 @@ export async function installCosign(req: InstallRequest, signal: AbortSignal): P
       info(`sha256 ${actual} matches ${pinSource || 'the release checksums'}.`);
       // Verified: it may run now, and only a binary that passed every check is cached.
       fs.chmodSync(tmp, 0o700);
-      reported = await checkReportedVersion(tmp, req.version);
+      reported = await checkReportedVersion(tmp, req.version, signal);
       dir = await publishToCache(tmp, actual, req.version, plat);
       sha256 = actual;
     } finally {
       fs.rmSync(tempDir, { recursive: true, force: true });
+      forget();
     }
   }
 

@@ -264,7 +264,8 @@ class RegistrySession {
     } catch {
       /* handled below */
     }
-    if (!token) throw new RegistryError(`token endpoint ${url.origin}${url.pathname} returned no token`);
+    // A 200 without a token is a glitch of the token service, not a verdict: worth another attempt.
+    if (!token) throw new RegistryError(`token endpoint ${url.origin}${url.pathname} returned no token`, undefined, true);
     this.authorization = `Bearer ${token}`;
   }
 
@@ -320,6 +321,23 @@ function parsePlatforms(bytes: Buffer): PlatformManifest[] {
 }
 
 /**
+ * Refuses a 200 whose body is no manifest (a proxy's error page, a truncated
+ * answer): hashing it would publish a digest the registry does not have.
+ */
+function assertManifestBody(ref: ImageReference, body: Buffer): void {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString('utf8'));
+  } catch {
+    doc = undefined;
+  }
+  const m = doc as { schemaVersion?: unknown; manifests?: unknown; layers?: unknown; config?: unknown } | undefined;
+  if (!m || typeof m !== 'object' || (m.schemaVersion === undefined && !Array.isArray(m.manifests) && !Array.isArray(m.layers))) {
+    throw new RegistryError(`${ref.original}: the registry answered 200 with a body that is not a manifest (${body.length} bytes)`, undefined, true);
+  }
+}
+
+/**
  * Asks the registry which digest a reference has. HEAD first (Docker-Content-Digest);
  * a GET whose exact bytes are hashed when the header is missing, and always for an
  * index (its platform list is logged and used by `recursive`).
@@ -344,6 +362,7 @@ export async function resolveImage(ref: ImageReference, options: ResolveOptions)
     const get = await session.manifest('GET', reference);
     if (get.status !== 200) throw describeFailure(ref, reference, get);
     body = Buffer.from(get.data as ArrayBuffer);
+    assertManifestBody(ref, body);
     const hashed = sha256Digest(body);
     const header = headerValue(get, 'docker-content-digest');
     if (!digest) {

@@ -2,6 +2,7 @@ import { spawn, ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { bundledTask, tempDir } from './paths';
+import { recordRun, registerSecretsFromEnv } from './secrets';
 
 export interface VsoCommand {
   command: string;
@@ -92,6 +93,8 @@ export function runTask(taskFolder: string, options: RunOptions = {}): Promise<T
   }
   const started = Date.now();
   return new Promise((resolve, reject) => {
+    // Suite-wide secret scan (test/helpers/secrets.ts): every secret handed to a task is registered.
+    registerSecretsFromEnv(env);
     const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -112,6 +115,7 @@ export function runTask(taskFolder: string, options: RunOptions = {}): Promise<T
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      recordRun({ task: taskFolder, argv: [process.execPath, entry], stdout, stderr });
       const commands = parseVso(stdout);
       const outputs: Record<string, string> = {};
       let result: string | undefined;

@@ -1,0 +1,192 @@
+// Suite-wide secret scan. Every run of a bundled task through runTask() (any test file) is
+// recorded here with its stdout, stderr and argv; every secret value the tests hand to a task
+// (DO tokens, registry passwords, key passwords, the job access token) is registered, either
+// explicitly with registerSecret() or automatically from the run's environment. At the end of
+// the whole mocha run (test/reliability/hooks.ts, a root hook plugin, or the reliability suite's
+// root `after`), finalScan() looks for every registered secret in every line and in every
+// argv file a wrapper recorded; one hit fails the suite.
+import * as fs from 'fs';
+
+/** Known constants: the emulator's defaults (test/emulator/server.ts) and the demo's key password. */
+export const KNOWN_SECRETS = ['dop_v1_emulator_token', 'ado_job_access_token', 'demo-key-password'];
+
+/** The shape of the passwords test/helpers/keys.ts generates by default (`pw-<base36>-secret`). */
+export const SECRET_PATTERNS: RegExp[] = [/\bpw-[a-z0-9]{4,}-secret\b/];
+
+/** Shorter values would match by accident ('true', 'x'); no real test secret is this short. */
+const MIN_SECRET_LENGTH = 6;
+
+export interface RecordedRun {
+  task: string;
+  argv: string[];
+  stdout: string;
+  stderr: string;
+}
+
+interface State {
+  secrets: Set<string>;
+  runs: RecordedRun[];
+  argvFiles: Set<string>;
+  counters: Record<string, number>;
+  scanned?: ScanResult;
+  reported?: boolean;
+}
+
+// One state per process even if this module were loaded twice (e.g. from out/ and a --require path).
+const KEY = Symbol.for('cosign-gc-guard.test.secrets');
+const g = globalThis as unknown as Record<symbol, State | undefined>;
+const state: State = g[KEY] ?? (g[KEY] = { secrets: new Set(KNOWN_SECRETS), runs: [], argvFiles: new Set(), counters: {} });
+
+export function registerSecret(value: string | undefined | null): void {
+  if (typeof value !== 'string') return;
+  const v = value.trim();
+  if (v.length >= MIN_SECRET_LENGTH) state.secrets.add(v);
+}
+
+export function registeredSecrets(): string[] {
+  return [...state.secrets];
+}
+
+/** Env variables whose values are secrets, as the agent passes them to a task. */
+const SECRET_ENV = [
+  /^ENDPOINT_AUTH_PARAMETER_.+_(APITOKEN|PASSWORD|ACCESSTOKEN|TOKEN)$/i,
+  /^INPUT_KEYPASSWORD$/i,
+  /^DIGITALOCEAN_ACCESS_TOKEN$/i,
+  /^SYSTEM_ACCESSTOKEN$/i,
+  /^SECRET_/i,
+];
+
+/** Registers every secret found in a task's environment (also inside ENDPOINT_AUTH_<id> JSON). */
+export function registerSecretsFromEnv(env: Record<string, string | undefined>): void {
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) continue;
+    if (SECRET_ENV.some((re) => re.test(k))) registerSecret(v);
+    if (/^ENDPOINT_AUTH_[^_]/i.test(k) && !/^ENDPOINT_AUTH_(PARAMETER|SCHEME)_/i.test(k)) {
+      try {
+        const params = (JSON.parse(v) as { parameters?: Record<string, unknown> }).parameters ?? {};
+        for (const [p, pv] of Object.entries(params)) if (/token|password/i.test(p) && typeof pv === 'string') registerSecret(pv);
+      } catch {
+        /* not JSON: nothing to register */
+      }
+    }
+  }
+}
+
+export function recordRun(run: RecordedRun): void {
+  state.runs.push(run);
+}
+
+/** A file a wrapper script appends its argv to; scanned at the end like output. */
+export function registerArgvFile(file: string): void {
+  state.argvFiles.add(file);
+}
+
+/** Named counters for the totals line (malformed inputs, faults, cancellations). */
+export function count(name: string, by = 1): void {
+  state.counters[name] = (state.counters[name] ?? 0) + by;
+}
+
+export function counters(): Record<string, number> {
+  return { ...state.counters };
+}
+
+export interface Leak {
+  where: string;
+  line: string;
+  secret: string;
+}
+
+export interface ScanResult {
+  runs: number;
+  lines: number;
+  argvLines: number;
+  secrets: number;
+  leaks: Leak[];
+}
+
+function mask(secret: string): string {
+  return `${secret.slice(0, 3)}…(${secret.length} chars)`;
+}
+
+function scanText(text: string, where: string, secrets: string[], leaks: Leak[]): number {
+  let n = 0;
+  for (const raw of text.split(/\r?\n/)) {
+    if (raw === '') continue;
+    n++;
+    // The ##vso escaping could split a value (%0A, %3B): look at the unescaped line too.
+    const line = raw.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%3B/g, ';').replace(/%5D/g, ']').replace(/%AZP25/g, '%');
+    for (const s of secrets) {
+      if (raw.includes(s) || line.includes(s)) leaks.push({ where, line: raw.split(s).join('<SECRET>').slice(0, 200), secret: mask(s) });
+    }
+    for (const re of SECRET_PATTERNS) {
+      const m = re.exec(line);
+      if (m) leaks.push({ where, line: line.split(m[0]).join('<SECRET>').slice(0, 200), secret: mask(m[0]) });
+    }
+  }
+  return n;
+}
+
+/** The leaks in one text (for tests of the scanner itself). */
+export function leaksIn(text: string, secrets: string[] = registeredSecrets()): Leak[] {
+  const leaks: Leak[] = [];
+  scanText(text, 'text', secrets, leaks);
+  return leaks;
+}
+
+/** Scans everything recorded so far (not cached). */
+export function scanNow(): ScanResult {
+  const secrets = registeredSecrets();
+  const leaks: Leak[] = [];
+  let lines = 0;
+  let argvLines = 0;
+  state.runs.forEach((r, i) => {
+    lines += scanText(r.stdout, `run ${i + 1} (${r.task}) stdout`, secrets, leaks);
+    lines += scanText(r.stderr, `run ${i + 1} (${r.task}) stderr`, secrets, leaks);
+    scanText(r.argv.join(' '), `run ${i + 1} (${r.task}) argv`, secrets, leaks);
+  });
+  for (const f of state.argvFiles) {
+    let text = '';
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch {
+      continue; // never written: the wrapper never ran
+    }
+    argvLines += scanText(text, `child argv ${f}`, secrets, leaks);
+  }
+  return { runs: state.runs.length, lines, argvLines, secrets: secrets.length, leaks };
+}
+
+/** The end-of-suite scan: runs once, later calls return the same result. */
+export function finalScan(): ScanResult {
+  if (!state.scanned) state.scanned = scanNow();
+  return state.scanned;
+}
+
+export function totalsLine(r: ScanResult): string {
+  const c = state.counters;
+  return (
+    `reliability: ${c['malformed'] ?? 0} malformed inputs, ${c['faults'] ?? 0} faults (${c['faults-recovered'] ?? 0} recovered, ${c['faults-failed'] ?? 0} failed in one line), ${c['cancellations'] ?? 0} cancellations, ` +
+    `${r.lines} output lines of ${r.runs} task runs and ${r.argvLines} child argv lines scanned for ${r.secrets} secrets, ${r.leaks.length} secrets found`
+  );
+}
+
+export function leakReport(r: ScanResult): string {
+  return r.leaks
+    .slice(0, 20)
+    .map((l) => `  ${l.where}: ${l.secret}: ${l.line}`)
+    .join('\n');
+}
+
+/**
+ * The end-of-suite check: prints the totals and throws when anything leaked. Idempotent: when both
+ * the root hook plugin and the reliability suite's root `after` call it, only the first reports.
+ */
+export function assertNoLeaks(print: (line: string) => void = (l) => console.log(l)): void {
+  if (state.reported) return;
+  state.reported = true;
+  const r = finalScan();
+  print(totalsLine(r));
+  if (r.leaks.length > 0) {
+    throw new Error(`secret scan: ${r.leaks.length} secret value(s) found in task output or child argv:\n${leakReport(r)}`);
+  }
+}
