@@ -87,6 +87,22 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
       assert.strictEqual(e.count('gc-start'), 0);
     });
 
+    it('adopt + warnAfterMinutes: a GC that ran 16 min by its own timestamps warns naming the duration', async () => {
+      const e = await start();
+      // Started elsewhere 16 minutes ago; its last step ends 2 s from now.
+      const first = e.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 16 * 60 + 2 }], startedSecondsAgo: 16 * 60 });
+      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, ifAlreadyRunning: 'adopt', warnAfterMinutes: '15' } });
+      // A slow GC is worth a warning, not a partially succeeded run.
+      expectResult(run, 'Succeeded');
+      assert.strictEqual(run.outputs.gcUuid, first.uuid);
+      const seconds = Number(run.outputs.gcDurationSeconds);
+      assert.ok(seconds >= 16 * 60 && seconds <= 16 * 60 + 10, `gcDurationSeconds ${seconds} comes from the GC's own timestamps`);
+      const warning = run.warnings.find((w) => /longer than warnAfterMinutes \(15\)/.test(w));
+      assert.ok(warning, `a logissue warning names the duration: ${JSON.stringify(run.warnings)}`);
+      assert.match(warning!, /took 16m 0\ds/);
+      assert.ok(run.commands.some((c) => c.command === 'task.logissue' && c.properties['type'] === 'warning' && /longer than/.test(c.message)));
+    });
+
     it('skip: starts nothing and succeeds', async () => {
       const e = await start();
       const first = e.startGc('demo-registry', { steps: other });

@@ -79,7 +79,7 @@ export interface Emulator {
   token: string;
   buildAccessToken: string;
   requests: RequestRecord[];
-  startGc(registry?: string, opts?: { steps?: GcStep[]; finalStatus?: string; type?: string }): GcRecord; // a GC started "elsewhere" (another stage)
+  startGc(registry?: string, opts?: { steps?: GcStep[]; finalStatus?: string; type?: string; startedSecondsAgo?: number }): GcRecord; // a GC started "elsewhere" (another stage); startedSecondsAgo backdates it
   finishGc(registry?: string, status?: string): void; // force the active GC terminal now (default 'succeeded')
   activeGc(registry?: string): GcRecord | undefined;
   gcs(registry?: string): GcRecord[]; // newest first
@@ -389,11 +389,13 @@ class EmulatorImpl implements Emulator {
     return gc;
   }
 
-  startGc(registry?: string, opts: { steps?: GcStep[]; finalStatus?: string; type?: string } = {}): GcRecord {
+  startGc(registry?: string, opts: { steps?: GcStep[]; finalStatus?: string; type?: string; startedSecondsAgo?: number } = {}): GcRecord {
     const r = this.reg(registry);
     this.ensureRegistry(r);
     if (this.activeInternal(r)) throw new Error(`emulator: a garbage collection is already active for ${r}`);
     const gc = this.createGc(r, opts.type ?? 'untagged manifests and unreferenced blobs', opts.steps ?? this.gcSteps, opts.finalStatus ?? this.gcFinal);
+    // Steps count from created_at, so a backdated GC is already that far along.
+    if (opts.startedSecondsAgo) gc.createdAt -= opts.startedSecondsAgo * 1000;
     return gcRecord(gc, Date.now());
   }
 
