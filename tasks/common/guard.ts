@@ -139,7 +139,9 @@ export async function waitForGuard(deps: GuardDeps, settings: GuardSettings, sig
       log('    dependsOn:');
       log('    - <the stages it already depends on>');
       for (const id of ids) log(`    - ${id}`);
-      log(`    condition: and(succeeded(), ${ids.map((i) => `in(dependencies.${i}.result, 'Succeeded', 'SucceededWithIssues', 'Failed', 'Skipped')`).join(', ')})`);
+      // Not succeeded(): that would skip this stage whenever maintenance fails, and a failed GC must not block releases.
+      const anyResult = ids.map((i) => `in(dependencies.${i}.result, 'Succeeded', 'SucceededWithIssues', 'Failed', 'Skipped')`);
+      log(`    condition: and(succeeded('<each stage that must pass>'), ${anyResult.join(', ')})`);
     }
     for (const s of stageStates) log(`Stage ${s.identifier}: ${stateText(s)}.`);
     if (parallel.length === 0) stagesDoneAt = Date.now();
