@@ -23,6 +23,7 @@ const { startRegistry, pushTinyImage, run } = require(out('test/helpers/registry
 const { startMirror } = require(out('test/helpers/mirror.js'));
 const { runTask, agentEnv } = require(out('test/helpers/run-task.js'));
 const { tools } = require(out('test/helpers/paths.js'));
+const { doEndpointEnv, timelineEnv } = require(out('test/helpers/pipeline-env.js'));
 
 const noGuard = process.argv.includes('--no-guard');
 const outputDir = path.join(root, 'demo-output');
@@ -118,15 +119,8 @@ async function main() {
     mirror.addRelease('3.1.1', fs.readFileSync(tools.cosign3));
 
     const endpointId = 'digitalocean-demo';
-    const doEnv = {
-      [`ENDPOINT_URL_${endpointId}`]: emu.apiUrl,
-      [`ENDPOINT_AUTH_SCHEME_${endpointId}`]: 'Token',
-      [`ENDPOINT_AUTH_PARAMETER_${endpointId}_APITOKEN`]: emu.token,
-      SYSTEM_COLLECTIONURI: emu.collectionUri,
-      SYSTEM_TEAMPROJECT: emu.project,
-      BUILD_BUILDID: emu.buildId,
-      ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN: emu.buildAccessToken,
-    };
+    // The service connection and the run's timeline, as the agent hands them to a task.
+    const doEnv = { ...doEndpointEnv(emu, endpointId), ...timelineEnv(emu) };
     emu.setStages([
       { name: 'Build', state: 'completed', result: 'succeeded' },
       { name: 'RegistryMaintenance', state: 'inProgress' },

@@ -12,6 +12,7 @@ import { KeyPair, generateKeyPair, writePredicate } from '../helpers/keys';
 import { tempDir, tools } from '../helpers/paths';
 import { RealRegistry, pushTinyImage, run, startRegistry } from '../helpers/registry';
 import { TaskRun, agentEnv, describeRun, runTask } from '../helpers/run-task';
+import { doEndpointEnv, offlineAttestInputs } from '../helpers/pipeline-env';
 
 const PREDICATE_TYPE = 'https://example.com/promotion/v1';
 const DO_ID = 'do-conn';
@@ -62,38 +63,13 @@ async function pushIndex(reg: RealRegistry, repo: string, tag: string): Promise<
 }
 
 function doEnv(f: Fixture): Record<string, string> {
-  return {
-    [`ENDPOINT_URL_${DO_ID}`]: f.emu.apiUrl,
-    [`ENDPOINT_AUTH_${DO_ID}`]: JSON.stringify({ scheme: 'Token', parameters: { apitoken: f.emu.token } }),
-    [`ENDPOINT_AUTH_PARAMETER_${DO_ID}_APITOKEN`]: f.emu.token,
-    [`ENDPOINT_AUTH_SCHEME_${DO_ID}`]: 'Token',
-  };
+  return doEndpointEnv(f.emu, DO_ID);
 }
 
 function baseInputs(f: Fixture, cosign: string, image: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    command: 'attest',
-    images: image,
-    key: f.keys.key,
-    keyPassword: f.keys.password,
-    publicKey: f.keys.pub,
-    predicate: writePredicate(f.work),
-    predicateType: PREDICATE_TYPE,
-    cosignPath: cosign,
-    tlogUpload: 'false',
-    allowHttpRegistry: 'true',
-    allowInsecureRegistry: 'true',
-    digitalOceanConnection: DO_ID,
-    useDigitalOceanCredentials: 'true',
-    registry: 'demo-registry',
-    settleSeconds: '2', // longer than the emulator's tailSeconds (1): the guard outlasts the post-GC refusal
-    pollIntervalSeconds: '1',
-    initialBackoffSeconds: '1',
-    maxBackoffSeconds: '2',
-    attemptTimeoutSeconds: '60',
-    totalTimeoutMinutes: '10',
-    ...extra,
-  };
+  const setup = { image, keys: f.keys, predicate: writePredicate(f.work), predicateType: PREDICATE_TYPE, cosignPath: cosign, doConnectionId: DO_ID };
+  // settleSeconds 2 is longer than the emulator's tailSeconds (1): the guard outlasts the post-GC refusal.
+  return offlineAttestInputs(setup, { settleSeconds: '2', attemptTimeoutSeconds: '60', totalTimeoutMinutes: '10', ...extra });
 }
 
 async function runCosignTask(f: Fixture, inputs: Record<string, string>, options: { env?: Record<string, string>; onSpawn?: (c: ChildProcess) => void; onLine?: (l: string) => void; agent?: Record<string, string> } = {}): Promise<TaskRun> {

@@ -4,33 +4,17 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import { Emulator } from '../emulator/server';
 import { agentEnv, describeRun, runTask, TaskRun } from '../helpers/run-task';
+import { doEndpointEnv, timelineEnv } from '../helpers/pipeline-env';
 
 export const GC_TASK = 'DoRegistryGarbageCollectionV1';
 export const WAIT_TASK = 'DoRegistryGcWaitV1';
 
 /** The DigitalOcean service connection, passed exactly as the agent passes one. */
 export function doConnection(emu: Emulator, id = 'docr1'): { inputs: Record<string, string>; env: Record<string, string> } {
-  return {
-    inputs: { digitalOceanConnection: id },
-    env: {
-      [`ENDPOINT_URL_${id}`]: emu.apiUrl,
-      [`ENDPOINT_AUTH_${id}`]: JSON.stringify({ scheme: 'Token', parameters: { apitoken: emu.token } }),
-      [`ENDPOINT_AUTH_PARAMETER_${id}_APITOKEN`]: emu.token,
-      [`ENDPOINT_AUTH_SCHEME_${id}`]: 'token',
-    },
-  };
+  return { inputs: { digitalOceanConnection: id }, env: doEndpointEnv(emu, id) };
 }
 
-/** This run's build timeline, as the agent exposes it to a task. */
-export function timelineEnv(emu: Emulator, currentStage?: string): Record<string, string> {
-  return {
-    SYSTEM_COLLECTIONURI: emu.collectionUri,
-    SYSTEM_TEAMPROJECT: emu.project,
-    BUILD_BUILDID: emu.buildId,
-    ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN: emu.buildAccessToken,
-    ...(currentStage ? { SYSTEM_STAGENAME: currentStage } : {}),
-  };
-}
+export { timelineEnv };
 
 export interface RunSpec {
   inputs?: Record<string, string>;

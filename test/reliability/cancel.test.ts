@@ -9,6 +9,7 @@ import { Emulator, startEmulator } from '../emulator/server';
 import { KeyPair, generateKeyPair, writePredicate } from '../helpers/keys';
 import { Mirror, readOnce, startMirror } from '../helpers/mirror';
 import { tempDir, tools } from '../helpers/paths';
+import { offlineAttestInputs } from '../helpers/pipeline-env';
 import { RealRegistry, pushTinyImage, startRegistry } from '../helpers/registry';
 import { count } from '../helpers/secrets';
 import {
@@ -167,29 +168,8 @@ describe('reliability: cancellation mid-wait and mid-cosign (SIGINT, then SIGTER
   });
 
   function cosignInputs(e: Emulator, cosign: string, extra: Record<string, string> = {}): Record<string, string> {
-    return {
-      command: 'attest',
-      images: `${e.registryHost}/demo-registry/app:1.0`,
-      key: keys.key,
-      keyPassword: keys.password,
-      predicate,
-      predicateType: 'https://example.com/rel/v1',
-      cosignPath: cosign,
-      tlogUpload: 'false',
-      skipIfPresent: 'false',
-      allowHttpRegistry: 'true',
-      allowInsecureRegistry: 'true',
-      digitalOceanConnection: DO_ID,
-      useDigitalOceanCredentials: 'true',
-      registry: 'demo-registry',
-      pollIntervalSeconds: '1',
-      settleSeconds: '1',
-      attemptTimeoutSeconds: '60',
-      initialBackoffSeconds: '1',
-      maxBackoffSeconds: '2',
-      totalTimeoutMinutes: '10',
-      ...extra,
-    };
+    const setup = { image: `${e.registryHost}/demo-registry/app:1.0`, keys, predicate, predicateType: 'https://example.com/rel/v1', cosignPath: cosign, doConnectionId: DO_ID };
+    return offlineAttestInputs(setup, { skipIfPresent: 'false', settleSeconds: '1', attemptTimeoutSeconds: '60', totalTimeoutMinutes: '10', ...extra });
   }
 
   it('Cosign@1 waiting in its GC guard (private DOCKER_CONFIG already written)', async () => {

@@ -14,6 +14,7 @@ import * as path from 'path';
 import { EndpointKey, Emulator, Fault, startEmulator } from '../emulator/server';
 import { KeyPair, generateKeyPair, writePredicate } from '../helpers/keys';
 import { tempDir, tools } from '../helpers/paths';
+import { offlineAttestInputs } from '../helpers/pipeline-env';
 import { RealRegistry, pushTinyImage, startRegistry } from '../helpers/registry';
 import { count } from '../helpers/secrets';
 import {
@@ -196,29 +197,8 @@ async function runRow(ctx: Ctx, row: Row): Promise<{ run: TaskRun; emu: Emulator
       inputs = { waitForStages: 'Build', pollIntervalSeconds: '1', settleSeconds: '0', timeoutMinutes: '5' };
       env = { ...env, ...timelineEnv(emu) };
     } else {
-      inputs = {
-        command: 'attest',
-        images: `${emu.registryHost}/demo-registry/app:1.0`,
-        key: ctx.keys.key,
-        keyPassword: ctx.keys.password,
-        predicate: ctx.predicate,
-        predicateType: 'https://example.com/rel/v1',
-        cosignPath: ctx.cosign.path,
-        tlogUpload: 'false',
-        skipIfPresent: 'false',
-        allowHttpRegistry: 'true',
-        allowInsecureRegistry: 'true',
-        digitalOceanConnection: DO_ID,
-        useDigitalOceanCredentials: 'true',
-        registry: 'demo-registry',
-        pollIntervalSeconds: '1',
-        settleSeconds: '0',
-        maxAttempts: '4',
-        attemptTimeoutSeconds: String(COSIGN_ATTEMPT_S),
-        initialBackoffSeconds: '1',
-        maxBackoffSeconds: '2',
-        totalTimeoutMinutes: '2',
-      };
+      const setup = { image: `${emu.registryHost}/demo-registry/app:1.0`, keys: ctx.keys, predicate: ctx.predicate, predicateType: 'https://example.com/rel/v1', cosignPath: ctx.cosign.path, doConnectionId: DO_ID };
+      inputs = offlineAttestInputs(setup, { skipIfPresent: 'false', settleSeconds: '0', maxAttempts: '4', attemptTimeoutSeconds: String(COSIGN_ATTEMPT_S), totalTimeoutMinutes: '2' });
       env = { ...env, ...doEnv(emu) };
       if (row.endpoint === 'front') {
         // These rows take the registry credentials from a dockerregistry service connection instead.

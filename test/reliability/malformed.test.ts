@@ -9,6 +9,7 @@ import { Emulator, startEmulator } from '../emulator/server';
 import { generateKeyPair, KeyPair, writePredicate } from '../helpers/keys';
 import { Mirror, readOnce, startMirror } from '../helpers/mirror';
 import { tools } from '../helpers/paths';
+import { offlineAttestInputs } from '../helpers/pipeline-env';
 import { count } from '../helpers/secrets';
 import {
   COSIGN_TASK,
@@ -158,28 +159,10 @@ describe('reliability: malformed inputs (bundled tasks; no request, no child pro
         return { inputs: { version: '3.1.1', downloadBaseUrl: mirror.url }, env };
       default:
         return {
-          inputs: {
-            command: 'attest',
-            images: `${'127.0.0.1:9'}/demo-registry/app:1.0`,
-            key: keys.key,
-            keyPassword: keys.password,
-            publicKey: keys.pub,
-            predicate,
-            predicateType: 'https://example.com/rel/v1',
-            cosignPath: recorder.path,
-            tlogUpload: 'false',
-            allowHttpRegistry: 'true',
-            allowInsecureRegistry: 'true',
-            digitalOceanConnection: DO_ID,
-            useDigitalOceanCredentials: 'true',
-            registry: 'demo-registry',
-            pollIntervalSeconds: '1',
-            settleSeconds: '0',
-            attemptTimeoutSeconds: '10',
-            initialBackoffSeconds: '1',
-            maxBackoffSeconds: '2',
-            totalTimeoutMinutes: '5',
-          },
+          inputs: offlineAttestInputs(
+            { image: '127.0.0.1:9/demo-registry/app:1.0', keys, predicate, predicateType: 'https://example.com/rel/v1', cosignPath: recorder.path, doConnectionId: DO_ID },
+            { settleSeconds: '0', attemptTimeoutSeconds: '10', totalTimeoutMinutes: '5' },
+          ),
           env: { ...env, ...doEnv(emu) },
         };
     }

@@ -9,6 +9,7 @@ import { Emulator } from '../emulator/server';
 import { tempDir } from '../helpers/paths';
 import { RunOptions, TaskRun, agentEnv, describeRun, runTask } from '../helpers/run-task';
 import { registerArgvFile, registerSecret } from '../helpers/secrets';
+import { doEndpointEnv, timelineEnv } from '../helpers/pipeline-env';
 
 export const GC_TASK = 'DoRegistryGarbageCollectionV1';
 export const WAIT_TASK = 'DoRegistryGcWaitV1';
@@ -26,22 +27,10 @@ export function suiteToken(): string {
 }
 
 export function doEnv(emu: Emulator, id = DO_ID): Record<string, string> {
-  return {
-    [`ENDPOINT_URL_${id}`]: emu.apiUrl,
-    [`ENDPOINT_AUTH_${id}`]: JSON.stringify({ scheme: 'Token', parameters: { apitoken: emu.token } }),
-    [`ENDPOINT_AUTH_PARAMETER_${id}_APITOKEN`]: emu.token,
-    [`ENDPOINT_AUTH_SCHEME_${id}`]: 'Token',
-  };
+  return doEndpointEnv(emu, id);
 }
 
-export function timelineEnv(emu: Emulator): Record<string, string> {
-  return {
-    SYSTEM_COLLECTIONURI: emu.collectionUri,
-    SYSTEM_TEAMPROJECT: emu.project,
-    BUILD_BUILDID: emu.buildId,
-    ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN: emu.buildAccessToken,
-  };
-}
+export { timelineEnv };
 
 /** A dockerregistry service connection holding emulator-issued read-write credentials. */
 export function registryConnEnv(emu: Emulator, id = REG_ID): { env: Record<string, string>; password: string } {
