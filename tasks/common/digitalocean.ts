@@ -1,6 +1,6 @@
 import { AxiosInstance, AxiosResponse } from 'axios';
 import { CancelledError, UserError, errorMessage } from './errors';
-import { createHttpClient, isTransientNetworkError } from './http';
+import { DEFAULT_REQUEST_TIMEOUT_MS, createHttpClient, isTransientNetworkError } from './http';
 import { readEndpointAuthParam, readEndpointUrl, readString, requireHttpUrl } from './inputs';
 import { FailureClass, RetryBudget, RetryError, withRetry } from './retry';
 
@@ -195,7 +195,7 @@ export class DigitalOceanClient {
   pacing = '';
 
   constructor(conn: DoConnection, options: DigitalOceanClientOptions = {}) {
-    const timeoutMs = options.requestTimeoutMs ?? 30_000;
+    const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.http = createHttpClient(conn.apiUrl.replace(/\/+$/, ''), {
       timeoutMs,
       headers: {

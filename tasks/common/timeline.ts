@@ -1,6 +1,6 @@
 import { AxiosInstance } from 'axios';
 import { CancelledError, UserError, errorMessage } from './errors';
-import { createHttpClient, isTransientNetworkError } from './http';
+import { DEFAULT_REQUEST_TIMEOUT_MS, createHttpClient, isTransientNetworkError } from './http';
 import { readEndpointAuthParam } from './inputs';
 import { FailureClass, RetryError, withRetry } from './retry';
 
@@ -36,7 +36,7 @@ export class TimelineClient {
   ) {
     const base = collectionUri.endsWith('/') ? collectionUri : collectionUri + '/';
     this.http = createHttpClient(base, {
-      timeoutMs: options.requestTimeoutMs ?? 30_000,
+      timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       headers: { Authorization: `Bearer ${accessToken}`, Accept: 'application/json' },
     });
     this.path = `${encodeURIComponent(project)}/_apis/build/builds/${encodeURIComponent(buildId)}/timeline`;
@@ -81,7 +81,7 @@ export class TimelineClient {
             }));
         },
         {
-          budget: { maxAttempts: 5, attemptTimeoutSeconds: Math.ceil((this.options.requestTimeoutMs ?? 30_000) / 1000) + 1, initialBackoffSeconds: 1, maxBackoffSeconds: 15, totalTimeoutSeconds: 180 },
+          budget: { maxAttempts: 5, attemptTimeoutSeconds: Math.ceil((this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS) / 1000) + 1, initialBackoffSeconds: 1, maxBackoffSeconds: 15, totalTimeoutSeconds: 180 },
           classify: (err) => (err instanceof SyntaxError ? { kind: 'transient', reason: 'malformed JSON' } : classify(err)),
           signal,
           onFailure: (r) => {

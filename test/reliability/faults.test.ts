@@ -15,6 +15,7 @@ import { EndpointKey, Emulator, Fault, startEmulator } from '../emulator/server'
 import { KeyPair, generateKeyPair, writePredicate } from '../helpers/keys';
 import { tempDir, tools } from '../helpers/paths';
 import { offlineAttestInputs } from '../helpers/pipeline-env';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../tasks/common/http';
 import { RealRegistry, pushTinyImage, startRegistry } from '../helpers/registry';
 import { count } from '../helpers/secrets';
 import {
@@ -43,8 +44,9 @@ type Kind = Fault['kind'];
 const KINDS: Kind[] = ['5xx', '429', 'slow', 'drop', 'malformed'];
 
 /** Per-request timeouts (ms) and backoff caps (s) of the client behind each endpoint. */
-const DO_TIMEOUT_MS = 30_000;
-const TIMELINE_TIMEOUT_MS = 30_000;
+// The DigitalOcean and timeline clients both use the library's default request timeout.
+const DO_TIMEOUT_MS = DEFAULT_REQUEST_TIMEOUT_MS;
+const TIMELINE_TIMEOUT_MS = DEFAULT_REQUEST_TIMEOUT_MS;
 const COSIGN_ATTEMPT_S = 8;
 
 interface Row {
