@@ -19,7 +19,7 @@ import { tempDir, tools } from '../test/helpers/paths';
 import { RealRegistry, pushTinyImage, startRegistry } from '../test/helpers/registry';
 import { agentEnv, runTask } from '../test/helpers/run-task';
 import type { BenchRow } from './types';
-import { median, printRows } from './types';
+import { median, printWhenRunDirectly } from './types';
 
 const RUNS = 7;
 
@@ -214,11 +214,4 @@ export async function run(): Promise<BenchRow[]> {
   }
 }
 
-if (require.main === module) {
-  run()
-    .then(printRows)
-    .catch((err) => {
-      console.error(err);
-      process.exit(1);
-    });
-}
+if (require.main === module) printWhenRunDirectly(run);

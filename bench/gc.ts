@@ -12,7 +12,7 @@ import { startEmulator, Emulator } from '../test/emulator/server';
 import { doConnection, GC_TASK, WAIT_TASK } from '../test/e2e/gcSupport';
 import { agentEnv, runTask, TaskRun } from '../test/helpers/run-task';
 import type { BenchRow } from './types';
-import { median, printRows } from './types';
+import { median, printWhenRunDirectly } from './types';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -153,11 +153,4 @@ export async function run(): Promise<BenchRow[]> {
   return [results[2], results[1], results[0]].flat();
 }
 
-if (require.main === module) {
-  run()
-    .then(printRows)
-    .catch((err) => {
-      console.error(err);
-      process.exit(1);
-    });
-}
+if (require.main === module) printWhenRunDirectly(run);

@@ -12,7 +12,7 @@ import { Mirror, readOnce, sha256, startMirror } from '../test/helpers/mirror';
 import { ROOT, tools, unbundledTask, bundledTask } from '../test/helpers/paths';
 import { agentEnv, runTask } from '../test/helpers/run-task';
 import type { BenchRow } from './types';
-import { median, printRows } from './types';
+import { median, printWhenRunDirectly } from './types';
 
 const RUNS = 9;
 
@@ -96,9 +96,4 @@ export async function run(): Promise<BenchRow[]> {
   }
 }
 
-if (require.main === module) {
-  run().then(printRows, (err) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+if (require.main === module) printWhenRunDirectly(run);

@@ -17,3 +17,13 @@ export function median(values: number[]): number {
 export function printRows(rows: BenchRow[]): void {
   for (const r of rows) console.log(`${r.pass ? 'PASS' : 'FAIL'}  ${r.figure}: ${r.measured} (target ${r.target})`);
 }
+
+/** The tail of every bench module: `if (require.main === module) printWhenRunDirectly(run);` */
+export function printWhenRunDirectly(run: () => Promise<BenchRow[]>): void {
+  run()
+    .then(printRows)
+    .catch((err) => {
+      console.error(err);
+      process.exit(1);
+    });
+}

@@ -4,7 +4,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { BenchRow } from './types';
-import { printRows } from './types';
+import { printWhenRunDirectly } from './types';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const LIMIT_BYTES = 1.5 * 1000 * 1000;
@@ -50,9 +50,4 @@ export async function run(): Promise<BenchRow[]> {
   ];
 }
 
-if (require.main === module) {
-  run().then(printRows, (err) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+if (require.main === module) printWhenRunDirectly(run);
