@@ -85,8 +85,7 @@ export function readList(name: string): string[] {
 
 /** A secret input, read without task-lib echoing it to the debug log. */
 export function readSecret(name: string): string {
-  const v = tlInternal._vault.retrieveSecret(envKey(name));
-  return v ?? '';
+  return rawInput(name) ?? '';
 }
 
 /** An endpoint authorization parameter, read without echoing it. */
