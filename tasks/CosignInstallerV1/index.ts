@@ -1,6 +1,9 @@
+// The output layer loads first: it guards stdout/stderr before task-lib prints anything.
+import '../common/output';
 import { readString, requireHttpUrl } from '../common/inputs';
 import { DEFAULT_COSIGN_VERSION, DEFAULT_DOWNLOAD_BASE_URL, installCosign, normalizeChecksum, normalizeVersion, cosignPlatform } from '../common/install';
-import { info, runTask, setOutput } from '../common/vso';
+import { setOutput } from '../common/output';
+import { info, runTask } from '../common/vso';
 
 runTask(async (signal) => {
   const version = normalizeVersion(readString('version', { default: DEFAULT_COSIGN_VERSION }) || DEFAULT_COSIGN_VERSION);
@@ -10,10 +13,10 @@ runTask(async (signal) => {
 
   const result = await installCosign({ version, checksum, baseUrl, platform }, signal);
 
-  setOutput('cosignPath', result.cosignPath);
-  setOutput('cosignVersion', result.version);
-  setOutput('cosignSha256', result.sha256);
-  setOutput('cacheHit', result.cacheHit);
+  setOutput('cosignPath', result.cosignPath, { grammar: 'own' });
+  setOutput('cosignVersion', result.version, { grammar: 'own' });
+  setOutput('cosignSha256', result.sha256, { grammar: 'sha256Hex' });
+  setOutput('cacheHit', result.cacheHit, { grammar: 'boolean' });
   info(`cosign ${result.version} ready at ${result.cosignPath} (${result.cacheHit ? 'cache hit' : 'downloaded'}).`);
   return { message: `cosign ${result.version} installed` };
 });

@@ -1,5 +1,8 @@
+// The output layer loads first: it guards stdout/stderr before task-lib prints anything.
+import '../common/output';
 import { CancelledError } from '../common/errors';
-import { info, runTask, setOutput, uploadSummary } from '../common/vso';
+import { setOutput } from '../common/output';
+import { info, runTask, uploadSummary } from '../common/vso';
 import { readCosignSettings } from '../common/cosignsettings';
 import { JobProgress, runCosignJob, summaryMarkdown } from '../common/cosignjob';
 
@@ -14,27 +17,27 @@ runTask(async (signal) => {
       settings,
       signal,
       (images) => {
-        setOutput('digests', images.map((i) => i.pinned).join(','));
-        setOutput('digest', images[0]?.pinned ?? '');
-        setOutput('mediaTypes', images.map((i) => i.mediaType).join(','));
+        setOutput('digests', images.map((i) => i.pinned).join(','), { grammar: 'pinnedReference', list: true });
+        setOutput('digest', images[0]?.pinned ?? '', { grammar: 'pinnedReference', optional: true });
+        setOutput('mediaTypes', images.map((i) => i.mediaType).join(','), { grammar: 'mediaType', list: true });
       },
       progress,
     );
   } catch (err) {
     // A failed run still tells the pipeline how far it got (e.g. for a condition: failed() step).
     if (!(err instanceof CancelledError) && !signal.aborted) {
-      setOutput('attempts', progress.attempts);
-      setOutput('gcWaitSeconds', progress.gcWaitSeconds);
-      setOutput('durationSeconds', Math.round((Date.now() - started) / 1000));
-      setOutput('skipped', false);
+      setOutput('attempts', progress.attempts, { grammar: 'wholeNumber' });
+      setOutput('gcWaitSeconds', progress.gcWaitSeconds, { grammar: 'wholeNumber' });
+      setOutput('durationSeconds', Math.round((Date.now() - started) / 1000), { grammar: 'wholeNumber' });
+      setOutput('skipped', false, { grammar: 'boolean' });
     }
     throw err;
   }
 
-  setOutput('attempts', result.attempts);
-  setOutput('gcWaitSeconds', result.gcWaitSeconds);
-  setOutput('durationSeconds', result.durationSeconds);
-  setOutput('skipped', result.skipped);
+  setOutput('attempts', result.attempts, { grammar: 'wholeNumber' });
+  setOutput('gcWaitSeconds', result.gcWaitSeconds, { grammar: 'wholeNumber' });
+  setOutput('durationSeconds', result.durationSeconds, { grammar: 'wholeNumber' });
+  setOutput('skipped', result.skipped, { grammar: 'boolean' });
   uploadSummary('cosign', summaryMarkdown(settings, result));
 
   const what = result.skipped ? 'skipped (already present)' : `${settings.command} done`;

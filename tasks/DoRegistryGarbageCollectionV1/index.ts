@@ -1,7 +1,10 @@
+// The output layer loads first: it guards stdout/stderr before task-lib prints anything.
+import '../common/output';
 import { DigitalOceanClient, readDoConnection } from '../common/digitalocean';
 import { UserError } from '../common/errors';
-import { readGcRunSettings, runGarbageCollection } from '../common/gcrun';
-import { info, progress, runTask, setOutput, uploadSummary, warn } from '../common/vso';
+import { GC_RUN_OUTPUTS, readGcRunSettings, runGarbageCollection } from '../common/gcrun';
+import { setOutput } from '../common/output';
+import { info, progress, runTask, uploadSummary, warn } from '../common/vso';
 
 runTask(async (signal) => {
   // Every input is validated before the first request.
@@ -11,7 +14,7 @@ runTask(async (signal) => {
   const client = new DigitalOceanClient(conn, { log: info });
   const result = await runGarbageCollection(client, settings, signal, { log: info, warn, progress });
 
-  for (const [name, value] of Object.entries(result.outputs)) setOutput(name, value);
+  for (const [name, value] of Object.entries(result.outputs)) setOutput(name, value, GC_RUN_OUTPUTS[name]);
   uploadSummary('registry-gc', result.summary);
   info(`DigitalOcean API requests: ${client.requestCount}.`);
 

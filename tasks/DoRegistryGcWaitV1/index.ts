@@ -1,8 +1,11 @@
+// The output layer loads first: it guards stdout/stderr before task-lib prints anything.
+import '../common/output';
 import { DigitalOceanClient, readDoConnection } from '../common/digitalocean';
 import { UserError } from '../common/errors';
 import { readGuardSettings, waitForGuard } from '../common/guard';
 import { readTimelineClient } from '../common/timeline';
-import { info, runTask, setOutput, warn } from '../common/vso';
+import { setOutput } from '../common/output';
+import { info, runTask, warn } from '../common/vso';
 
 runTask(async (signal) => {
   // Every input is validated before the first request.
@@ -14,10 +17,10 @@ runTask(async (signal) => {
     const message =
       'Nothing to guard: no DigitalOcean connection (input digitalOceanConnection or DIGITALOCEAN_ACCESS_TOKEN) and no waitForStages; the task did not wait.';
     warn(message);
-    setOutput('gcWaitSeconds', 0);
-    setOutput('gcWasActive', false);
-    setOutput('gcObservedStatus', 'none');
-    setOutput('stageWaitSeconds', 0);
+    setOutput('gcWaitSeconds', 0, { grammar: 'wholeNumber' });
+    setOutput('gcWasActive', false, { grammar: 'boolean' });
+    setOutput('gcObservedStatus', 'none', { grammar: 'statusWord' });
+    setOutput('stageWaitSeconds', 0, { grammar: 'wholeNumber' });
     return { message };
   }
 
@@ -28,10 +31,10 @@ runTask(async (signal) => {
     signal,
   );
 
-  setOutput('gcWaitSeconds', result.gcWaitSeconds);
-  setOutput('gcWasActive', result.gcWasActive);
-  setOutput('gcObservedStatus', result.gcObservedStatus);
-  setOutput('stageWaitSeconds', result.stageWaitSeconds);
+  setOutput('gcWaitSeconds', result.gcWaitSeconds, { grammar: 'wholeNumber' });
+  setOutput('gcWasActive', result.gcWasActive, { grammar: 'boolean' });
+  setOutput('gcObservedStatus', result.gcObservedStatus, { grammar: 'statusWord' });
+  setOutput('stageWaitSeconds', result.stageWaitSeconds, { grammar: 'wholeNumber' });
   if (client) info(`DigitalOcean API requests: ${client.requestCount}.`);
 
   if (result.timedOut) {

@@ -1,6 +1,5 @@
-import { AxiosInstance, AxiosResponse } from 'axios';
 import { CancelledError, UserError, errorMessage } from './errors';
-import { DEFAULT_REQUEST_TIMEOUT_MS, createHttpClient, isTransientNetworkError } from './http';
+import { DEFAULT_REQUEST_TIMEOUT_MS, HttpResponse, UnexpectedAnswerError, classifyHttpFailure, request as httpRequest } from './http';
 import { readEndpointAuthParam, readEndpointUrl, readString, requireHttpUrl } from './inputs';
 import { FailureClass, RetryBudget, RetryError, withRetry } from './retry';
 
@@ -128,8 +127,6 @@ export class DoApiError extends Error {
 /** Thrown by startGc when DigitalOcean refuses because a GC is already active (409/412/422). */
 export class GcAlreadyActiveError extends DoApiError {}
 
-/** The answer body did not parse as the JSON DigitalOcean sends. */
-class MalformedResponseError extends Error {}
 
 type Scope = 'registry:read' | 'registry:update';
 
@@ -178,7 +175,9 @@ interface RateSample {
  * Authorization header and never logged.
  */
 export class DigitalOceanClient {
-  private readonly http: AxiosInstance;
+  private readonly apiUrl: string;
+  private readonly headers: Record<string, string>;
+  private readonly timeoutMs: number;
   private readonly log: (line: string) => void;
   private readonly budget: RetryBudget;
   private readonly targetRpm: number;
@@ -196,17 +195,9 @@ export class DigitalOceanClient {
 
   constructor(conn: DoConnection, options: DigitalOceanClientOptions = {}) {
     const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.http = createHttpClient(conn.apiUrl.replace(/\/+$/, ''), {
-      timeoutMs,
-      headers: {
-        Authorization: `Bearer ${conn.token}`,
-        'Content-Type': 'application/json',
-        Accept: 'application/json',
-      },
-    });
-    // Parse JSON ourselves so that a malformed body is a retryable failure, not a silent string.
-    this.http.defaults.transformResponse = [(d: unknown) => d];
-    this.http.defaults.responseType = 'text';
+    this.apiUrl = conn.apiUrl.replace(/\/+$/, '');
+    this.timeoutMs = timeoutMs;
+    this.headers = { Authorization: `Bearer ${conn.token}`, 'Content-Type': 'application/json', Accept: 'application/json' };
     this.log = options.log ?? (() => undefined);
     const maxAttempts = options.maxAttempts ?? 6;
     const attemptTimeoutSeconds = Math.ceil(timeoutMs / 1000) + 1;
@@ -290,7 +281,7 @@ export class DigitalOceanClient {
     return (used / dt) * 60_000;
   }
 
-  private noteHeaders(res: AxiosResponse): void {
+  private noteHeaders(res: HttpResponse): void {
     const h = res.headers as Record<string, unknown>;
     const num = (k: string) => {
       const v = Number(String(h[k] ?? ''));
@@ -313,11 +304,11 @@ export class DigitalOceanClient {
     return `${spec.method} ${spec.path}`;
   }
 
-  private errorFrom(spec: RequestSpec, res: AxiosResponse, parsed: any): DoApiError {
+  private errorFrom(spec: RequestSpec, res: HttpResponse, parsed: any): DoApiError {
     const headers = res.headers as Record<string, unknown>;
     const id = typeof parsed?.id === 'string' ? parsed.id : '';
     let doMessage = typeof parsed?.message === 'string' ? parsed.message : '';
-    if (!doMessage && typeof res.data === 'string') doMessage = res.data.trim().slice(0, 200);
+    if (!doMessage && res.mediaType.startsWith('text/plain')) doMessage = res.body.toString('utf8').trim().slice(0, 200);
     const requestId = (typeof parsed?.request_id === 'string' && parsed.request_id) || String(headers['x-request-id'] ?? '');
     const detail = [id, doMessage].filter(Boolean).join(': ');
     const msg =
@@ -327,7 +318,7 @@ export class DigitalOceanClient {
     return new DoApiError(msg, res.status, id, doMessage, requestId);
   }
 
-  private retryWaitMs(res: AxiosResponse): number {
+  private retryWaitMs(res: HttpResponse): number {
     const h = res.headers as Record<string, unknown>;
     const ra = String(h['retry-after'] ?? '').trim();
     if (ra !== '') {
@@ -343,18 +334,21 @@ export class DigitalOceanClient {
 
   private async once(spec: RequestSpec, signal: AbortSignal, url: string): Promise<DoAnswer> {
     this.count++;
-    const res: AxiosResponse = await this.http.request({
+    const query = new URLSearchParams(Object.entries(spec.params ?? {}).map(([k, v]): [string, string] => [k, String(v)])).toString();
+    const res = await httpRequest({
       method: spec.method,
-      url,
-      params: spec.params,
-      data: spec.body === undefined ? undefined : JSON.stringify(spec.body),
+      url: `${this.apiUrl}${url}${query ? `?${query}` : ''}`,
+      headers: this.headers,
+      body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
+      kind: 'apiJson',
       signal,
+      timeoutMs: this.timeoutMs,
     });
     this.noteHeaders(res);
-    const text = typeof res.data === 'string' ? res.data : res.data === undefined || res.data === null ? '' : String(res.data);
+    const text = res.body.toString('utf8');
     let parsed: any = undefined;
-    let parseFailed = false;
-    if (text.trim() !== '') {
+    let parseFailed = res.mediaType !== 'application/json' && text.trim() !== '';
+    if (text.trim() !== '' && !parseFailed) {
       try {
         parsed = JSON.parse(text);
       } catch {
@@ -366,7 +360,7 @@ export class DigitalOceanClient {
     if (ok && !parseFailed) this.slowFactor = Math.max(1, this.slowFactor * 0.95);
     if ((ok || spec.accept?.includes(res.status)) && !parseFailed) return { status: res.status, data: parsed, requestId };
     if (ok && parseFailed) {
-      throw new MalformedResponseError(`DigitalOcean API ${this.describe(spec)} answered ${res.status} with a body that is not JSON: '${text.slice(0, 60).replace(/\s+/g, ' ')}'`);
+      throw new UnexpectedAnswerError(`DigitalOcean API ${this.describe(spec)} answered ${res.status} with a body that is not JSON (${res.mediaType || 'no content type'}, ${res.body.length} bytes)`);
     }
     const err = this.errorFrom(spec, res, parsed);
     if (res.status === 401) {
@@ -397,11 +391,7 @@ export class DigitalOceanClient {
       if (err.status === 408) return { kind: 'transient', reason: 'http-408' };
       return { kind: 'permanent', reason: `http-${err.status}` };
     }
-    if (err instanceof MalformedResponseError) return { kind: 'transient', reason: 'malformed JSON' };
-    if (isTransientNetworkError(err)) return { kind: 'transient', reason: 'network' };
-    // The per-attempt deadline of withRetry fired (the job's own cancellation is handled before this).
-    if ((err as { code?: string })?.code === 'ERR_CANCELED') return { kind: 'transient', reason: 'timeout' };
-    return { kind: 'permanent', reason: 'error' };
+    return classifyHttpFailure(err);
   };
 
   private async request(spec: RequestSpec, signal?: AbortSignal): Promise<DoAnswer> {

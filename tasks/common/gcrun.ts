@@ -1,4 +1,5 @@
 import { readBool, readInt, readPick, readString } from './inputs';
+import { OutputSpec } from './output';
 import { sleep } from './retry';
 import { formatDuration } from './vso';
 import {
@@ -57,6 +58,19 @@ export function readGcRunSettings(): GcRunSettings {
 }
 
 export type GcAction = 'started' | 'adopted' | 'skipped' | 'none';
+
+/** The grammar of each output of DoRegistryGarbageCollection@1 ('' where there is nothing to report). */
+export const GC_RUN_OUTPUTS: Record<string, OutputSpec> = {
+  gcUuid: { grammar: 'uuid', optional: true },
+  gcStatus: { grammar: 'statusWord', optional: true },
+  gcType: { grammar: 'pickName', optional: true },
+  gcDurationSeconds: { grammar: 'wholeNumber', optional: true },
+  gcBlobsDeleted: { grammar: 'wholeNumber', optional: true },
+  gcFreedBytes: { grammar: 'wholeNumber', optional: true },
+  gcStartedAt: { grammar: 'timestamp', optional: true },
+  gcFinishedAt: { grammar: 'timestamp', optional: true },
+  gcAction: { grammar: 'pickName' },
+};
 
 export interface GcRunResult {
   registry: string;

@@ -1,30 +1,25 @@
-// Loading task-lib moves INPUT_*/ENDPOINT_AUTH_* into its vault (and out of process.env).
-import 'azure-pipelines-task-lib/task';
-// The vault is read directly for secrets: task-lib's getInput and
-// getEndpointAuthorizationParameter echo values into ##vso[task.debug] lines.
-import * as tlInternal from 'azure-pipelines-task-lib/internal';
+// Task inputs and service connections, read from the variables the agent passed this process
+// (INPUT_<NAME>, ENDPOINT_URL_<id>, ENDPOINT_AUTH_PARAMETER_<id>_<KEY>), as they were when the task
+// started. task-lib's getters would print every value they return in a debug line.
+import { agentVariable } from './agent';
 import { UserError } from './errors';
+import { addSecret, quote } from './output';
+// Loading task-lib moves inputs, endpoint credentials and secret variables out of process.env, so
+// no child process inherits them.
+import 'azure-pipelines-task-lib/task';
 
 function envKey(name: string): string {
   return 'INPUT_' + name.replace(/[. ]/g, '_').toUpperCase();
 }
 
-/**
- * The raw value of an input: undefined when the agent did not pass it at all,
- * '' when it passed an empty value. task-lib cannot tell these apart (it keeps
- * empty values out of its vault and leaves them in process.env), so we look.
- */
+/** The raw value of an input: undefined when the agent did not pass it at all, '' when it passed it empty. */
 function rawInput(name: string): string | undefined {
-  // Straight from the vault: tl.getInput would echo the value into a debug
-  // line, and any input may carry a secret someone pasted (e.g. `arguments`).
-  const v = tlInternal._vault.retrieveSecret(envKey(name));
-  if (v !== undefined && v !== null && v !== '') return v;
-  return process.env[envKey(name)] === '' ? '' : undefined;
+  return agentVariable(envKey(name));
 }
 
+/** A value quoted in a one-line error message: line breaks escaped, long values cut. */
 function oneLine(value: string): string {
-  const flat = value.replace(/\r?\n/g, '\\n');
-  return flat.length > 80 ? flat.slice(0, 77) + '...' : flat;
+  return quote(value, 80);
 }
 
 export function readString(name: string, options: { required?: boolean; default?: string } = {}): string {
@@ -83,18 +78,31 @@ export function readList(name: string): string[] {
     .filter((l) => l !== '');
 }
 
-/** A secret input, read without task-lib echoing it to the debug log. */
+/** A secret input: redacted from everything the task prints from now on. */
 export function readSecret(name: string): string {
-  return rawInput(name) ?? '';
+  const value = rawInput(name) ?? '';
+  addSecret(value);
+  return value;
 }
 
-/** An endpoint authorization parameter, read without echoing it. */
+/** An endpoint authorization parameter (the agent's ENDPOINT_AUTH_PARAMETER_<id>_<KEY>, else its ENDPOINT_AUTH_<id> JSON). */
 export function readEndpointAuthParam(endpointId: string, key: string): string {
-  return tlInternal._vault.retrieveSecret('ENDPOINT_AUTH_PARAMETER_' + endpointId + '_' + key.toUpperCase()) ?? '';
+  let value = agentVariable('ENDPOINT_AUTH_PARAMETER_' + endpointId + '_' + key.toUpperCase());
+  if (value === undefined) {
+    try {
+      const blob = JSON.parse(agentVariable('ENDPOINT_AUTH_' + endpointId) ?? '{}') as { parameters?: Record<string, unknown> };
+      const hit = Object.entries(blob.parameters ?? {}).find(([k]) => k.toLowerCase() === key.toLowerCase());
+      value = typeof hit?.[1] === 'string' ? hit[1] : undefined;
+    } catch {
+      value = undefined;
+    }
+  }
+  if (value && /token|password|secret|key/i.test(key)) addSecret(value);
+  return value ?? '';
 }
 
 export function readEndpointUrl(endpointId: string): string {
-  return process.env['ENDPOINT_URL_' + endpointId] ?? '';
+  return agentVariable('ENDPOINT_URL_' + endpointId) ?? '';
 }
 
 export function requireHttpUrl(name: string, value: string): URL {

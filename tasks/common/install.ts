@@ -3,13 +3,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { pipeline } from 'stream/promises';
-import { Transform } from 'stream';
-import axios from 'axios';
 import * as toolLib from 'azure-pipelines-tool-lib/tool';
 import checksumTable from './data/cosign-checksums.json';
 import { UserError, errorMessage } from './errors';
-import { agentNetworkConfig, isTransientNetworkError } from './http';
-import { FailureClass, withRetry } from './retry';
+import { HttpStatusError, classifyHttpFailure, request } from './http';
+import { prependPath } from './output';
+import { withRetry } from './retry';
 import { info, onExit, warn } from './vso';
 import { childEnv, runProcess } from './process';
 
@@ -89,51 +88,40 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-function classifyDownload(err: unknown): FailureClass {
-  const status = (err as { status?: number }).status;
-  if (status !== undefined) {
-    return status >= 500 || status === 429 ? { kind: 'transient', reason: `http-${status}` } : { kind: 'permanent', reason: `http-${status}` };
-  }
-  if (isTransientNetworkError(err) || (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError' || (err as { code?: string }).code === 'ERR_CANCELED') {
-    return { kind: 'transient', reason: 'network' };
-  }
-  return { kind: 'permanent', reason: 'error' };
-}
-
-class HttpStatusError extends Error {
-  constructor(readonly url: string, readonly status: number) {
-    super(`GET ${url} answered HTTP ${status}`);
-  }
-}
-
-/** GETs a URL into a file, hashing the bytes as they stream; returns the sha256. */
-async function downloadHashed(url: string, dest: string, signal: AbortSignal): Promise<string> {
-  const res = await axios.get(url, { responseType: 'stream', signal, validateStatus: () => true, maxRedirects: 5, ...agentNetworkConfig(url) });
-  if (res.status !== 200) {
-    res.data.destroy();
-    throw new HttpStatusError(url, res.status);
-  }
+/** GETs a URL into a file, hashing the bytes as they arrive; returns the sha256 of what was written. */
+async function downloadHashed(url: string, dest: string, signal: AbortSignal, timeoutMs: number): Promise<string> {
   const hash = crypto.createHash('sha256');
-  const tap = new Transform({
-    transform(chunk, _enc, cb) {
-      hash.update(chunk);
-      cb(null, chunk);
-    },
-  });
-  await pipeline(res.data, tap, fs.createWriteStream(dest, { mode: 0o600 }), { signal });
+  const fd = fs.openSync(dest, 'w', 0o600);
+  try {
+    const res = await request({
+      method: 'GET',
+      url,
+      kind: 'binary',
+      signal,
+      timeoutMs,
+      maxRedirects: 5,
+      onChunk: (chunk) => {
+        hash.update(chunk);
+        fs.writeSync(fd, chunk);
+      },
+    });
+    if (res.status !== 200) throw new HttpStatusError(`GET ${url} answered HTTP ${res.status}`, res.status);
+  } finally {
+    fs.closeSync(fd);
+  }
   return hash.digest('hex');
 }
 
-async function fetchText(url: string, signal: AbortSignal): Promise<string> {
-  const res = await axios.get(url, { responseType: 'text', signal, validateStatus: () => true, maxRedirects: 5, timeout: 60_000, ...agentNetworkConfig(url) });
-  if (res.status !== 200) throw new HttpStatusError(url, res.status);
-  return String(res.data);
+async function fetchText(url: string, signal: AbortSignal, timeoutMs: number): Promise<string> {
+  const res = await request({ method: 'GET', url, kind: 'checksums', signal, timeoutMs: Math.min(timeoutMs, 60_000), maxRedirects: 5 });
+  if (res.status !== 200) throw new HttpStatusError(`GET ${url} answered HTTP ${res.status}`, res.status);
+  return res.body.toString('utf8');
 }
 
 function downloadRetry<T>(what: string, op: (signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T> {
   return withRetry((_attempt, s) => op(s), {
     budget: DOWNLOAD_BUDGET,
-    classify: classifyDownload,
+    classify: classifyHttpFailure,
     signal,
     onFailure: (r) => info(`Download of ${what} failed (attempt ${r.attempt}/${r.maxAttempts}, ${r.failure.reason}): ${errorMessage(r.error)}${r.nextWaitMs !== undefined ? `; retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s` : ''}`),
   }).then((r) => r.value).catch((err) => {
@@ -148,7 +136,7 @@ export async function releaseChecksum(baseUrl: string, version: string, asset: s
   const url = releaseUrl(baseUrl, version, 'cosign_checksums.txt');
   let text: string;
   try {
-    text = await downloadRetry('cosign_checksums.txt', (s) => fetchText(url, s), signal);
+    text = await downloadRetry('cosign_checksums.txt', (s) => fetchText(url, s, DOWNLOAD_BUDGET.attemptTimeoutSeconds * 1000), signal);
   } catch (err) {
     throw new UserError(
       `cosign ${version} is not in the task's checksum table, no 'checksum' input was given, and the release checksums could not be read (${errorMessage(err)}); set 'checksum' to the binary's sha256.`,
@@ -306,7 +294,7 @@ export async function installCosign(req: InstallRequest, signal: AbortSignal): P
       info(`Downloading ${url}`);
       const actual = await downloadRetry(url, async (s) => {
         fs.rmSync(tmp, { force: true });
-        return downloadHashed(url, tmp, s);
+        return downloadHashed(url, tmp, s, DOWNLOAD_BUDGET.attemptTimeoutSeconds * 1000);
       }, signal);
       if (actual !== expected) {
         throw new UserError(`Checksum mismatch for ${url}: got sha256 ${actual}, expected ${expected} from ${pinSource || 'the release checksums'}. Nothing was cached or run.`);
@@ -325,6 +313,6 @@ export async function installCosign(req: InstallRequest, signal: AbortSignal): P
 
   const cosignPath = path.join(dir, plat.binaryName);
   // Always prepend, even when another cosign is on PATH (seed 000's install bug).
-  toolLib.prependPath(dir);
+  prependPath(dir);
   return { cosignPath, version: req.version, sha256, cacheHit, reportedVersion: reported };
 }

@@ -1,7 +1,5 @@
 import * as crypto from 'crypto';
-import * as https from 'https';
-import axios, { AxiosRequestConfig, AxiosResponse } from 'axios';
-import { agentNetworkConfig, isTransientNetworkError } from './http';
+import { BodyKind, HttpFailure, HttpResponse, request } from './http';
 import { CancelledError, UserError, errorMessage } from './errors';
 
 /**
@@ -161,13 +159,11 @@ function sha256Digest(bytes: Buffer): string {
   return 'sha256:' + crypto.createHash('sha256').update(bytes).digest('hex');
 }
 
-function headerValue(res: AxiosResponse, name: string): string | undefined {
-  const v = res.headers[name.toLowerCase()];
-  if (v === undefined || v === null) return undefined;
-  return String(Array.isArray(v) ? v[0] : v);
+function headerValue(res: HttpResponse, name: string): string | undefined {
+  return res.headers[name.toLowerCase()];
 }
 
-function mediaTypeOf(res: AxiosResponse): string {
+function mediaTypeOf(res: HttpResponse): string {
   return (headerValue(res, 'content-type') ?? '').split(';')[0].trim();
 }
 
@@ -184,20 +180,16 @@ class RegistrySession {
     this.host = apiHost(ref.registry);
   }
 
-  private config(url: string, extra: AxiosRequestConfig): AxiosRequestConfig {
-    const net = agentNetworkConfig(url);
-    if (this.options.allowInsecure && url.startsWith('https:')) net.httpsAgent = new https.Agent({ rejectUnauthorized: false });
-    return {
-      timeout: this.options.timeoutMs ?? 30_000,
-      validateStatus: () => true,
-      responseType: 'arraybuffer',
-      transformResponse: (d: unknown) => d,
-      maxRedirects: 5,
+  private async exchange(method: 'HEAD' | 'GET', url: string, headers: Record<string, string>, kind: BodyKind): Promise<HttpResponse> {
+    return request({
+      method,
+      url,
+      headers,
+      kind,
       signal: this.options.signal,
-      ...net,
-      ...extra,
-      headers: { 'Accept-Encoding': 'identity', ...(extra.headers as Record<string, string>) },
-    };
+      timeoutMs: this.options.timeoutMs ?? 30_000,
+      insecureTls: this.options.allowInsecure,
+    });
   }
 
   private throwIfAborted(): void {
@@ -214,12 +206,12 @@ class RegistrySession {
     return isLoopbackHost(this.host) ? ['http', 'https'] : ['https', 'http'];
   }
 
-  private async send(method: 'HEAD' | 'GET', path: string, headers: Record<string, string>): Promise<AxiosResponse> {
+  private async send(method: 'HEAD' | 'GET', path: string, headers: Record<string, string>): Promise<HttpResponse> {
     let lastErr: unknown;
     for (const scheme of this.schemes()) {
       const url = `${scheme}://${this.host}${path}`;
       try {
-        const res = await axios.request(this.config(url, { method, url, headers }));
+        const res = await this.exchange(method, url, headers, 'manifest');
         this.scheme = scheme;
         return res;
       } catch (err) {
@@ -228,7 +220,7 @@ class RegistrySession {
       }
     }
     const msg = errorMessage(lastErr);
-    throw new RegistryError(`cannot reach registry ${this.host}: ${msg}`, undefined, isTransientNetworkError(lastErr) || /EPROTO|ssl|tls/i.test(msg));
+    throw new RegistryError(`cannot reach registry ${this.host}: ${msg}`, undefined, !(lastErr instanceof HttpFailure) || lastErr.transient);
   }
 
   private async fetchToken(challenge: Record<string, string>): Promise<void> {
@@ -243,9 +235,9 @@ class RegistrySession {
     const creds = this.options.credentials?.(this.ref.registry);
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (creds) headers['Authorization'] = basicHeader(creds);
-    let res: AxiosResponse;
+    let res: HttpResponse;
     try {
-      res = await axios.request(this.config(url.toString(), { method: 'GET', url: url.toString(), headers }));
+      res = await this.exchange('GET', url.toString(), headers, 'token');
     } catch (err) {
       this.throwIfAborted();
       throw new RegistryError(`token request to ${url.origin}${url.pathname} failed: ${errorMessage(err)}`, undefined, true);
@@ -259,7 +251,7 @@ class RegistrySession {
     }
     let token: string | undefined;
     try {
-      const body = JSON.parse(Buffer.from(res.data as ArrayBuffer).toString('utf8')) as { token?: string; access_token?: string };
+      const body = JSON.parse(res.body.toString('utf8')) as { token?: string; access_token?: string };
       token = body.token || body.access_token;
     } catch {
       /* handled below */
@@ -270,7 +262,7 @@ class RegistrySession {
   }
 
   /** One manifest request, answering the auth challenge once. */
-  async manifest(method: 'HEAD' | 'GET', reference: string): Promise<AxiosResponse> {
+  async manifest(method: 'HEAD' | 'GET', reference: string): Promise<HttpResponse> {
     const path = `/v2/${this.ref.repository}/manifests/${reference}`;
     for (let round = 0; round < 2; round++) {
       const headers: Record<string, string> = { Accept: MANIFEST_ACCEPT };
@@ -289,10 +281,10 @@ class RegistrySession {
   }
 }
 
-function describeFailure(ref: ImageReference, reference: string, res: AxiosResponse): RegistryError {
+function describeFailure(ref: ImageReference, reference: string, res: HttpResponse): RegistryError {
   let code = '';
   try {
-    const body = JSON.parse(Buffer.from((res.data as ArrayBuffer) ?? []).toString('utf8')) as { errors?: Array<{ code?: string; message?: string }> };
+    const body = JSON.parse(res.body.toString('utf8')) as { errors?: Array<{ code?: string; message?: string }> };
     code = body.errors?.map((e) => e.code).filter(Boolean).join(',') ?? '';
   } catch {
     /* HEAD or non-JSON */
@@ -361,7 +353,7 @@ export async function resolveImage(ref: ImageReference, options: ResolveOptions)
   if (!digest || isIndexMediaType(mediaType) || !mediaType) {
     const get = await session.manifest('GET', reference);
     if (get.status !== 200) throw describeFailure(ref, reference, get);
-    body = Buffer.from(get.data as ArrayBuffer);
+    body = get.body;
     assertManifestBody(ref, body);
     const hashed = sha256Digest(body);
     const header = headerValue(get, 'docker-content-digest');

@@ -86,6 +86,38 @@ export class RetryError extends Error {
   }
 }
 
+export interface LinkedDeadline {
+  signal: AbortSignal;
+  /** True once the deadline itself (not the parent) fired. */
+  expired(): boolean;
+  clear(): void;
+}
+
+/**
+ * A signal that fires when the parent fires or after `ms`. A plain timer and listener, both held
+ * until clear(): AbortSignal.any() holds its sources weakly, so a timeout signal that nothing else
+ * references can be garbage-collected and never fire.
+ */
+export function linkedDeadline(parent: AbortSignal | undefined, ms: number): LinkedDeadline {
+  const controller = new AbortController();
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    controller.abort(new CancelledError('deadline'));
+  }, Math.max(0, ms));
+  const onParent = () => controller.abort(parent?.reason);
+  if (parent?.aborted) onParent();
+  else parent?.addEventListener('abort', onParent, { once: true });
+  return {
+    signal: controller.signal,
+    expired: () => expired,
+    clear: () => {
+      clearTimeout(timer);
+      parent?.removeEventListener('abort', onParent);
+    },
+  };
+}
+
 /** Sleeps, waking early (with CancelledError) when the signal fires. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -118,14 +150,14 @@ export async function withRetry<T>(
   const deadline = now() + budget.totalTimeoutSeconds * 1000;
   for (let attempt = 1; ; attempt++) {
     if (signal?.aborted) throw new CancelledError();
-    const attemptSignal = AbortSignal.any([
-      ...(signal ? [signal] : []),
-      AbortSignal.timeout(Math.max(1, Math.min(budget.attemptTimeoutSeconds * 1000, deadline - now()))),
-    ]);
+    const attemptDeadline = linkedDeadline(signal, Math.max(1, Math.min(budget.attemptTimeoutSeconds * 1000, deadline - now())));
+    const attemptSignal = attemptDeadline.signal;
     try {
       const value = await operation(attempt, attemptSignal);
+      attemptDeadline.clear();
       return { value, attempts: attempt };
     } catch (err) {
+      attemptDeadline.clear();
       if (signal?.aborted || err instanceof CancelledError) throw new CancelledError();
       if (err instanceof UserError) throw err;
       const failure = classify(err);

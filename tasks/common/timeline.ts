@@ -1,8 +1,7 @@
-import { AxiosInstance } from 'axios';
 import { CancelledError, UserError, errorMessage } from './errors';
-import { DEFAULT_REQUEST_TIMEOUT_MS, createHttpClient, isTransientNetworkError } from './http';
+import { DEFAULT_REQUEST_TIMEOUT_MS, HttpStatusError, UnexpectedAnswerError, classifyHttpFailure, jsonBody, request, retryAfterMs } from './http';
 import { readEndpointAuthParam } from './inputs';
-import { FailureClass, RetryError, withRetry } from './retry';
+import { RetryError, withRetry } from './retry';
 
 export interface StageState {
   /** The display name of the stage. */
@@ -15,16 +14,33 @@ export interface StageState {
   result: string | null;
 }
 
-class TimelineHttpError extends Error {
-  constructor(message: string, readonly status: number) {
-    super(message);
+const STAGE_STATES = ['pending', 'inProgress', 'completed'];
+const STAGE_RESULTS = ['succeeded', 'succeededWithIssues', 'failed', 'canceled', 'skipped', 'abandoned'];
+/** A YAML stage name: letters, digits and '_' (what `dependsOn` accepts). */
+const STAGE_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/;
+
+/** The stage records of a timeline answer, each checked against the timeline's grammar. */
+function stagesOf(data: unknown): StageState[] {
+  const records = (data as { records?: unknown })?.records;
+  if (!Array.isArray(records)) throw new UnexpectedAnswerError('the build timeline answered without a records list');
+  const stages: StageState[] = [];
+  for (const r of records as Array<Record<string, unknown>>) {
+    if (!r || r.type !== 'Stage') continue;
+    const identifier = String(r.identifier ?? r.refName ?? r.name ?? '');
+    const state = String(r.state ?? 'pending');
+    const result = r.result === undefined || r.result === null ? null : String(r.result);
+    if (!STAGE_IDENTIFIER.test(identifier) || !STAGE_STATES.includes(state) || (result !== null && !STAGE_RESULTS.includes(result))) {
+      throw new UnexpectedAnswerError('the build timeline answered with a stage record that is not a stage (identifier, state or result out of grammar)');
+    }
+    stages.push({ name: typeof r.name === 'string' ? r.name : identifier, identifier, state, result });
   }
+  return stages;
 }
 
 /** The current run's build timeline (its stages), read with the job's own access token. */
 export class TimelineClient {
-  private readonly http: AxiosInstance;
-  private readonly path: string;
+  private readonly url: string;
+  private readonly authorization: string;
   private count = 0;
 
   constructor(
@@ -35,11 +51,8 @@ export class TimelineClient {
     private readonly options: { requestTimeoutMs?: number; log?: (line: string) => void } = {},
   ) {
     const base = collectionUri.endsWith('/') ? collectionUri : collectionUri + '/';
-    this.http = createHttpClient(base, {
-      timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      headers: { Authorization: `Bearer ${accessToken}`, Accept: 'application/json' },
-    });
-    this.path = `${encodeURIComponent(project)}/_apis/build/builds/${encodeURIComponent(buildId)}/timeline`;
+    this.authorization = `Bearer ${accessToken}`;
+    this.url = new URL(`${encodeURIComponent(project)}/_apis/build/builds/${encodeURIComponent(buildId)}/timeline?api-version=7.1`, base).href;
   }
 
   get requestCount(): number {
@@ -47,42 +60,33 @@ export class TimelineClient {
   }
 
   async listStages(signal?: AbortSignal): Promise<StageState[]> {
-    const classify = (err: unknown): FailureClass => {
-      if (err instanceof TimelineHttpError) {
-        if (err.status >= 500 || err.status === 429 || err.status === 0) return { kind: 'transient', reason: `http-${err.status}` };
-        return { kind: 'permanent', reason: `http-${err.status}` };
-      }
-      if (isTransientNetworkError(err) || (err as { code?: string })?.code === 'ERR_CANCELED') return { kind: 'transient', reason: 'network' };
-      return { kind: 'permanent', reason: 'error' };
-    };
+    const timeoutMs = this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     try {
       const { value } = await withRetry(
         async (_attempt, attemptSignal) => {
           this.count++;
-          const res = await this.http.get(this.path, { params: { 'api-version': '7.1' }, signal: attemptSignal });
+          const res = await request({
+            method: 'GET',
+            url: this.url,
+            headers: { Authorization: this.authorization, Accept: 'application/json' },
+            kind: 'timeline',
+            signal: attemptSignal,
+            timeoutMs,
+          });
           if (res.status === 401 || res.status === 403) {
             throw new UserError(
               `The Azure DevOps build timeline answered ${res.status}: the job's access token (System.AccessToken) may not read this build; check the project's job authorization scope.`,
             );
           }
-          if (res.status === 404) {
-            throw new UserError(`The Azure DevOps build timeline of build ${this.path} was not found (404).`);
+          if (res.status === 404 && res.mediaType === 'application/json') {
+            throw new UserError(`The Azure DevOps build timeline of this build was not found (404).`);
           }
-          if (res.status < 200 || res.status >= 300) throw new TimelineHttpError(`build timeline answered ${res.status}`, res.status);
-          const data = typeof res.data === 'string' ? JSON.parse(res.data) : res.data;
-          const records: any[] = Array.isArray(data?.records) ? data.records : [];
-          return records
-            .filter((r) => r && String(r.type) === 'Stage')
-            .map((r) => ({
-              name: String(r.name ?? r.identifier ?? ''),
-              identifier: String(r.identifier ?? r.refName ?? r.name ?? ''),
-              state: String(r.state ?? 'pending'),
-              result: r.result === undefined || r.result === null ? null : String(r.result),
-            }));
+          if (res.status !== 200) throw new HttpStatusError(`the build timeline answered ${res.status}`, res.status, retryAfterMs(res.headers));
+          return stagesOf(jsonBody(res, 'the build timeline'));
         },
         {
-          budget: { maxAttempts: 5, attemptTimeoutSeconds: Math.ceil((this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS) / 1000) + 1, initialBackoffSeconds: 1, maxBackoffSeconds: 15, totalTimeoutSeconds: 180 },
-          classify: (err) => (err instanceof SyntaxError ? { kind: 'transient', reason: 'malformed JSON' } : classify(err)),
+          budget: { maxAttempts: 5, attemptTimeoutSeconds: Math.ceil(timeoutMs / 1000) + 1, initialBackoffSeconds: 1, maxBackoffSeconds: 15, totalTimeoutSeconds: 180 },
+          classify: classifyHttpFailure,
           signal,
           onFailure: (r) => {
             if (r.nextWaitMs !== undefined) this.options.log?.(`Build timeline: ${r.failure.reason} (${errorMessage(r.error)}); retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s.`);

@@ -1,38 +1,9 @@
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
-import * as tl from 'azure-pipelines-task-lib/task';
+// The task entry wrapper: one result, cleanups on every exit path, cancellation as a signal.
+// Everything it prints goes through the output layer.
 import { CancelledError, UserError, errorMessage } from './errors';
+import { debug, info, setResult } from './output';
 
-/** Output variables are always set with isOutput=true (contract). */
-export function setOutput(name: string, value: string | number | boolean): void {
-  tl.setVariable(name, String(value), false, true);
-}
-
-export function info(message: string): void {
-  console.log(message);
-}
-
-export function debug(message: string): void {
-  tl.debug(message);
-}
-
-export function warn(message: string): void {
-  tl.logIssue(tl.IssueType.Warning, message);
-}
-
-export function progress(percent: number, text: string): void {
-  tl.setProgress(Math.max(0, Math.min(100, Math.round(percent))), text);
-}
-
-/** Writes Markdown into the agent's temp folder and attaches it to the run's summary. */
-export function uploadSummary(fileStem: string, markdown: string): string {
-  const dir = process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir();
-  const file = path.join(dir, `${fileStem}-${process.pid}-${Date.now()}.md`);
-  fs.writeFileSync(file, markdown);
-  tl.uploadSummary(file);
-  return file;
-}
+export { debug, info, progress, uploadSummary, warn } from './output';
 
 /** Seconds as "1m 05s" for humans. */
 export function formatDuration(seconds: number): string {
@@ -62,7 +33,7 @@ function runCleanups(): void {
     try {
       c();
     } catch (e) {
-      tl.debug(`cleanup failed: ${errorMessage(e)}`);
+      debug(`cleanup failed: ${errorMessage(e)}`);
     }
   }
 }
@@ -86,7 +57,7 @@ export async function runTask(main: (signal: AbortSignal) => Promise<TaskOutcome
     if (cancelled) {
       // The agent's second signal: stop now, but still leave nothing behind and report.
       runCleanups();
-      tl.setResult(tl.TaskResult.Cancelled, 'The job was cancelled.');
+      setResult('Cancelled', 'The job was cancelled.');
       process.exit(1);
     }
     cancelled = true;
@@ -95,7 +66,7 @@ export async function runTask(main: (signal: AbortSignal) => Promise<TaskOutcome
     // If the work does not unwind in time, still clean up and report.
     setTimeout(() => {
       runCleanups();
-      tl.setResult(tl.TaskResult.Cancelled, 'The job was cancelled.');
+      setResult('Cancelled', 'The job was cancelled.');
       process.exit(1);
     }, 3000).unref();
   };
@@ -105,18 +76,15 @@ export async function runTask(main: (signal: AbortSignal) => Promise<TaskOutcome
   try {
     const outcome = (await main(controller.signal)) || {};
     if (cancelled) throw new CancelledError();
-    tl.setResult(
-      outcome.withIssues ? tl.TaskResult.SucceededWithIssues : tl.TaskResult.Succeeded,
-      outcome.message ?? 'done',
-    );
+    setResult(outcome.withIssues ? 'SucceededWithIssues' : 'Succeeded', outcome.message ?? 'done');
   } catch (err) {
     if (cancelled || err instanceof CancelledError) {
-      tl.setResult(tl.TaskResult.Cancelled, 'The job was cancelled.');
+      setResult('Cancelled', 'The job was cancelled.');
     } else if (err instanceof UserError) {
-      tl.setResult(tl.TaskResult.Failed, err.message);
+      setResult('Failed', err.message);
     } else {
-      if (err instanceof Error && err.stack) tl.debug(err.stack);
-      tl.setResult(tl.TaskResult.Failed, errorMessage(err));
+      if (err instanceof Error && err.stack) debug(err.stack);
+      setResult('Failed', errorMessage(err));
     }
   } finally {
     runCleanups();

@@ -26,3 +26,9 @@ export function installTripWires(): void {
 export function reportScenarioError(err: unknown): void {
   console.log(`L0-SCENARIO-ERROR ${err instanceof Error ? err.stack : String(err)}`);
 }
+
+/** Loads the task library's snapshot of the agent's variables, as the task's first module does on the agent. */
+export function startAgentSnapshot(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('../../tasks/common/agent');
+}

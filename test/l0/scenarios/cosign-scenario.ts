@@ -7,6 +7,7 @@ import * as path from 'path';
 import { TaskMockRunner } from 'azure-pipelines-task-lib/mock-run';
 import { unbundledTask } from '../../helpers/paths';
 import { installTripWires, reportScenarioError } from '../../helpers/l0-tripwires';
+import { startAgentSnapshot } from '../../helpers/l0-tripwires';
 
 export interface CosignScenario {
   inputs: Record<string, string>;
@@ -32,6 +33,9 @@ function main(): void {
   for (const k of scenario.empty ?? []) process.env['INPUT_' + k.toUpperCase()] = '';
   tmr.registerMockExport('exist', (p: string) => fs.existsSync(p));
   tmr.registerMockExport('stats', (p: string) => fs.statSync(p));
+  // On the agent the task's first module (the output layer) reads the environment before task-lib
+  // loads; here TaskMockRunner.run() loads task-lib first, so the agent's variables are read now.
+  startAgentSnapshot();
   tmr.run();
 }
 

@@ -5,6 +5,7 @@
 import * as path from 'path';
 import { TaskMockRunner } from 'azure-pipelines-task-lib/mock-run';
 import { startEmulator, EmulatorOptions } from '../../emulator/server';
+import { startAgentSnapshot } from '../../helpers/l0-tripwires';
 
 interface L0Case {
   task: 'DoRegistryGarbageCollectionV1' | 'DoRegistryGcWaitV1';
@@ -46,6 +47,9 @@ async function main(): Promise<void> {
     if (String(chunk).includes('##vso[task.complete')) setImmediate(() => void finish());
     return ok;
   };
+  // On the agent the task's first module (the output layer) reads the environment before task-lib
+  // loads; here TaskMockRunner.run() loads task-lib first, so the agent's variables are read now.
+  startAgentSnapshot();
   tmr.run();
 }
 

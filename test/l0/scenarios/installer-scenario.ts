@@ -11,6 +11,7 @@ import { TaskMockRunner } from 'azure-pipelines-task-lib/mock-run';
 import { startMirror } from '../../helpers/mirror';
 import { unbundledTask } from '../../helpers/paths';
 import { installTripWires, reportScenarioError } from '../../helpers/l0-tripwires';
+import { startAgentSnapshot } from '../../helpers/l0-tripwires';
 
 export interface InstallerScenario {
   /** Task inputs; "${MIRROR}" in a value becomes the mirror's base URL. */
@@ -46,6 +47,9 @@ async function main(): Promise<void> {
     const { platform, arch } = scenario.platform;
     tmr.registerMock('os', { ...os, platform: () => platform, arch: () => arch });
   }
+  // On the agent the task's first module (the output layer) reads the environment before task-lib
+  // loads; here TaskMockRunner.run() loads task-lib first, so the agent's variables are read now.
+  startAgentSnapshot();
   tmr.run();
 }
 

@@ -1,0 +1,27 @@
+// What the agent handed this process, as it handed it: INPUT_*, ENDPOINT_*, SECRET_*, AGENT_*, SYSTEM_*.
+//
+// Read once, when the task starts and before task-lib loads: task-lib's load moves inputs, endpoint
+// credentials and secret variables out of process.env into its private vault, and its public getters
+// (getInput, getVariable, getEndpointAuthorizationParameter) print every value they return in a debug
+// line. Reading the agent's variables from this copy needs neither.
+const startEnv: Readonly<Record<string, string | undefined>> = Object.freeze({ ...process.env });
+
+/**
+ * A variable as the agent passed it (undefined when it was not passed at all). The agent upper-cases
+ * some names (ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN) and not others (endpoint ids),
+ * so the exact name is tried first, then its upper-case form.
+ */
+export function agentVariable(envName: string): string | undefined {
+  return startEnv[envName] ?? startEnv[envName.toUpperCase()];
+}
+
+/** An agent variable by its pipeline name (Agent.ProxyPassword): the secret form first, then the public one. */
+export function pipelineVariable(name: string): string | undefined {
+  const key = name.replace(/[. ]/g, '_').toUpperCase();
+  return startEnv['SECRET_' + key] ?? startEnv[key];
+}
+
+/** Every variable the agent passed (for the output layer's collection of secrets). */
+export function agentEnvironment(): Readonly<Record<string, string | undefined>> {
+  return startEnv;
+}
