@@ -324,34 +324,50 @@ function deadlines(totalMs: number, idleMs: number, callerSignal?: AbortSignal):
 }
 
 /** Reads a body stream under the cap and the deadlines; successful bodies over the cap are refused. */
-function readBody(stream: NodeJS.ReadableStream & { destroy(err?: Error): void }, limit: number, cut: boolean, d: Deadlines, onChunk?: (c: Buffer) => void): Promise<{ body: Buffer; truncated: boolean }> {
+function readBody(
+  stream: NodeJS.ReadableStream & { destroy(err?: Error): void },
+  limit: number,
+  cut: boolean,
+  d: Deadlines,
+  onChunk?: (c: Buffer) => void,
+): Promise<{ body: Buffer; truncated: boolean }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const onAbort = () => stream.destroy(d.reason() ?? new HttpFailure('aborted', 'aborted', true));
-    d.signal.addEventListener('abort', onAbort, { once: true });
-    const finish = (fn: () => void) => {
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
       d.signal.removeEventListener('abort', onAbort);
       fn();
     };
+    const cutShort = (err?: Error) => settle(() => reject(d.reason() ?? new HttpFailure(`the answer was cut short${err ? `: ${err.message}` : ''}`, 'truncated', true)));
+    const onAbort = () => {
+      cutShort();
+      stream.destroy();
+    };
+    d.signal.addEventListener('abort', onAbort, { once: true });
     stream.on('data', (chunk: Buffer) => {
+      if (settled) return;
       d.touch();
       size += chunk.length;
       if (size > limit) {
         if (cut) {
           chunks.push(chunk.subarray(0, chunk.length - (size - limit)));
-          stream.destroy();
-          return finish(() => resolve({ body: Buffer.concat(chunks), truncated: true }));
+          settle(() => resolve({ body: Buffer.concat(chunks), truncated: true }));
+        } else {
+          settle(() => reject(new HttpFailure(`the answer is larger than ${limit} bytes`, 'too-large', false)));
         }
         stream.destroy();
-        return finish(() => reject(new HttpFailure(`the answer is larger than ${limit} bytes`, 'too-large', false)));
+        return;
       }
       if (onChunk) onChunk(chunk);
       else chunks.push(chunk);
     });
-    stream.on('end', () => finish(() => resolve({ body: Buffer.concat(chunks), truncated: false })));
-    stream.on('error', (err: Error) => finish(() => reject(d.reason() ?? new HttpFailure(`the answer was cut short: ${err.message}`, 'truncated', true))));
-    stream.on('aborted', () => finish(() => reject(d.reason() ?? new HttpFailure('the answer was cut short', 'truncated', true))));
+    stream.on('end', () => settle(() => resolve({ body: Buffer.concat(chunks), truncated: false })));
+    stream.on('error', (err: Error) => cutShort(err));
+    stream.on('aborted', () => cutShort());
+    stream.on('close', () => cutShort());
   });
 }
 
