@@ -2,11 +2,13 @@
 // through the BUNDLED task that uses that endpoint. The task must either succeed (it recovered) or
 // fail with one line naming what failed, and it must never run past a bound derived from the
 // fault and the clients' fixed constants:
-//   DigitalOcean client (tasks/common/digitalocean.ts): 30 s per request (axios timeout; attempt
-//     deadline 31 s), 6 attempts, backoff 1 s doubling to 30 s (full jitter), 300 s per call.
-//   Build timeline client (tasks/common/timeline.ts): 30 s per request, 5 attempts, backoff 1..15 s.
+//   The HTTP client (tasks/common/http.ts): 30 s per request, and 15 s without a byte (the idle
+//     deadline, which is what a silent 'slow' server meets first).
+//   DigitalOcean client (tasks/common/digitalocean.ts): 6 attempts, backoff 1 s doubling to 30 s
+//     (full jitter), 300 s per call.
+//   Build timeline client (tasks/common/timeline.ts): 5 attempts, backoff 1..15 s.
 //   Cosign@1 registry calls and cosign itself: attemptTimeoutSeconds (an input; 8 s here).
-// 'slow' faults are just past the per-request timeout; the 30 s DigitalOcean/timeline ones cannot
+// 'slow' faults are just past the per-request deadline; the 15 s DigitalOcean/timeline ones cannot
 // be shortened from outside (fixed constants), so those rows run concurrently.
 import * as assert from 'assert';
 import * as fs from 'fs';
@@ -15,7 +17,7 @@ import { EndpointKey, Emulator, Fault, startEmulator } from '../emulator/server'
 import { KeyPair, generateKeyPair, writePredicate } from '../helpers/keys';
 import { tempDir, tools } from '../helpers/paths';
 import { offlineAttestInputs } from '../helpers/pipeline-env';
-import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../tasks/common/http';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../../tasks/common/http';
 import { RealRegistry, pushTinyImage, startRegistry } from '../helpers/registry';
 import { count } from '../helpers/secrets';
 import {
@@ -44,9 +46,10 @@ type Kind = Fault['kind'];
 const KINDS: Kind[] = ['5xx', '429', 'slow', 'drop', 'malformed'];
 
 /** Per-request timeouts (ms) and backoff caps (s) of the client behind each endpoint. */
-// The DigitalOcean and timeline clients both use the library's default request timeout.
-const DO_TIMEOUT_MS = DEFAULT_REQUEST_TIMEOUT_MS;
-const TIMELINE_TIMEOUT_MS = DEFAULT_REQUEST_TIMEOUT_MS;
+// The DigitalOcean and timeline clients both use the HTTP client's default deadlines: a server that
+// says nothing meets the idle one first.
+const DO_TIMEOUT_MS = Math.min(DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS);
+const TIMELINE_TIMEOUT_MS = DO_TIMEOUT_MS;
 const COSIGN_ATTEMPT_S = 8;
 
 interface Row {
@@ -233,7 +236,7 @@ describe('reliability: faults in every emulator endpoint (bundled tasks)', funct
     ctx.cosign = wrapper('cosign-rel', tools.cosign3);
     ctx.tools = tempDir('rel-tools');
     await pushTinyImage(ctx.reg.host, 'demo-registry/app:1.0');
-    // The 30 s 'slow' rows are idle waits: they all start at once. The rest share 3 slots.
+    // The 15 s 'slow' rows are idle waits: they all start at once. The rest share 3 slots.
     const limited = pool(3);
     for (const row of ROWS) {
       const job = () => runRow(ctx, row);

@@ -202,10 +202,11 @@ describe('reliability: malformed inputs (bundled tasks; no request, no child pro
         const where = (run.stdout + run.stderr).split('\n').filter((l) => l.includes(row.mustNotPrint!));
         assert.deepStrictEqual(where, [], 'a credential given in an input appears in the raw output');
       }
-      // The contract: the message names the input AND the bad value (multi-line values flattened).
+      // The contract: the message names the input AND the bad value, as the output layer prints data:
+      // line breaks as visible escapes, agent commands neutralised.
       const bad = Object.entries(row.inputs ?? {}).filter(([, v]) => v !== null && v !== '');
       if (bad.length === 1 && !row.noValue) {
-        const shown = bad[0][1]!.replace(/\r?\n/g, '\\n').slice(0, 60);
+        const shown = bad[0][1]!.replace(/\r\n/g, '\\r\\n').replace(/\n/g, '\\n').replace(/##vso\[/gi, '##vso_[').slice(0, 60);
         assert.ok(run.resultMessage.includes(shown), `the message does not show the bad value ${JSON.stringify(shown)}: ${run.resultMessage}`);
       }
       assert.deepStrictEqual(
