@@ -50,7 +50,7 @@ const STATUS = /^[A-Za-z][A-Za-z ]*$/;
 const WORD = /^[a-z][a-z-]*$/;
 const PINNED = /^[a-z0-9.:-]+(\/[a-z0-9._-]+)+@sha256:[0-9a-f]{64}$/;
 const MEDIA = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
-const list = (re: RegExp) => (v: string) => v.split(',').every((x) => re.test(x));
+const list = (ok: (x: string) => boolean) => (v: string) => v.split(',').every(ok);
 const opt = (re: RegExp | ((v: string) => boolean)) => (v: string) => v === '' || (typeof re === 'function' ? re(v) : re.test(v));
 
 /** The grammar of every output variable a server's data can reach. */
@@ -72,9 +72,10 @@ const GRAMMAR: Record<string, (v: string) => boolean> = {
   gcWasActive: (v) => BOOL.test(v),
   skipped: (v) => BOOL.test(v),
   cacheHit: (v) => BOOL.test(v),
-  digests: opt(list(PINNED)),
+  digests: opt(list((x) => PINNED.test(x))),
   digest: opt(PINNED),
-  mediaTypes: opt(list(MEDIA)),
+  // 'unresolved' (resolveDigest false) and 'unknown' are the task's own words, not server data.
+  mediaTypes: opt(list((x) => x === 'unresolved' || x === 'unknown' || MEDIA.test(x))),
   cosignSha256: (v) => /^[0-9a-f]{64}$/.test(v),
   cosignVersion: (v) => /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(v),
   cosignPath: (v) => v.startsWith('/') && !/[\x00-\x1f\x7f\u2028\u2029\u0085]|##/.test(v),

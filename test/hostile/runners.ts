@@ -2,6 +2,7 @@
 // task (test/helpers/run-task.ts runTask) and returns what the property check needs.
 import { runTask } from '../helpers/run-task';
 import { tools } from '../helpers/paths';
+import { registerSecret } from '../helpers/secrets';
 import { Agent, agent, doConnection, keyPair, randomSecret, timelineConnection } from './env';
 import { CaseOutcome, Expect, killAfterMs } from './properties';
 
@@ -26,6 +27,8 @@ export interface RunSpec {
 }
 
 async function go(task: string, a: Agent, budgetS: number, inputs: Record<string, string>, env: Record<string, string>, spec: RunSpec): Promise<CaseOutcome> {
+  // Every secret of the case joins the suite-wide scan (test/helpers/secrets.ts) too.
+  for (const s of spec.secrets ?? []) registerSecret(s);
   try {
     const run = await runTask(task, { inputs: { ...inputs, ...spec.inputs }, env: { ...a.env, ...env, ...spec.env }, timeoutMs: killAfterMs(budgetS) });
     const expect: Expect = {
