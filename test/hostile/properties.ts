@@ -4,6 +4,8 @@
 // properties (the trust boundary, /work/shared/design/contract.md):
 //   no command from data, no secret, bounded time, one line, fail closed (result + output
 //   grammar), nothing left behind (and, for bad references, no network and no child).
+// Run: `node scripts/build.js && npx mocha out/test/hostile/*.test.js` (one table: name its file).
+// Every case's outcome is also written to out/test/hostile/summary.json.
 // Cases of every table are registered while mocha loads the files and all start from one root
 // `before` (a small pool for the CPU-bound ones, idle waits outside it), so the suite's wall
 // time is close to its longest case.
@@ -258,7 +260,7 @@ function register(surface: Surface, c: HostileCase): Entry {
 
 function judge(e: Entry, o: CaseOutcome): void {
   const v = violations(o.run, o.expect);
-  e.outcome = { durationMs: o.run.durationMs, budgetS: o.expect.budgetS, passed: v.length === 0, violations: v, result: o.run.result };
+  e.outcome = { durationMs: o.run.durationMs, budgetS: o.expect.budgetS, passed: v.length === 0, violations: v, result: completion(o.run.stdout).result };
 }
 
 let tablesOpen = 0;
@@ -303,8 +305,8 @@ export function hostileTotalsLine(): string {
   const surfaces = new Set(es.map((e) => e.surface)).size;
   const failed = done.filter((e) => !e.outcome!.passed).length;
   return (
-    `hostile: ${surfaces} surfaces, ${es.length} cases (${per}), classes: ${cls}; ${failed} of ${done.length} failing; ` +
-    `longest run ${longest ? (longest.outcome!.durationMs / 1000).toFixed(1) : 0} s vs budget ${longest?.outcome!.budgetS ?? 0} s`
+    `hostile: ${surfaces} surfaces, ${es.length} cases (${per}), classes: ${cls}; ` +
+    `longest run ${longest ? (longest.outcome!.durationMs / 1000).toFixed(1) : 0} s vs budget ${longest?.outcome!.budgetS ?? 0} s; ${failed} of ${done.length} cases failing`
   );
 }
 
