@@ -6,8 +6,8 @@
 //   grammar), nothing left behind (and, for bad references, no network and no child).
 // Run: `node scripts/build.js && npx mocha out/test/hostile/*.test.js` (one table: name its file).
 // Every case's outcome is also written to out/test/hostile/summary.json.
-// Cases of every table are registered while mocha loads the files and all start from one root
-// `before` (a small pool for the CPU-bound ones, idle waits outside it), so the suite's wall
+// Cases of every table are registered while mocha loads the files and all start from the first
+// table's `before` (a small pool for the CPU-bound ones, idle waits outside it), so the suite's wall
 // time is close to its longest case.
 import * as assert from 'assert';
 import * as fs from 'fs';
@@ -274,11 +274,14 @@ async function finishTable(): Promise<void> {
   fs.writeFileSync(path.join(__dirname, 'summary.json'), JSON.stringify(rows, null, 1));
 }
 
-/** One table: one `it` per case; all cases of all tables start together from the root `before`. */
+/** One table: one `it` per case; all cases of all tables start together from the first table's `before`. */
 export function table(surface: Surface, cases: HostileCase[]): void {
   tablesOpen++;
   describe(`hostile ${surface}: ${cases.length} cases`, function () {
     this.timeout(180_000);
+    // The first hostile table to run starts every hostile case (not a root hook: other suites of
+    // `npm test` must not share the machine with them).
+    before(() => startAll());
     after(async function () {
       this.timeout(180_000);
       await finishTable();
@@ -310,11 +313,5 @@ export function hostileTotalsLine(): string {
   );
 }
 
-// (Outside mocha, e.g. a script requiring the runners, there is no root suite to hook.)
-if (typeof before === 'function') {
-  before(function () {
-    this.timeout(0);
-    startAll();
-  });
-}
+
 
