@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
-import { Agent, agent, agentProxy, b64, inj, randomSecret } from './env';
+import { Agent, HEADER_INJECTION, agent, agentProxy, b64, inj, randomSecret } from './env';
 import { sha256 } from '../helpers/mirror';
 import { HostileCase, table } from './properties';
 import { runInstaller } from './runners';
@@ -77,6 +77,7 @@ function commandCases(): HostileCase[] {
     }, { result: 'any' }),
     mirrorCase(`checksum file whose only asset entry carries a command ${inj(5).label}`, ['commands'], { checksums: text(`${sha256(STUB)}  ${ASSET}${inj(5).text}\n`) }),
     mirrorCase('checksum file 500 whose body is commands', ['commands'], { checksums: text(`##vso[task.setvariable variable=pwned]1\n##vso[task.uploadfile]/etc/passwd\n`, 500) }),
+    mirrorCase('checksum file 404 with a Content-Type carrying a command', ['commands', 'content-type'], { checksums: text('Not Found', 404, `text/plain; x=${HEADER_INJECTION}`) }),
     mirrorCase('downloaded binary prints commands when asked its version', ['commands'], {
       binary: (_q, r) => sendRaw(r, 200, 'application/octet-stream', loud),
       checksums: text(checksums(sha256(loud))),

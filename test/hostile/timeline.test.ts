@@ -1,7 +1,7 @@
 // Hostile surface 3: the Azure DevOps build timeline DoRegistryGcWait@1 reads for waitForStages
 // (GET <collection>/<project>/_apis/build/builds/<id>/timeline), without a DigitalOcean connection.
 import * as http from 'http';
-import { INJECTIONS, agentProxy, inj } from './env';
+import { HEADER_INJECTION, INJECTIONS, agentProxy, inj } from './env';
 import { HostileCase, table } from './properties';
 import { runTimeline } from './runners';
 import { Handler, SeenRequest, htmlPage, sendEndless, sendHuge, sendJson, sendRaw, sendRedirectLoop, sendTrickle, sendTruncated, startBlackhole, startHttp } from './servers';
@@ -50,6 +50,7 @@ function commandCases(): HostileCase[] {
     timelineCase(`unknown stage: the listed names carry a command ${inj(3).label}`, ['commands'], stages([{ identifier: `Compile${inj(3).text}`, state: 'completed', result: 'succeeded' }, SIGN])),
     timelineCase(`unknown stage: identifier with a command ${inj(4).label}`, ['commands'], stages([{ identifier: `Test${inj(4).text}`, name: `Test${inj(5).text}`, state: 'completed', result: 'succeeded' }, SIGN])),
     timelineCase(`stage in progress, its display name carries a command ${inj(6).label}`, ['commands'], stages([{ identifier: 'Build', name: `Build${inj(6).text}`, state: 'inProgress', result: null }, SIGN]), { idle: true }),
+    timelineCase('Content-Type carrying a command (500, retried)', ['commands', 'content-type'], (_q, r) => sendRaw(r, 500, `application/json; x=${HEADER_INJECTION}`, JSON.stringify({ message: 'server error' })), { idle: true }),
     ...INJECTIONS.slice(5, 6).map((x) => timelineCase(`error message with a command ${x.label} (500, retried)`, ['commands'], (_q, r) => sendJson(r, 500, { message: `server error${x.text}` }), { idle: true })),
   ];
 }
