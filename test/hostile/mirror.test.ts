@@ -1,0 +1,197 @@
+// Hostile surface 4: the download mirror CosignInstaller@1 fetches from (downloadBaseUrl:
+// /v<version>/cosign-linux-amd64 and /v<version>/cosign_checksums.txt), and the agent's tool cache.
+// Version 9.9.9 is outside the task's checksum table (the release checksums or the `checksum` input
+// decide); the cache cases use 3.0.6, which the table pins.
+import * as fs from 'fs';
+import * as http from 'http';
+import * as path from 'path';
+import { Agent, HEADER_INJECTION, agent, agentProxy, b64, inj, randomSecret } from './env';
+import { sha256 } from '../helpers/mirror';
+import { HostileCase, table } from './properties';
+import { runInstaller } from './runners';
+import {
+  Handler, Hostile, SeenRequest, htmlPage, selfSignedCert, sendEndless, sendHeadersThenStall, sendHuge, sendJson, sendRaw, sendRedirectLoop,
+  sendTrickle, startBlackhole, startHttp,
+} from './servers';
+
+const VERSION = '9.9.9';
+const ASSET = 'cosign-linux-amd64';
+/** A small executable standing in for the cosign release binary (`cosign version --json`). */
+const STUB = Buffer.from(`#!/bin/sh\necho '{"gitVersion":"v${VERSION}","gitCommit":"hostile"}'\n`);
+const checksums = (digest = sha256(STUB)) => `${'0'.repeat(64)}  cosign-darwin-arm64\n${digest}  ${ASSET}\n`;
+
+type Route = 'binary' | 'checksums' | 'other';
+
+function routeOf(seen: SeenRequest): Route {
+  const p = new URL(seen.path, 'http://x').pathname;
+  if (p === `/v${VERSION}/${ASSET}`) return 'binary';
+  if (p === `/v${VERSION}/cosign_checksums.txt`) return 'checksums';
+  return 'other';
+}
+
+function polite(route: Route, res: http.ServerResponse): void {
+  if (route === 'binary') return sendRaw(res, 200, 'application/octet-stream', STUB);
+  if (route === 'checksums') return sendRaw(res, 200, 'text/plain', checksums());
+  sendRaw(res, 404, 'text/plain', 'Not Found');
+}
+
+function mirror(over: Partial<Record<Route, Handler>>, tls?: { key: string; cert: string }): Promise<Hostile> {
+  return startHttp((req, res, seen) => {
+    const route = routeOf(seen);
+    const h = over[route];
+    if (h) h(req, res, seen);
+    else polite(route, res);
+  }, tls);
+}
+
+interface MirrorOpts {
+  result?: 'any' | 'Failed';
+  idle?: boolean;
+  /** Pin the binary with the `checksum` input (no checksums file read). */
+  pinned?: boolean;
+  proxy?: 'forwarding' | 'closed';
+}
+
+function mirrorCase(name: string, classes: HostileCase['classes'], over: Partial<Record<Route, Handler>>, opts: MirrorOpts = {}): HostileCase {
+  return {
+    name,
+    classes,
+    idle: opts.idle,
+    exec: async () => {
+      const s = await mirror(over);
+      const p = opts.proxy ? await agentProxy(opts.proxy) : undefined;
+      const inputs = opts.pinned ? { checksum: sha256(STUB) } : undefined;
+      return runInstaller(s.url, VERSION, { inputs, env: p?.env, secrets: p?.secrets, result: opts.result, cleanup: [s, ...(p?.proxy ? [p.proxy] : [])] });
+    },
+  };
+}
+
+const text = (body: string, status = 200, type = 'text/plain'): Handler => (_q, r) => sendRaw(r, status, type, body);
+
+function commandCases(): HostileCase[] {
+  const stubSaying = (v: string) => Buffer.from(`#!/bin/sh\necho '{"gitVersion":"${v}"}'\necho '##vso[task.setvariable variable=pwned]1'\necho '##vso[task.uploadfile]/etc/passwd' >&2\n`);
+  const loud = stubSaying(`v${VERSION}${inj(5).text}`);
+  return [
+    mirrorCase('checksum file with command lines around the real entry', ['commands'], {
+      checksums: text(`##vso[task.setvariable variable=pwned]1\n${'1'.repeat(64)}  ${ASSET}${inj(1).text}\r\n${checksums()}${inj(2).text}\n`),
+    }, { result: 'any' }),
+    mirrorCase(`checksum file whose only asset entry carries a command ${inj(5).label}`, ['commands'], { checksums: text(`${sha256(STUB)}  ${ASSET}${inj(5).text}\n`) }),
+    mirrorCase('checksum file 500 whose body is commands', ['commands'], { checksums: text(`##vso[task.setvariable variable=pwned]1\n##vso[task.uploadfile]/etc/passwd\n`, 500) }),
+    mirrorCase('checksum file 404 with a Content-Type carrying a command', ['commands', 'content-type'], { checksums: text('Not Found', 404, `text/plain; x=${HEADER_INJECTION}`) }),
+    mirrorCase('downloaded binary prints commands when asked its version', ['commands'], {
+      binary: (_q, r) => sendRaw(r, 200, 'application/octet-stream', loud),
+      checksums: text(checksums(sha256(loud))),
+    }, { result: 'any' }),
+  ];
+}
+
+function secretCases(): HostileCase[] {
+  return [
+    mirrorCase('agent proxy with credentials (forwarding proxy, polite mirror)', ['secrets'], {}, { result: 'any', proxy: 'forwarding' }),
+    mirrorCase('agent proxy with credentials on a closed port', ['secrets', 'time'], {}, { proxy: 'closed', idle: true }),
+    {
+      name: 'credentials in downloadBaseUrl, echoed by a 401',
+      classes: ['secrets'],
+      exec: async () => {
+        const echo: Handler = (_q, r, seen) => sendRaw(r, 401, 'text/plain', `bad credentials ${String(seen.headers['authorization'] ?? '')}`);
+        const s = await mirror({ binary: echo, checksums: echo, other: echo });
+        const password = randomSecret('mirror-pw-');
+        const base = `http://mirroruser:${password}@${s.host}`;
+        return runInstaller(base, VERSION, { secrets: [password, b64(`mirroruser:${password}`)], cleanup: [s] });
+      },
+    },
+  ];
+}
+
+function sizeTimeCases(): HostileCase[] {
+  return [
+    mirrorCase('64 MiB checksum file', ['size'], { checksums: (_q, r) => sendHuge(r, 200, 'text/plain', `${'0'.repeat(64)}  x\n`) }),
+    mirrorCase('endless binary', ['size', 'time'], { binary: (_q, r) => sendEndless(r, 200, 'application/octet-stream', '') }, { pinned: true, idle: true }),
+    mirrorCase('binary trickles 1 byte a second', ['time'], { binary: (_q, r) => sendTrickle(r, 200, 'application/octet-stream', STUB.toString()) }, { pinned: true, idle: true }),
+    mirrorCase('checksum file trickles 1 byte a second', ['time'], { checksums: (_q, r) => sendTrickle(r, 200, 'text/plain', checksums()) }, { idle: true }),
+    mirrorCase('binary headers, then nothing', ['time'], { binary: (_q, r) => sendHeadersThenStall(r, 200, 'application/octet-stream') }, { pinned: true, idle: true }),
+    {
+      name: 'mirror accepts connections and never answers',
+      classes: ['time'],
+      idle: true,
+      exec: async () => {
+        const b = await startBlackhole();
+        return runInstaller(b.url, VERSION, { inputs: { checksum: sha256(STUB) }, cleanup: [b] });
+      },
+    },
+  ];
+}
+
+function contentTypeCases(): HostileCase[] {
+  return [
+    mirrorCase('checksum file as a text/html page', ['content-type'], { checksums: text(htmlPage(200, 'GitHub'), 200, 'text/html') }),
+    mirrorCase('checksum file 404 text/html page', ['content-type'], { checksums: text(htmlPage(404, 'Not Found'), 404, 'text/html') }),
+    mirrorCase('binary is a text/html page', ['content-type'], { binary: text(htmlPage(200, 'Download'), 200, 'text/html') }, { pinned: true }),
+    mirrorCase('binary is JSON error with 200', ['content-type'], { binary: (_q, r) => sendJson(r, 200, { message: 'rate limited' }) }, { pinned: true }),
+  ];
+}
+
+function downgradeCase(): HostileCase {
+  return {
+    name: 'https origin redirects the binary to plain http',
+    classes: ['redirects'],
+    exec: async () => {
+      const tls = selfSignedCert();
+      const plain = await mirror({});
+      if (!tls) {
+        // No openssl: an http→http redirect chain stands in (documented in the case name of the report).
+        const first = await mirror({ binary: (_q, r) => (r.writeHead(302, { Location: `${plain.url}/v${VERSION}/${ASSET}`, 'Content-Length': 0 }), r.end()) });
+        return runInstaller(first.url, VERSION, { inputs: { checksum: sha256(STUB) }, cleanup: [first, plain] });
+      }
+      const origin = await mirror({ binary: (_q, r) => (r.writeHead(302, { Location: `${plain.url}/v${VERSION}/${ASSET}`, 'Content-Length': 0 }), r.end()) }, tls);
+      const served = () => (plain.requests.length > 0 ? `redirects: the http server was asked for ${plain.requests.map((q) => q.path).join(', ')}` : undefined);
+      return runInstaller(origin.url, VERSION, { inputs: { checksum: sha256(STUB) }, env: { AGENT_CAINFO: tls.certFile }, cleanup: [origin, plain], extra: [served] });
+    },
+  };
+}
+
+function redirectCases(): HostileCase[] {
+  return [
+    mirrorCase('binary redirect loop', ['redirects'], { binary: (_q, r, seen) => sendRedirectLoop(r, seen) }, { pinned: true }),
+    mirrorCase('checksum file redirect loop', ['redirects'], { checksums: (_q, r, seen) => sendRedirectLoop(r, seen) }),
+    downgradeCase(),
+  ];
+}
+
+/** Seeds the tool cache entry of 3.0.6 with `write(binaryPath)` and a sidecar, then installs. */
+function cacheCase(name: string, write: (bin: string) => string): HostileCase {
+  return {
+    name,
+    classes: ['cache'],
+    exec: async () => {
+      const a: Agent = agent();
+      const dir = path.join(a.tools, 'cosign', '3.0.6', 'x64');
+      fs.mkdirSync(dir, { recursive: true });
+      const sidecar = write(path.join(dir, 'cosign'));
+      fs.writeFileSync(path.join(dir, 'cosign.sha256'), sidecar);
+      fs.writeFileSync(`${dir}.complete`, '');
+      const s = await mirror({ other: text('Not Found', 404) });
+      const removed = () => (fs.existsSync(dir) || fs.existsSync(`${dir}.complete`) ? `cache: the altered entry ${dir} is still in the tool cache` : undefined);
+      return runInstaller(s.url, '3.0.6', { agent: a, cleanup: [s], extra: [removed] });
+    },
+  };
+}
+
+function cacheCases(): HostileCase[] {
+  return [
+    cacheCase('tampered cached binary with a matching sidecar and marker', (bin) => {
+      fs.writeFileSync(bin, STUB, { mode: 0o755 });
+      return `${sha256(STUB)}\n`;
+    }),
+    cacheCase('swapped cached binary (a symlink to /bin/true) with a matching sidecar', (bin) => {
+      fs.symlinkSync('/bin/true', bin);
+      return `${sha256(fs.readFileSync('/bin/true'))}\n`;
+    }),
+    cacheCase('tampered cached binary whose sidecar carries a command', (bin) => {
+      fs.writeFileSync(bin, STUB, { mode: 0o755 });
+      return `${sha256(STUB)}${inj(0).text}\n`;
+    }),
+  ];
+}
+
+table('mirror', [...commandCases(), ...secretCases(), ...sizeTimeCases(), ...contentTypeCases(), ...redirectCases(), ...cacheCases()]);
