@@ -105,6 +105,7 @@ export function readEndpointUrl(endpointId: string): string {
   return agentVariable('ENDPOINT_URL_' + endpointId) ?? '';
 }
 
+/** An http(s) URL input; a password in its user info is a secret from then on. */
 export function requireHttpUrl(name: string, value: string): URL {
   let url: URL;
   try {
@@ -112,6 +113,7 @@ export function requireHttpUrl(name: string, value: string): URL {
   } catch {
     throw new UserError(`Input '${name}' must be an http(s) URL, got '${oneLine(value)}'.`);
   }
+  if (url.password) addSecret(decodeURIComponent(url.password));
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UserError(`Input '${name}' must be an http(s) URL, got '${oneLine(value)}'.`);
   }
