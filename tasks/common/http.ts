@@ -338,13 +338,14 @@ function readBody(stream: NodeJS.ReadableStream & { destroy(err?: Error): void }
       d.touch();
       size += chunk.length;
       if (size > limit) {
+        // Settle before destroy(): destroying the stream emits 'aborted'/'error', whose "cut short" must not win.
         if (cut) {
           chunks.push(chunk.subarray(0, chunk.length - (size - limit)));
-          stream.destroy();
-          return finish(() => resolve({ body: Buffer.concat(chunks), truncated: true }));
+          finish(() => resolve({ body: Buffer.concat(chunks), truncated: true }));
+          return stream.destroy();
         }
-        stream.destroy();
-        return finish(() => reject(new HttpFailure(`the answer is larger than ${limit} bytes`, 'too-large', false)));
+        finish(() => reject(new HttpFailure(`the answer is larger than ${limit} bytes`, 'too-large', false)));
+        return stream.destroy();
       }
       if (onChunk) onChunk(chunk);
       else chunks.push(chunk);
