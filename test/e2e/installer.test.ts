@@ -183,12 +183,14 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     assertCleanCache(env);
   });
 
-  it('fails when the cached binary was replaced by another file, with no pin but the recorded digest', async () => {
+  it('fails when the cached binary was replaced by another file, with no pin (checked against the release checksums read again)', async () => {
     const env = agentEnv();
     const cosignPath = assertInstalled(await install(env), env, false);
     fs.writeFileSync(cosignPath, '#!/bin/sh\necho evil\n');
+    mirror.reset();
     const run = await install(env);
     assertFailedOneLine(run, /tool cache was altered/);
+    assert.strictEqual(mirror.count('/v3.1.1/cosign_checksums.txt'), 1, 'the expected digest comes from outside the cache');
     assertNothingCached(env);
   });
 
