@@ -1,7 +1,16 @@
 // The output layer loads first: it guards stdout/stderr before task-lib prints anything.
 import '../common/output';
-import { readString, requireHttpUrl } from '../common/inputs';
-import { DEFAULT_COSIGN_VERSION, DEFAULT_DOWNLOAD_BASE_URL, installCosign, normalizeChecksum, normalizeVersion, cosignPlatform } from '../common/install';
+import { readInt, readString, requireHttpUrl } from '../common/inputs';
+import {
+  DEFAULT_COSIGN_VERSION,
+  DEFAULT_DOWNLOAD_BASE_URL,
+  DEFAULT_TIMEOUT_SECONDS,
+  TIMEOUT_SECONDS_RANGE,
+  cosignPlatform,
+  installCosign,
+  normalizeChecksum,
+  normalizeVersion,
+} from '../common/install';
 import { setOutput } from '../common/output';
 import { info, runTask } from '../common/vso';
 
@@ -9,9 +18,10 @@ runTask(async (signal) => {
   const version = normalizeVersion(readString('version', { default: DEFAULT_COSIGN_VERSION }) || DEFAULT_COSIGN_VERSION);
   const checksum = normalizeChecksum(readString('checksum'));
   const baseUrl = requireHttpUrl('downloadBaseUrl', readString('downloadBaseUrl', { default: DEFAULT_DOWNLOAD_BASE_URL }) || DEFAULT_DOWNLOAD_BASE_URL).toString();
+  const timeoutSeconds = readInt('timeoutSeconds', DEFAULT_TIMEOUT_SECONDS, TIMEOUT_SECONDS_RANGE.min, TIMEOUT_SECONDS_RANGE.max);
   const platform = cosignPlatform();
 
-  const result = await installCosign({ version, checksum, baseUrl, platform }, signal);
+  const result = await installCosign({ version, checksum, baseUrl, platform, timeoutSeconds }, signal);
 
   setOutput('cosignPath', result.cosignPath, { grammar: 'own' });
   setOutput('cosignVersion', result.version, { grammar: 'own' });

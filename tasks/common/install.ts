@@ -2,28 +2,30 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { pipeline } from 'stream/promises';
 import * as toolLib from 'azure-pipelines-tool-lib/tool';
 import checksumTable from './data/cosign-checksums.json';
-import { UserError, errorMessage } from './errors';
+import { CancelledError, UserError, errorMessage } from './errors';
 import { HttpStatusError, classifyHttpFailure, request } from './http';
-import { prependPath } from './output';
-import { withRetry } from './retry';
+import { prependPath, quote } from './output';
+import { RetryError, linkedDeadline, withRetry } from './retry';
 import { info, onExit, warn } from './vso';
 import { childEnv, runProcess } from './process';
 
 export const DEFAULT_COSIGN_VERSION: string = checksumTable.defaultVersion;
 export const DEFAULT_DOWNLOAD_BASE_URL = 'https://github.com/sigstore/cosign/releases/download';
+/** The network deadline of one install (input timeoutSeconds): checksum file and binary, retries included. */
+export const DEFAULT_TIMEOUT_SECONDS = 600;
+export const TIMEOUT_SECONDS_RANGE = { min: 1, max: 7200 } as const;
 const TOOL_NAME = 'cosign';
+/** Written beside the cached binary; a hint for messages only, never the digest a cache hit is checked against. */
 const SIDECAR = 'cosign.sha256';
+/** Attempts and backoffs of one download; the time they may take is the install's network deadline. */
+const RETRY_SHAPE = { maxAttempts: 3, initialBackoffSeconds: 2, maxBackoffSeconds: 10 };
+const NO_FOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 
-/** Downloads are retried on transient failures; a cosign binary is ~100 MB. */
-const DOWNLOAD_BUDGET = { maxAttempts: 3, attemptTimeoutSeconds: 600, initialBackoffSeconds: 2, maxBackoffSeconds: 10, totalTimeoutSeconds: 1900 };
-
-/** A user value quoted in a one-line error message: newlines escaped, long values cut. */
-function oneLine(value: string): string {
-  const flat = value.replace(/\r?\n/g, '\\n');
-  return flat.length > 80 ? flat.slice(0, 77) + '...' : flat;
+/** A value from outside quoted in a one-line message (URLs and paths get more room than the default). */
+function q(value: string): string {
+  return quote(value, 200);
 }
 
 /** "3.0.6" or "v3.0.6" (optionally a pre-release suffix); no ranges, no "latest". */
@@ -31,7 +33,7 @@ export function normalizeVersion(input: string): string {
   const m = /^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)$/.exec(input.trim());
   if (!m) {
     throw new UserError(
-      `Input 'version' must be an explicit cosign release such as 3.0.6 or v3.0.6, got '${oneLine(input)}' (ranges and 'latest' are refused so every run installs the same binary).`,
+      `Input 'version' must be an explicit cosign release such as 3.0.6 or v3.0.6, got '${quote(input)}' (ranges and 'latest' are refused so every run installs the same binary).`,
     );
   }
   return m[1];
@@ -40,7 +42,7 @@ export function normalizeVersion(input: string): string {
 export function normalizeChecksum(input: string): string {
   const v = input.trim().toLowerCase();
   if (v !== '' && !/^[0-9a-f]{64}$/.test(v)) {
-    throw new UserError(`Input 'checksum' must be a sha256 of 64 hex digits, got '${oneLine(input)}'.`);
+    throw new UserError(`Input 'checksum' must be a sha256 of 64 hex digits, got '${quote(input)}'.`);
   }
   return v;
 }
@@ -66,7 +68,7 @@ export function cosignPlatform(platform: string = os.platform(), arch: string = 
   const goArch = GO_ARCH[arch] ?? arch;
   if (!SUPPORTED[goOs]?.includes(goArch)) {
     throw new UserError(
-      `cosign publishes no binary for this agent's platform ${platform}/${arch}; supported: linux amd64/arm64/arm/ppc64le/s390x/riscv64, darwin amd64/arm64, windows amd64.`,
+      `cosign publishes no binary for this agent's platform ${quote(platform)}/${quote(arch)}; supported: linux amd64/arm64/arm/ppc64le/s390x/riscv64, darwin amd64/arm64, windows amd64.`,
     );
   }
   const exe = goOs === 'windows' ? '.exe' : '';
@@ -82,16 +84,114 @@ export function releaseUrl(baseUrl: string, version: string, file: string): stri
   return `${baseUrl.replace(/\/+$/, '')}/v${version}/${file}`;
 }
 
-export async function sha256File(file: string): Promise<string> {
-  const hash = crypto.createHash('sha256');
-  await pipeline(fs.createReadStream(file), hash);
-  return hash.digest('hex');
+/**
+ * The distinct digests cosign_checksums.txt lists for `asset`. Only lines of the form
+ * `<64 hex>  <name>` (sha256sum's format, optionally `*name`) count; anything else in the file
+ * (an HTML page, comments, other tools' formats) is ignored, never echoed.
+ */
+export function checksumsFor(text: string, asset: string): string[] {
+  const found = new Set<string>();
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^([0-9a-fA-F]{64})\s+\*?(\S+)$/.exec(line.trim());
+    if (m && m[2] === asset) found.add(m[1].toLowerCase());
+  }
+  return [...found];
 }
 
-/** GETs a URL into a file, hashing the bytes as they arrive; returns the sha256 of what was written. */
-async function downloadHashed(url: string, dest: string, signal: AbortSignal, timeoutMs: number): Promise<string> {
+// ---------------------------------------------------------------------------------------------
+// Files whose bytes are proven: hashed through one descriptor, checked to be the file at the path
+
+/** Why `file` is no longer the unmodified regular file `st` describes ('' when it still is). */
+export function changedSince(file: string, st: fs.BigIntStats): string {
+  let now: fs.BigIntStats;
+  try {
+    now = fs.lstatSync(file, { bigint: true });
+  } catch {
+    return 'it was removed';
+  }
+  if (now.isSymbolicLink()) return 'it was replaced by a symbolic link';
+  if (!now.isFile()) return 'it is no longer a regular file';
+  if (now.dev !== st.dev || now.ino !== st.ino) return 'it was replaced by another file';
+  if (now.size !== st.size || now.mtimeNs !== st.mtimeNs) return 'it was modified';
+  return '';
+}
+
+export interface StableHash {
+  sha256: string;
+  /** Why the bytes hashed may not be the file at the path now ('' when they are). */
+  changed: string;
+}
+
+/**
+ * Hashes a file through one descriptor, then proves the path still names that same regular file,
+ * unmodified (same dev/ino/size/mtime before and after the read, and as lstat sees the path now):
+ * a file swapped or rewritten during the check is caught instead of trusted. Throws ENOENT.
+ */
+export async function hashUnchanged(file: string): Promise<StableHash> {
+  const first = fs.lstatSync(file, { bigint: true });
+  if (first.isSymbolicLink()) return { sha256: '', changed: 'it is a symbolic link' };
+  if (!first.isFile()) return { sha256: '', changed: 'it is not a regular file' };
+  const fh = await fs.promises.open(file, fs.constants.O_RDONLY | NO_FOLLOW);
+  try {
+    const before = await fh.stat({ bigint: true });
+    const hash = crypto.createHash('sha256');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let total = 0n;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      total += BigInt(bytesRead);
+    }
+    const after = await fh.stat({ bigint: true });
+    let changed = '';
+    if (before.dev !== first.dev || before.ino !== first.ino) changed = 'it was replaced by another file';
+    else if (after.size !== before.size || after.mtimeNs !== before.mtimeNs || after.size !== total) changed = 'it was modified';
+    else changed = changedSince(file, after);
+    return { sha256: hash.digest('hex'), changed };
+  } finally {
+    await fh.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The network: one deadline for the whole install
+
+interface NetworkDeadline {
+  seconds: number;
+  /** Fires at the deadline or on the job's cancellation. */
+  signal: AbortSignal;
+  job: AbortSignal;
+  remainingMs(): number;
+  /** The deadline was reached (a request timer set to the remaining time may fire a moment before it). */
+  outOfTime(): boolean;
+  clear(): void;
+}
+
+function networkDeadline(job: AbortSignal, seconds: number): NetworkDeadline {
+  const endsAt = Date.now() + seconds * 1000;
+  const d = linkedDeadline(job, seconds * 1000);
+  return {
+    seconds,
+    signal: d.signal,
+    job,
+    remainingMs: () => Math.max(0, endsAt - Date.now()),
+    outOfTime: () => d.expired() || Date.now() >= endsAt - 25,
+    clear: d.clear,
+  };
+}
+
+interface Download {
+  sha256: string;
+  /** The file as it was when the last byte was written. */
+  stat: fs.BigIntStats;
+}
+
+/** GETs a URL into a new private file, hashing the bytes as they are written; returns their sha256. */
+async function downloadHashed(url: string, dest: string, signal: AbortSignal, timeoutMs: number): Promise<Download> {
   const hash = crypto.createHash('sha256');
-  const fd = fs.openSync(dest, 'w', 0o600);
+  fs.rmSync(dest, { force: true });
+  const fd = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | NO_FOLLOW, 0o600);
   try {
     const res = await request({
       method: 'GET',
@@ -105,48 +205,67 @@ async function downloadHashed(url: string, dest: string, signal: AbortSignal, ti
         fs.writeSync(fd, chunk);
       },
     });
-    if (res.status !== 200) throw new HttpStatusError(`GET ${url} answered HTTP ${res.status}`, res.status);
+    if (res.status !== 200) throw new HttpStatusError(`GET ${q(url)} answered HTTP ${res.status}`, res.status);
+    return { sha256: hash.digest('hex'), stat: fs.fstatSync(fd, { bigint: true }) };
   } finally {
     fs.closeSync(fd);
   }
-  return hash.digest('hex');
 }
 
 async function fetchText(url: string, signal: AbortSignal, timeoutMs: number): Promise<string> {
-  const res = await request({ method: 'GET', url, kind: 'checksums', signal, timeoutMs: Math.min(timeoutMs, 60_000), maxRedirects: 5 });
-  if (res.status !== 200) throw new HttpStatusError(`GET ${url} answered HTTP ${res.status}`, res.status);
+  const res = await request({ method: 'GET', url, kind: 'checksums', signal, timeoutMs, maxRedirects: 5 });
+  if (res.status !== 200) throw new HttpStatusError(`GET ${q(url)} answered HTTP ${res.status}`, res.status);
   return res.body.toString('utf8');
 }
 
-function downloadRetry<T>(what: string, op: (signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T> {
-  return withRetry((_attempt, s) => op(s), {
-    budget: DOWNLOAD_BUDGET,
-    classify: classifyHttpFailure,
-    signal,
-    onFailure: (r) => info(`Download of ${what} failed (attempt ${r.attempt}/${r.maxAttempts}, ${r.failure.reason}): ${errorMessage(r.error)}${r.nextWaitMs !== undefined ? `; retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s` : ''}`),
-  }).then((r) => r.value).catch((err) => {
+/** Retries transient failures while the install's network deadline allows; every request gets the time left. */
+async function downloadRetry<T>(what: string, op: (signal: AbortSignal, timeoutMs: number) => Promise<T>, net: NetworkDeadline): Promise<T> {
+  let last = '';
+  try {
+    const remaining = net.remainingMs();
+    if (remaining <= 0) throw new CancelledError('deadline');
+    const r = await withRetry((_attempt, s) => op(s, Math.max(1, net.remainingMs())), {
+      budget: { ...RETRY_SHAPE, attemptTimeoutSeconds: net.seconds, totalTimeoutSeconds: remaining / 1000 },
+      classify: classifyHttpFailure,
+      signal: net.signal,
+      onFailure: (r) => {
+        last = errorMessage(r.error);
+        info(`Download of ${q(what)} failed (attempt ${r.attempt}/${r.maxAttempts}, ${r.failure.reason}): ${q(last)}${r.nextWaitMs !== undefined ? `; retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s` : ''}`);
+      },
+    });
+    return r.value;
+  } catch (err) {
+    if (net.job.aborted) throw new CancelledError();
     if (err instanceof UserError) throw err;
-    const inner = (err as { lastError?: unknown }).lastError ?? err;
-    throw new UserError(`Could not download ${what}: ${errorMessage(inner)}`);
-  });
+    if (net.outOfTime()) {
+      throw new UserError(`Could not download ${q(what)} within timeoutSeconds (${net.seconds}s)${last ? `: ${q(last)}` : ''}; check the mirror or raise timeoutSeconds.`);
+    }
+    const inner = err instanceof RetryError ? err.lastError : err;
+    throw new UserError(`Could not download ${q(what)}: ${q(errorMessage(inner))}`);
+  }
 }
 
-/** The digest the release itself publishes in cosign_checksums.txt for this asset. */
-export async function releaseChecksum(baseUrl: string, version: string, asset: string, signal: AbortSignal): Promise<string> {
+/**
+ * The digest the release itself publishes in cosign_checksums.txt for this asset. `lead` opens the
+ * message when it cannot be read. Nothing of the file is ever printed but the one digest matched.
+ */
+async function releaseChecksum(baseUrl: string, version: string, asset: string, net: NetworkDeadline, lead: string): Promise<string> {
   const url = releaseUrl(baseUrl, version, 'cosign_checksums.txt');
   let text: string;
   try {
-    text = await downloadRetry('cosign_checksums.txt', (s) => fetchText(url, s, DOWNLOAD_BUDGET.attemptTimeoutSeconds * 1000), signal);
+    text = await downloadRetry('cosign_checksums.txt', (s, ms) => fetchText(url, s, ms), net);
   } catch (err) {
+    if (err instanceof CancelledError) throw err;
     throw new UserError(
-      `cosign ${version} is not in the task's checksum table, no 'checksum' input was given, and the release checksums could not be read (${errorMessage(err)}); set 'checksum' to the binary's sha256.`,
+      `${lead}cosign ${version} is not in the task's checksum table, no 'checksum' input was given, and the release checksums could not be read (${errorMessage(err)}); set 'checksum' to the binary's sha256.`,
     );
   }
-  for (const line of text.split(/\r?\n/)) {
-    const m = /^([0-9a-fA-F]{64})\s+\*?(\S+)$/.exec(line.trim());
-    if (m && m[2] === asset) return m[1].toLowerCase();
+  const found = checksumsFor(text, asset);
+  if (found.length === 0) {
+    throw new UserError(`${lead}${q(url)} lists no checksum for ${asset} (no line '<64 hex digits>  ${asset}' in ${text.length} bytes); set the 'checksum' input.`);
   }
-  throw new UserError(`${url} lists no checksum for ${asset}; set the 'checksum' input.`);
+  if (found.length > 1) throw new UserError(`${lead}${q(url)} lists ${found.length} different checksums for ${asset}; set the 'checksum' input.`);
+  return found[0];
 }
 
 export interface InstallRequest {
@@ -154,6 +273,8 @@ export interface InstallRequest {
   checksum: string;
   baseUrl: string;
   platform?: CosignPlatform;
+  /** The network deadline of the whole install; DEFAULT_TIMEOUT_SECONDS when absent. */
+  timeoutSeconds?: number;
 }
 
 export interface InstallResult {
@@ -161,6 +282,7 @@ export interface InstallResult {
   version: string;
   sha256: string;
   cacheHit: boolean;
+  /** What `cosign version` reported for a fresh download; '' on a cache hit (the cached file is not run). */
   reportedVersion: string;
 }
 
@@ -176,12 +298,41 @@ function removeCacheEntry(dir: string): void {
 }
 
 /**
+ * Copies the verified download into `dest` through one descriptor opened on the file that was
+ * hashed (same dev/ino/size/mtime), hashing again as it copies: the cache gets exactly those bytes.
+ */
+async function copyVerified(src: string, got: Download, dest: string): Promise<void> {
+  const fd = fs.openSync(src, fs.constants.O_RDONLY | NO_FOLLOW);
+  try {
+    const st = fs.fstatSync(fd, { bigint: true });
+    if (st.dev !== got.stat.dev || st.ino !== got.stat.ino || st.size !== got.stat.size || st.mtimeNs !== got.stat.mtimeNs) {
+      throw new UserError('The downloaded cosign changed after it was verified; nothing was cached.');
+    }
+    const out = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | NO_FOLLOW, 0o755);
+    const hash = crypto.createHash('sha256');
+    try {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      for (let n: number; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) {
+        hash.update(buf.subarray(0, n));
+        fs.writeSync(out, buf, 0, n);
+      }
+      fs.fchmodSync(out, 0o755);
+    } finally {
+      fs.closeSync(out);
+    }
+    if (hash.digest('hex') !== got.sha256) throw new UserError('The downloaded cosign changed while it was copied into the tool cache; nothing was cached.');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
  * Moves a verified binary into the tool cache at tool-lib's layout
  * (cosign/<version>/<arch>, marker <arch>.complete) by renaming a staged
  * folder, so a half-written binary is never visible under the final path,
  * even with two jobs installing at once on one agent.
  */
-async function publishToCache(stagedBinary: string, sha256: string, version: string, plat: CosignPlatform): Promise<string> {
+async function publishToCache(stagedBinary: string, got: Download, version: string, plat: CosignPlatform): Promise<string> {
   const arch = os.arch();
   const versionDir = path.join(cacheRoot(), TOOL_NAME, version);
   const finalDir = path.join(versionDir, arch);
@@ -189,10 +340,8 @@ async function publishToCache(stagedBinary: string, sha256: string, version: str
   const staging = fs.mkdtempSync(path.join(versionDir, `.${arch}.staging-`));
   fs.chmodSync(staging, 0o755);
   try {
-    const bin = path.join(staging, plat.binaryName);
-    fs.copyFileSync(stagedBinary, bin);
-    fs.chmodSync(bin, 0o755);
-    fs.writeFileSync(path.join(staging, SIDECAR), `${sha256}\n`);
+    await copyVerified(stagedBinary, got, path.join(staging, plat.binaryName));
+    fs.writeFileSync(path.join(staging, SIDECAR), `${got.sha256}\n`);
     try {
       fs.renameSync(staging, finalDir);
     } catch (err) {
@@ -200,7 +349,8 @@ async function publishToCache(stagedBinary: string, sha256: string, version: str
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EPERM') throw err;
       // Another job got there first: keep its copy if it is the same binary.
       const theirs = path.join(finalDir, plat.binaryName);
-      if (!fs.existsSync(theirs) || (await sha256File(theirs)) !== sha256) {
+      const same = fs.existsSync(theirs) ? await hashUnchanged(theirs) : undefined;
+      if (!same || same.changed || same.sha256 !== got.sha256) {
         removeCacheEntry(finalDir);
         fs.renameSync(staging, finalDir);
       } else {
@@ -232,87 +382,140 @@ async function checkReportedVersion(binary: string, version: string, signal: Abo
   const reported = await runCosignVersion(binary, signal);
   if (/^v?\d+\.\d+\.\d+/.test(reported)) {
     if (reported.replace(/^v/, '') !== version) {
-      throw new UserError(`The binary reports cosign ${reported}, but ${version} was requested; check downloadBaseUrl and checksum.`);
+      throw new UserError(`The binary reports cosign ${quote(reported)}, but ${version} was requested; check downloadBaseUrl and checksum.`);
     }
   } else {
-    info(`cosign reports version '${reported || 'unknown'}' (not a release version); trusting the verified sha256.`);
+    info(`cosign reports version '${quote(reported || 'unknown')}' (not a release version); trusting the verified sha256.`);
   }
   return reported;
 }
 
-/** The whole install: cache lookup (re-verified), else download, verify, cache; always prepend PATH. */
-export async function installCosign(req: InstallRequest, signal: AbortSignal): Promise<InstallResult> {
-  const plat = req.platform ?? cosignPlatform();
-  const tablePin = tableChecksum(req.version, plat.key);
-  const pinned = req.checksum || tablePin;
-  const pinSource = req.checksum ? "the 'checksum' input" : pinned ? "the task's checksum table" : '';
+/** The digest a binary must have, from outside the tool cache: the checksum input, else the task's table. */
+interface Pin {
+  input: string;
+  table?: string;
+}
 
-  let dir = toolLib.findLocalTool(TOOL_NAME, req.version);
-  let cacheHit = false;
-  let sha256 = '';
-  let reported = '';
-  if (dir) {
-    const bin = path.join(dir, plat.binaryName);
-    const sidecar = path.join(dir, SIDECAR);
-    const recorded = fs.existsSync(sidecar) ? fs.readFileSync(sidecar, 'utf8').trim() : '';
-    const expected = pinned || recorded;
-    const actual = fs.existsSync(bin) ? await sha256File(bin) : 'missing';
-    if (!expected || actual !== expected) {
+function pinSource(pin: Pin): { expected: string; source: string } {
+  if (pin.input) return { expected: pin.input, source: "the 'checksum' input" };
+  if (pin.table) return { expected: pin.table, source: "the task's checksum table" };
+  return { expected: '', source: '' };
+}
+
+function warnToPin(req: InstallRequest, plat: CosignPlatform, sha256: string, url: string): void {
+  info(`cosign ${req.version} is not in the task's checksum table; trusting sha256 ${sha256} from ${q(url)}.`);
+  warn(`Pin this install by setting checksum: ${sha256} (${plat.key}).`);
+}
+
+/**
+ * A cache hit: the cached file, hashed through one descriptor, must match a digest from outside the
+ * cache (the checksum input, the task's table, else cosign_checksums.txt read again from the mirror).
+ * The sidecar only words the message. A mismatch or a swap removes the entry. Returns the sha256.
+ */
+async function verifyCacheHit(dir: string, req: InstallRequest, plat: CosignPlatform, pin: Pin, net: NetworkDeadline): Promise<string> {
+  const bin = path.join(dir, plat.binaryName);
+  const altered = (what: string) => {
+    removeCacheEntry(dir);
+    return new UserError(`The cached cosign ${req.version} at '${q(bin)}' ${what}: the agent's tool cache was altered. The cache entry was removed; re-run to download a verified copy.`);
+  };
+  let h: StableHash;
+  try {
+    h = await hashUnchanged(bin);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw altered('is missing');
+    throw err;
+  }
+  if (h.changed) throw altered(`cannot be verified (${h.changed} while it was checked)`);
+  let { expected, source } = pinSource(pin);
+  if (!expected) {
+    const url = releaseUrl(req.baseUrl, req.version, 'cosign_checksums.txt');
+    expected = await releaseChecksum(req.baseUrl, req.version, plat.asset, net, `The cached cosign ${req.version} cannot be verified: `);
+    source = `the release checksums (${q(url)})`;
+    warnToPin(req, plat, expected, url);
+  }
+  if (h.sha256 !== expected) {
+    const hint = readHint(dir);
+    if (pin.input && (h.sha256 === pin.table || h.sha256 === hint)) {
       removeCacheEntry(dir);
-      if (req.checksum && actual !== 'missing' && (actual === tablePin || actual === recorded)) {
-        // The cached binary is intact; the pin given by the user names another binary.
-        throw new UserError(
-          `The cached cosign ${req.version} at ${bin} has sha256 ${actual} (${actual === tablePin ? "the task's checksum table" : 'as recorded when it was cached'}), but the 'checksum' input expects ${req.checksum}. The cache entry was removed; check the 'checksum' input.`,
-        );
-      }
+      // The cached binary looks intact; the pin given by the user names another binary.
       throw new UserError(
-        `The cached cosign ${req.version} at ${bin} has sha256 ${actual}, expected ${expected || 'a recorded digest'}: the agent's tool cache was altered. The cache entry was removed; re-run to download a verified copy.`,
+        `The cached cosign ${req.version} at '${q(bin)}' has sha256 ${h.sha256} (${h.sha256 === pin.table ? "the task's checksum table" : 'as recorded when it was cached'}), but the 'checksum' input expects ${pin.input}. The cache entry was removed; check the 'checksum' input.`,
       );
     }
-    info(`Found cosign ${req.version} in the tool cache (sha256 ${actual} verified).`);
-    try {
-      reported = await checkReportedVersion(bin, req.version, signal);
-    } catch (err) {
-      removeCacheEntry(dir);
-      throw err;
-    }
-    cacheHit = true;
-    sha256 = actual;
-  } else {
-    let expected = pinned;
-    if (!expected) {
-      expected = await releaseChecksum(req.baseUrl, req.version, plat.asset, signal);
-      info(`cosign ${req.version} is not in the task's checksum table; trusting sha256 ${expected} from ${releaseUrl(req.baseUrl, req.version, 'cosign_checksums.txt')}.`);
-      warn(`Pin this install by setting checksum: ${expected} (${plat.key}).`);
-    }
-    const url = releaseUrl(req.baseUrl, req.version, plat.asset);
-    const tempDir = fs.mkdtempSync(path.join(process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir(), 'cosign-dl-'));
-    // Removed on every exit path, cancellation included.
-    const forget = onExit(() => fs.rmSync(tempDir, { recursive: true, force: true }));
-    try {
-      const tmp = path.join(tempDir, plat.binaryName);
-      info(`Downloading ${url}`);
-      const actual = await downloadRetry(url, async (s) => {
-        fs.rmSync(tmp, { force: true });
-        return downloadHashed(url, tmp, s, DOWNLOAD_BUDGET.attemptTimeoutSeconds * 1000);
-      }, signal);
-      if (actual !== expected) {
-        throw new UserError(`Checksum mismatch for ${url}: got sha256 ${actual}, expected ${expected} from ${pinSource || 'the release checksums'}. Nothing was cached or run.`);
-      }
-      info(`sha256 ${actual} matches ${pinSource || 'the release checksums'}.`);
-      // Verified: it may run now, and only a binary that passed every check is cached.
-      fs.chmodSync(tmp, 0o700);
-      reported = await checkReportedVersion(tmp, req.version, signal);
-      dir = await publishToCache(tmp, actual, req.version, plat);
-      sha256 = actual;
-    } finally {
-      fs.rmSync(tempDir, { recursive: true, force: true });
-      forget();
-    }
+    throw altered(`has sha256 ${h.sha256}, expected ${expected} from ${source}`);
   }
+  info(`Found cosign ${req.version} in the tool cache (sha256 ${h.sha256} verified against ${source}; the verified file is not run again).`);
+  return h.sha256;
+}
 
-  const cosignPath = path.join(dir, plat.binaryName);
-  // Always prepend, even when another cosign is on PATH (seed 000's install bug).
-  prependPath(dir);
-  return { cosignPath, version: req.version, sha256, cacheHit, reportedVersion: reported };
+/** The sidecar's digest when it holds one ('' otherwise): a hint for messages, never trusted. */
+function readHint(dir: string): string {
+  try {
+    const v = fs.readFileSync(path.join(dir, SIDECAR), 'utf8').trim().toLowerCase();
+    return /^[0-9a-f]{64}$/.test(v) ? v : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * A fresh install: download into a private 0700 folder, hashing as the bytes are written; that
+ * same file (checked unchanged) is the one run for the version check and copied into the cache.
+ */
+async function downloadAndCache(req: InstallRequest, plat: CosignPlatform, pin: Pin, net: NetworkDeadline): Promise<{ dir: string; sha256: string; reported: string }> {
+  let { expected, source } = pinSource(pin);
+  if (!expected) {
+    const sumsUrl = releaseUrl(req.baseUrl, req.version, 'cosign_checksums.txt');
+    expected = await releaseChecksum(req.baseUrl, req.version, plat.asset, net, '');
+    source = 'the release checksums';
+    warnToPin(req, plat, expected, sumsUrl);
+  }
+  const url = releaseUrl(req.baseUrl, req.version, plat.asset);
+  const tempDir = fs.mkdtempSync(path.join(process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir(), 'cosign-dl-'));
+  // Removed on every exit path, cancellation included.
+  const forget = onExit(() => fs.rmSync(tempDir, { recursive: true, force: true }));
+  try {
+    fs.chmodSync(tempDir, 0o700);
+    const tmp = path.join(tempDir, plat.binaryName);
+    info(`Downloading ${q(url)}`);
+    const got = await downloadRetry(url, (s, ms) => downloadHashed(url, tmp, s, ms), net);
+    if (got.sha256 !== expected) {
+      throw new UserError(`Checksum mismatch for ${q(url)}: got sha256 ${got.sha256}, expected ${expected} from ${source}. Nothing was cached or run.`);
+    }
+    info(`sha256 ${got.sha256} matches ${source}.`);
+    // Verified: it may run now, and only a binary that passed every check is cached.
+    fs.chmodSync(tmp, 0o700);
+    const moved = changedSince(tmp, got.stat);
+    if (moved) throw new UserError(`The downloaded cosign in '${q(tempDir)}' changed after it was verified (${moved}); nothing was cached or run.`);
+    const reported = await checkReportedVersion(tmp, req.version, net.job);
+    const dir = await publishToCache(tmp, got, req.version, plat);
+    return { dir, sha256: got.sha256, reported };
+  } finally {
+    fs.rmSync(tempDir, { recursive: true, force: true });
+    forget();
+  }
+}
+
+/** The whole install: cache lookup (re-verified against an outside digest), else download, verify, cache; always prepend PATH. */
+export async function installCosign(req: InstallRequest, signal: AbortSignal): Promise<InstallResult> {
+  const plat = req.platform ?? cosignPlatform();
+  const pin: Pin = { input: req.checksum, table: tableChecksum(req.version, plat.key) };
+  const net = networkDeadline(signal, req.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
+  try {
+    let dir = toolLib.findLocalTool(TOOL_NAME, req.version);
+    let sha256: string;
+    let reported = '';
+    const cacheHit = !!dir;
+    if (dir) {
+      sha256 = await verifyCacheHit(dir, req, plat, pin, net);
+    } else {
+      ({ dir, sha256, reported } = await downloadAndCache(req, plat, pin, net));
+    }
+    const cosignPath = path.join(dir, plat.binaryName);
+    // Always prepend, even when another cosign is on PATH.
+    prependPath(dir);
+    return { cosignPath, version: req.version, sha256, cacheHit, reportedVersion: reported };
+  } finally {
+    net.clear();
+  }
 }

@@ -2,6 +2,7 @@
 // runs as the agent runs it, against a release mirror on 127.0.0.1 that serves
 // the real cosign 3.1.1 binary from .tools/bin.
 import * as assert from 'assert';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Mirror, readOnce, sha256, startMirror } from '../helpers/mirror';
@@ -30,6 +31,26 @@ function entries(dir: string): string[] {
 
 function sha256File(file: string): string {
   return sha256(fs.readFileSync(file));
+}
+
+/**
+ * Puts an entry into the tool cache as a finished install leaves it (binary, cosign.sha256 sidecar,
+ * <arch>.complete marker). `sidecar` defaults to the digest of `bytes` (a tamperer who fixes the
+ * sidecar too); null writes none. Returns the binary's path.
+ */
+function seedCache(env: Record<string, string>, version: string, bytes: Buffer | string, sidecar?: string | null): string {
+  const dir = path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', version, ARCH);
+  fs.mkdirSync(dir, { recursive: true });
+  const bin = path.join(dir, 'cosign');
+  fs.writeFileSync(bin, bytes, { mode: 0o755 });
+  if (sidecar !== null) fs.writeFileSync(path.join(dir, 'cosign.sha256'), `${sidecar ?? sha256(bytes)}\n`);
+  fs.writeFileSync(`${dir}.complete`, '');
+  return bin;
+}
+
+/** A stand-in cosign that leaves `marker` behind when it runs, so a test can prove it was never run. */
+function markingScript(marker: string, gitVersion: string): string {
+  return `#!/bin/sh\ntouch '${marker}'\necho '{"gitVersion":"${gitVersion}"}'\n`;
 }
 
 describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function () {
@@ -162,12 +183,14 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     assertCleanCache(env);
   });
 
-  it('fails when the cached binary was replaced by another file, with no pin but the recorded digest', async () => {
+  it('fails when the cached binary was replaced by another file, with no pin (checked against the release checksums read again)', async () => {
     const env = agentEnv();
     const cosignPath = assertInstalled(await install(env), env, false);
     fs.writeFileSync(cosignPath, '#!/bin/sh\necho evil\n');
+    mirror.reset();
     const run = await install(env);
     assertFailedOneLine(run, /tool cache was altered/);
+    assert.strictEqual(mirror.count('/v3.1.1/cosign_checksums.txt'), 1, 'the expected digest comes from outside the cache');
     assertNothingCached(env);
   });
 
@@ -237,6 +260,10 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     assert.strictEqual(mirror.count('/v3.1.1/cosign_checksums.txt'), 1);
     assert.ok(run.warnings.some((w) => w.includes(`checksum: ${cosignSha}`)), describeRun(run));
     assert.ok(run.stdout.includes(`trusting sha256 ${cosignSha} from ${mirror.url}/v3.1.1/cosign_checksums.txt`), describeRun(run));
+    // The mirror's file also lists other assets: nothing of it is printed but the one digest matched.
+    for (const other of ['0'.repeat(64), 'f'.repeat(64), 'cosign-darwin-arm64', 'amd64.deb']) {
+      assert.ok(!run.stdout.includes(other) && !run.stderr.includes(other), `${other} not printed`);
+    }
   });
 
   it('fails clearly when the mirror has no cosign_checksums.txt and nothing pins the version', async () => {
@@ -290,5 +317,258 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     assertFailedOneLine(run, /Could not download .*v3\.1\.2\/cosign-linux-amd64.*HTTP 404/);
     assert.strictEqual(mirror.count('/v3.1.2/cosign-linux-amd64'), 1, 'a 404 is not retried');
     assertNothingCached(env);
+  });
+
+  describe('tool cache integrity: a cache hit is checked against a digest from outside the cache', () => {
+    it(`table version ${DEFAULT_VERSION}: other bytes with a matching sidecar fail as altered, are removed, never run, nothing fetched`, async () => {
+      const env = agentEnv();
+      const marker = path.join(env.AGENT_WORKFOLDER, 'ran');
+      const bin = seedCache(env, DEFAULT_VERSION, markingScript(marker, `v${DEFAULT_VERSION}`));
+      const run = await install(env, { version: DEFAULT_VERSION });
+      assertFailedOneLine(run, /tool cache was altered/);
+      assert.ok(run.errors[0].includes("expected c956e5dfcac53d52bcf058360d579472f0c1d2d9b69f55209e256fe7783f4c74 from the task's checksum table"), run.errors[0]);
+      assert.ok(!fs.existsSync(marker), 'the altered binary was never run');
+      assert.ok(!fs.existsSync(bin) && !fs.existsSync(`${path.dirname(bin)}.complete`), 'the entry was removed');
+      assert.strictEqual(mirror.count(), 0, 'the table decides: no request');
+      assertNothingCached(env);
+    });
+
+    it('version outside the table, no pin: cosign_checksums.txt is read again and other bytes with a matching sidecar fail', async () => {
+      const env = agentEnv();
+      const marker = path.join(env.AGENT_WORKFOLDER, 'ran');
+      seedCache(env, '3.1.1', markingScript(marker, 'v3.1.1'));
+      const run = await install(env);
+      assertFailedOneLine(run, /tool cache was altered/);
+      assert.ok(run.errors[0].includes(`expected ${cosignSha} from the release checksums`), run.errors[0]);
+      assert.strictEqual(mirror.count('/v3.1.1/cosign_checksums.txt'), 1, 'the release checksums were read again');
+      assert.strictEqual(mirror.count(`/v3.1.1/${ASSET}`), 0, 'no download');
+      assert.ok(!fs.existsSync(marker), 'never run');
+      assertNothingCached(env);
+    });
+
+    it('the sidecar is never the expected value: the real binary with a wrong or missing sidecar is a verified hit', async () => {
+      for (const sidecar of ['ab'.repeat(32), null]) {
+        const env = agentEnv();
+        seedCache(env, '3.1.1', cosign, sidecar);
+        mirror.reset();
+        const run = await install(env);
+        assertInstalled(run, env, true);
+        assert.strictEqual(mirror.count('/v3.1.1/cosign_checksums.txt'), 1, 'checked against the release checksums');
+        assert.strictEqual(mirror.count(`/v3.1.1/${ASSET}`), 0);
+        assert.ok(run.stdout.includes(`sha256 ${cosignSha} verified against the release checksums`), describeRun(run));
+        assert.ok(run.warnings.some((w) => w.includes(`checksum: ${cosignSha}`)), describeRun(run));
+      }
+    });
+
+    it('version outside the table, no pin, mirror without cosign_checksums.txt: fails clearly, runs nothing', async () => {
+      const m = await startMirror();
+      try {
+        const env = agentEnv();
+        const marker = path.join(env.AGENT_WORKFOLDER, 'ran');
+        seedCache(env, '3.1.1', markingScript(marker, 'v3.1.1'));
+        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url }, env });
+        assertFailedOneLine(run, /^The cached cosign 3\.1\.1 cannot be verified: cosign 3\.1\.1 is not in the task's checksum table, no 'checksum' input was given, and the release checksums could not be read \(.*HTTP 404.*\); set 'checksum'/);
+        assert.ok(!fs.existsSync(marker), 'never run');
+        assert.strictEqual(m.count(), 1, 'one read of cosign_checksums.txt, no download');
+      } finally {
+        await m.close();
+      }
+    });
+
+    it('a cache hit does not run the cached file: the pinned sha256 already proves what it is', async () => {
+      const env = agentEnv();
+      const marker = path.join(env.AGENT_WORKFOLDER, 'ran');
+      const script = markingScript(marker, 'v3.1.1');
+      seedCache(env, '3.1.1', script);
+      const run = await install(env, { checksum: sha256(script) });
+      assert.strictEqual(run.result, 'Succeeded', describeRun(run));
+      assert.strictEqual(run.outputs['cacheHit'], 'true');
+      assert.strictEqual(run.outputs['cosignSha256'], sha256(script), 'reports the digest of the bytes it hashed');
+      assert.ok(!fs.existsSync(marker), 'the cached file was not run');
+      assert.strictEqual(mirror.count(), 0);
+    });
+
+    it('a symbolic link in place of the cached binary is refused and the entry removed, even when its target matches', async () => {
+      const env = agentEnv();
+      const bin = seedCache(env, '3.1.1', '');
+      const target = path.join(env.AGENT_WORKFOLDER, 'real-cosign');
+      fs.writeFileSync(target, cosign, { mode: 0o755 });
+      fs.rmSync(bin);
+      fs.symlinkSync(target, bin);
+      const run = await install(env, { checksum: cosignSha });
+      assertFailedOneLine(run, /cannot be verified \(it is a symbolic link while it was checked\): the agent's tool cache was altered/);
+      assert.ok(!fs.existsSync(path.dirname(bin)), 'the entry was removed');
+      assert.ok(fs.existsSync(target), 'the link target itself is left alone');
+    });
+  });
+
+  describe('timeoutSeconds: the network deadline of the whole install', () => {
+    it('a mirror that trickles the binary at 1 byte/s ends the task within timeoutSeconds plus a few seconds', async () => {
+      const m = await startMirror();
+      try {
+        m.trickle(`/v3.1.1/${ASSET}`, 1);
+        const env = agentEnv();
+        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', checksum: cosignSha, downloadBaseUrl: m.url, timeoutSeconds: '3' }, env });
+        assertFailedOneLine(run, /^Could not download .*\/v3\.1\.1\/cosign-linux-amd64 within timeoutSeconds \(3s\)/);
+        assert.ok(run.durationMs >= 3000 && run.durationMs < 6000, `ended after ${run.durationMs} ms`);
+        assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 1, 'no retry starts after the deadline');
+        assertNothingCached(env);
+      } finally {
+        await m.close();
+      }
+    });
+
+    it('one deadline for checksum file and binary: a slow cosign_checksums.txt, then a binary that never answers', async () => {
+      const m = await startMirror();
+      try {
+        m.addRelease('3.1.1', cosign);
+        m.holdUntil('/v3.1.1/cosign_checksums.txt', 99, 1500);
+        m.stall(`/v3.1.1/${ASSET}`);
+        const env = agentEnv();
+        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url, timeoutSeconds: '3' }, env });
+        assertFailedOneLine(run, /^Could not download .*\/v3\.1\.1\/cosign-linux-amd64 within timeoutSeconds \(3s\)/);
+        assert.ok(run.durationMs >= 3000 && run.durationMs < 6000, `ended after ${run.durationMs} ms (not 1.5 s + 3 s)`);
+        assert.strictEqual(m.count('/v3.1.1/cosign_checksums.txt'), 1);
+        assertNothingCached(env);
+      } finally {
+        await m.close();
+      }
+    });
+
+    it('a cosign_checksums.txt that never answers ends the task within timeoutSeconds', async () => {
+      const m = await startMirror();
+      try {
+        m.stall('/v3.1.1/cosign_checksums.txt');
+        const env = agentEnv();
+        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url, timeoutSeconds: '2' }, env });
+        assertFailedOneLine(run, /release checksums could not be read \(Could not download cosign_checksums\.txt within timeoutSeconds \(2s\)/);
+        assert.ok(run.durationMs >= 2000 && run.durationMs < 5000, `ended after ${run.durationMs} ms`);
+        assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 0);
+        assertNothingCached(env);
+      } finally {
+        await m.close();
+      }
+    });
+  });
+
+  describe('the mirror is data: caps and shapes', () => {
+    it('a cosign_checksums.txt over its 1 MiB cap fails in one line, not retried, content not printed', async () => {
+      const m = await startMirror();
+      try {
+        const filler = `${'e'.repeat(64)}  cosign-filler-line\n`.repeat(Math.ceil((1 << 20) / 84) + 10);
+        m.addRelease('3.1.1', cosign, { checksumsText: `${filler}${cosignSha}  ${ASSET}\n` });
+        const env = agentEnv();
+        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url }, env });
+        assertFailedOneLine(run, /release checksums could not be read \(Could not download cosign_checksums\.txt: the answer is larger than 1048576 bytes\)/);
+        assert.strictEqual(m.count('/v3.1.1/cosign_checksums.txt'), 1, 'a body over its cap is permanent');
+        assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 0);
+        assert.ok(!run.stdout.includes('cosign-filler-line'), 'content not printed');
+        assertNothingCached(env);
+      } finally {
+        await m.close();
+      }
+    });
+
+    it('an HTML page instead of cosign_checksums.txt: its lines are ignored and never printed, no usable line fails clearly', async () => {
+      const m = await startMirror();
+      try {
+        m.addRelease('3.1.1', cosign);
+        const page = `<!DOCTYPE html>\n<html><body><h1>Sign in to continue</h1>\n<p>${cosignSha}  ${ASSET}</p>\n##vso[task.setvariable variable=injected]evil\n##vso[task.complete result=Succeeded;]done\n</body></html>\n`;
+        m.setFile('/v3.1.1/cosign_checksums.txt', page, 'text/html; charset=utf-8');
+        const env = agentEnv();
+        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url }, env });
+        assertFailedOneLine(run, /cosign_checksums\.txt lists no checksum for cosign-linux-amd64 \(no line '<64 hex digits>  cosign-linux-amd64' in \d+ bytes\); set the 'checksum' input/);
+        assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 0, 'no download without a usable digest');
+        for (const s of ['Sign in', 'injected', 'evil', '<p>', cosignSha]) assert.ok(!run.stdout.includes(s), `${s} not printed`);
+        assert.ok(!run.commands.some((c) => c.properties['variable'] === 'injected'));
+        assertNothingCached(env);
+      } finally {
+        await m.close();
+      }
+    });
+
+    it('a cosign_checksums.txt listing two digests for the asset is refused', async () => {
+      const m = await startMirror();
+      try {
+        m.addRelease('3.1.1', cosign, { checksumsText: `${cosignSha}  ${ASSET}\n${'a'.repeat(64)} *${ASSET}\n` });
+        const env = agentEnv();
+        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url }, env });
+        assertFailedOneLine(run, /lists 2 different checksums for cosign-linux-amd64/);
+        assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 0);
+      } finally {
+        await m.close();
+      }
+    });
+
+    it('a binary over its 512 MiB cap fails in one line, not retried, nothing cached', async function () {
+      this.timeout(60_000);
+      const m = await startMirror();
+      try {
+        m.stream(`/v3.1.1/${ASSET}`, 512 * 1024 * 1024 + 1);
+        const env = agentEnv();
+        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', checksum: cosignSha, downloadBaseUrl: m.url }, env });
+        assertFailedOneLine(run, /^Could not download .*cosign-linux-amd64: the answer is larger than 536870912 bytes$/);
+        assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 1, 'a body over its cap is permanent');
+        assertNothingCached(env);
+      } finally {
+        await m.close();
+      }
+    });
+  });
+
+  describe('an https mirror (self-signed, trusted through Agent.CAInfo)', () => {
+    let certDir = '';
+    let tlsMirror: Mirror | undefined;
+    let plain: Mirror | undefined;
+    let caEnv: Record<string, string> = {};
+
+    before(async function () {
+      if (spawnSync('which', ['openssl']).status !== 0) {
+        // Node's crypto cannot make certificates; without openssl there is no https mirror to test against.
+        console.log('      (skipped: openssl is not installed, so no certificate for a local https mirror)');
+        this.skip();
+      }
+      certDir = tempDir('mirror-tls');
+      const key = path.join(certDir, 'key.pem');
+      const cert = path.join(certDir, 'cert.pem');
+      const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { encoding: 'utf8' });
+      assert.strictEqual(r.status, 0, r.stderr);
+      tlsMirror = await startMirror({ tls: { key: fs.readFileSync(key), cert: fs.readFileSync(cert) } });
+      plain = await startMirror();
+      tlsMirror.addRelease('3.1.1', cosign);
+      plain.addRelease('3.1.1', cosign);
+      caEnv = { AGENT_CAINFO: cert };
+    });
+    after(async () => {
+      await tlsMirror?.close();
+      await plain?.close();
+      if (certDir) fs.rmSync(certDir, { recursive: true, force: true });
+    });
+
+    it('installs from the https mirror the agent trusts', async () => {
+      const env = agentEnv();
+      const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', checksum: cosignSha, downloadBaseUrl: tlsMirror!.url }, env: { ...env, ...caEnv } });
+      assertInstalled(run, env, false);
+      assert.ok(tlsMirror!.url.startsWith('https://'));
+    });
+
+    for (const file of [ASSET, 'cosign_checksums.txt']) {
+      it(`refuses a redirect of ${file} from https to http: one line naming the hop, not retried`, async () => {
+        tlsMirror!.reset();
+        plain!.reset();
+        tlsMirror!.redirect(`/v3.1.1/${file}`, `${plain!.url}/v3.1.1/${file}`);
+        try {
+          const env = agentEnv();
+          const inputs: Record<string, string> = { version: '3.1.1', downloadBaseUrl: tlsMirror!.url, ...(file === ASSET ? { checksum: cosignSha } : {}) };
+          const run = await runTask('CosignInstallerV1', { inputs, env: { ...env, ...caEnv } });
+          assertFailedOneLine(run, new RegExp(`Could not download \\S*${file.replace(/\./g, '\\.')}: 127\\.0\\.0\\.1:\\d+ redirected from https to http; refused`));
+          assert.strictEqual(tlsMirror!.count(`/v3.1.1/${file}`), 1, 'a refused redirect is permanent');
+          assert.strictEqual(plain!.count(), 0, 'nothing was fetched over http');
+          assertNothingCached(env);
+        } finally {
+          tlsMirror!.clearFault(`/v3.1.1/${file}`);
+        }
+      });
+    }
   });
 });

@@ -1,13 +1,15 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as http from 'http';
+import * as https from 'https';
 import { AddressInfo } from 'net';
 
 /**
  * A tiny static release mirror on 127.0.0.1, laid out like cosign's GitHub
  * releases: `/v<version>/cosign-<os>-<arch>[.exe]` and
  * `/v<version>/cosign_checksums.txt`. Tests use its hooks to serve tampered
- * bytes, hold downloads until several are in flight, and count requests.
+ * bytes, hold downloads until several are in flight, redirect, stall or
+ * trickle a path, serve over https, and count requests.
  */
 
 export interface MirrorRequest {
@@ -22,7 +24,16 @@ export interface MirrorOptions {
   unref?: boolean;
   /** Called for every request as it arrives. */
   onRequest?: (req: MirrorRequest) => void;
+  /** Serve https with this key and certificate (PEM) instead of http. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
+
+/** How a path misbehaves instead of answering with its file. */
+type Fault =
+  | { kind: 'redirect'; location: string; status: number }
+  | { kind: 'stall' }
+  | { kind: 'trickle'; bytesPerSecond: number; declaredLength: number }
+  | { kind: 'stream'; bytes: number };
 
 export interface ReleaseOptions {
   /** Asset file name; defaults to the Linux amd64 one. */
@@ -43,11 +54,15 @@ export class Mirror {
   url = '';
   private readonly files = new Map<string, Buffer>();
   private readonly served = new Map<string, Buffer>();
+  private readonly types = new Map<string, string>();
+  private readonly faults = new Map<string, Fault>();
+  private readonly timers = new Set<NodeJS.Timeout>();
   private gate: { path: string; count: number; waiting: (() => void)[] } | undefined;
-  private readonly server: http.Server;
+  private readonly server: http.Server | https.Server;
 
   constructor(private readonly options: MirrorOptions = {}) {
-    this.server = http.createServer((req, res) => this.handle(req, res));
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
+    this.server = options.tls ? https.createServer({ key: options.tls.key, cert: options.tls.cert }, handler) : http.createServer(handler);
   }
 
   async listen(): Promise<this> {
@@ -56,13 +71,40 @@ export class Mirror {
       this.server.listen(0, '127.0.0.1', () => resolve());
     });
     if (this.options.unref) this.server.unref();
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = `${this.options.tls ? 'https' : 'http'}://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
   }
 
-  /** Serves `bytes` at an absolute path such as /v3.1.1/cosign-linux-amd64. */
-  setFile(urlPath: string, bytes: Buffer | string): void {
+  /** Serves `bytes` at an absolute path such as /v3.1.1/cosign-linux-amd64 (as application/octet-stream unless told). */
+  setFile(urlPath: string, bytes: Buffer | string, contentType?: string): void {
     this.files.set(urlPath, Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes));
+    if (contentType) this.types.set(urlPath, contentType);
+    else this.types.delete(urlPath);
+  }
+
+  /** Answers GETs of `urlPath` with a redirect to `location` (absolute, any scheme). */
+  redirect(urlPath: string, location: string, status = 302): void {
+    this.faults.set(urlPath, { kind: 'redirect', location, status });
+  }
+
+  /** Accepts requests for `urlPath` and never answers (no status line, no byte). */
+  stall(urlPath: string): void {
+    this.faults.set(urlPath, { kind: 'stall' });
+  }
+
+  /** Answers 200 with a Content-Length of `declaredLength`, then sends one byte every 1/bytesPerSecond s. */
+  trickle(urlPath: string, bytesPerSecond = 1, declaredLength = 1 << 20): void {
+    this.faults.set(urlPath, { kind: 'trickle', bytesPerSecond, declaredLength });
+  }
+
+  /** Answers 200 with `bytes` zero bytes, generated as they are sent (nothing held in memory), chunked. */
+  stream(urlPath: string, bytes: number): void {
+    this.faults.set(urlPath, { kind: 'stream', bytes });
+  }
+
+  /** Back to serving files: no redirect, stall or trickle on `urlPath`. */
+  clearFault(urlPath: string): void {
+    this.faults.delete(urlPath);
   }
 
   removeFile(urlPath: string): void {
@@ -115,6 +157,8 @@ export class Mirror {
   }
 
   close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers.clear();
     return new Promise((resolve) => {
       this.server.closeAllConnections?.();
       this.server.close(() => resolve());
@@ -126,6 +170,8 @@ export class Mirror {
     const entry: MirrorRequest = { method: req.method ?? 'GET', path, atNs: process.hrtime.bigint() };
     this.requests.push(entry);
     this.options.onRequest?.(entry);
+    const fault = this.faults.get(path);
+    if (fault) return this.misbehave(fault, req, res);
     const body = this.served.get(path) ?? this.files.get(path);
     const answer = () => {
       if (!body) {
@@ -133,7 +179,7 @@ export class Mirror {
         res.end('Not Found');
         return;
       }
-      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length, Connection: 'close' });
+      res.writeHead(200, { 'Content-Type': this.types.get(path) ?? 'application/octet-stream', 'Content-Length': body.length, Connection: 'close' });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     const gate = this.gate;
@@ -143,6 +189,39 @@ export class Mirror {
       return;
     }
     answer();
+  }
+
+  private misbehave(fault: Fault, req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (fault.kind === 'stall') return; // the socket stays open until the client gives up or close()
+    if (fault.kind === 'redirect') {
+      res.writeHead(fault.status, { Location: fault.location, 'Content-Length': 0, Connection: 'close' });
+      res.end();
+      return;
+    }
+    if (fault.kind === 'trickle') {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': fault.declaredLength, Connection: 'close' });
+      const timer = setInterval(() => res.write('x'), Math.max(1, Math.round(1000 / fault.bytesPerSecond)));
+      this.timers.add(timer);
+      res.on('close', () => {
+        clearInterval(timer);
+        this.timers.delete(timer);
+      });
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', Connection: 'close' });
+    const chunk = Buffer.alloc(1 << 20);
+    let left = fault.bytes;
+    const pump = () => {
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        left -= n;
+        if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    res.on('close', () => (left = 0));
+    if (req.method === 'HEAD') res.end();
+    else pump();
   }
 }
 

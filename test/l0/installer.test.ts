@@ -145,6 +145,24 @@ describe('CosignInstaller@1 L0', function () {
       assert.deepStrictEqual(r.mirrorRequests, [`GET /v${table.defaultVersion}/cosign-linux-amd64`], dump(r));
     });
 
+    it('reads timeoutSeconds: a mirror that never answers fails the task once it runs out', async () => {
+      const started = Date.now();
+      const r = await runScenario({
+        inputs: { version: '3.1.1', checksum: 'a'.repeat(64), downloadBaseUrl: '${MIRROR}', timeoutSeconds: '1' },
+        stall: ['/v3.1.1/cosign-linux-amd64'],
+        platform: { platform: 'linux', arch: 'x64' },
+      });
+      const took = Date.now() - started;
+      assert.strictEqual(r.tr.succeeded, false, dump(r));
+      assert.strictEqual(r.tr.errorIssues.length, 1, dump(r));
+      assert.match(r.error, /^Could not download \S+\/v3\.1\.1\/cosign-linux-amd64 within timeoutSeconds \(1s\)/);
+      assert.ok(took < 1000 + 5000, `ended after ${took} ms`);
+      assert.deepStrictEqual(r.mirrorRequests, ['GET /v3.1.1/cosign-linux-amd64'], 'one attempt: no retry starts after the deadline');
+      assert.deepStrictEqual(r.children, [], 'nothing run');
+      assert.deepStrictEqual(fs.readdirSync(path.join(r.agentDir, 'tools')), [], 'nothing cached');
+      assert.deepStrictEqual(leftovers(path.join(r.agentDir, 'temp')), [], 'no download leftovers');
+    });
+
     it('refuses a binary that reports another release than requested', async () => {
       const script = fakeCosign('v3.1.0');
       const r = await runScenario({
@@ -179,6 +197,10 @@ describe('CosignInstaller@1 L0', function () {
       { name: 'base URL without a scheme', input: 'downloadBaseUrl', inputs: { downloadBaseUrl: '127.0.0.1:8080/cosign' } },
       { name: 'base URL that is not a URL', input: 'downloadBaseUrl', inputs: { downloadBaseUrl: 'not a url' } },
       { name: 'empty base URL', input: 'downloadBaseUrl', inputs: { downloadBaseUrl: 'http://' } },
+      { name: 'timeoutSeconds 0', input: 'timeoutSeconds', inputs: { timeoutSeconds: '0' } },
+      { name: 'timeoutSeconds over 7200', input: 'timeoutSeconds', inputs: { timeoutSeconds: '7201' } },
+      { name: 'timeoutSeconds not a whole number', input: 'timeoutSeconds', inputs: { timeoutSeconds: '1.5' } },
+      { name: 'timeoutSeconds with a unit', input: 'timeoutSeconds', inputs: { timeoutSeconds: '60s' } },
     ];
     for (const c of cases) {
       it(c.name, async () => {

@@ -20,6 +20,8 @@ export interface InstallerScenario {
   platform?: { platform: string; arch: string };
   /** Files the mirror serves, by URL path. */
   serve?: Record<string, string>;
+  /** URL paths the mirror accepts and never answers. */
+  stall?: string[];
   /** AGENT_TOOLSDIRECTORY / AGENT_TEMPDIRECTORY parent. */
   agentDir: string;
 }
@@ -28,6 +30,7 @@ async function main(): Promise<void> {
   const scenario = JSON.parse(process.env['CGG_L0'] ?? '{}') as InstallerScenario;
   const mirror = await startMirror({ unref: true, onRequest: (r) => console.log(`L0-MIRROR ${r.method} ${r.path}`) });
   for (const [p, body] of Object.entries(scenario.serve ?? {})) mirror.setFile(p, body);
+  for (const p of scenario.stall ?? []) mirror.stall(p);
 
   installTripWires();
 

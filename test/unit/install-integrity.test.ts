@@ -1,0 +1,130 @@
+// Unit tests for the installer's integrity helpers (tasks/common/install.ts): checksumsFor, which reads
+// only `<64 hex>  <name>` lines of cosign_checksums.txt, and hashUnchanged, which hashes a file through
+// one descriptor and catches a file swapped, rewritten or linked while it was checked. Each case runs in
+// a child process: loading the library loads task-lib and the output layer, which must not touch
+// mocha's own process. A concurrent swap is made deterministic by wrapping FileHandle.read in the child
+// (the swap happens right after the first block was read), not by racing a timer.
+import * as assert from 'assert';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { sha256 } from '../helpers/mirror';
+import { ROOT, tempDir } from '../helpers/paths';
+
+const LIB = path.join(ROOT, 'out', 'tasks', 'common', 'install.js');
+
+/** Runs `body` (an async function body with `lib`, `fs`, `path` and `dir` in scope) in a child; returns what it returns. */
+function inChild<T>(dir: string, body: string): T {
+  const result = path.join(dir, 'result.json');
+  const code = `
+    const fs = require('fs'); const path = require('path');
+    const lib = require(${JSON.stringify(LIB)});
+    const dir = ${JSON.stringify(dir)};
+    (async () => { ${body} })().then(
+      (v) => fs.writeFileSync(${JSON.stringify(result)}, JSON.stringify({ ok: v })),
+      (e) => fs.writeFileSync(${JSON.stringify(result)}, JSON.stringify({ error: e.message, code: e.code })),
+    );`;
+  const temp = path.join(dir, 'agent-temp');
+  fs.mkdirSync(temp, { recursive: true });
+  const res = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', cwd: temp, env: { PATH: process.env['PATH'], AGENT_TEMPDIRECTORY: temp } });
+  assert.strictEqual(res.status, 0, res.stderr);
+  const out = JSON.parse(fs.readFileSync(result, 'utf8')) as { ok?: T; error?: string; code?: string };
+  if (out.error !== undefined) throw Object.assign(new Error(out.error), { code: out.code });
+  return out.ok as T;
+}
+
+/** Wraps FileHandle.prototype.read so `action` runs once, right after the first block was read. */
+const AFTER_FIRST_READ = (action: string) => `
+  const probe = await fs.promises.open(__filename === '[eval]' ? process.execPath : __filename, 'r');
+  const proto = Object.getPrototypeOf(probe);
+  await probe.close();
+  const read = proto.read;
+  let done = false;
+  proto.read = async function (...args) {
+    const r = await read.apply(this, args);
+    if (!done) { done = true; ${action} }
+    return r;
+  };`;
+
+interface Hashed {
+  sha256: string;
+  changed: string;
+}
+
+describe('installer integrity helpers (unit)', function () {
+  this.timeout(30_000);
+  let dir = '';
+  beforeEach(() => {
+    dir = tempDir('unit-install');
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  describe('checksumsFor: only `<64 hex>  <name>` lines count', () => {
+    const hex = (c: string) => c.repeat(64);
+    const cases: { name: string; text: string; want: string[] }[] = [
+      { name: 'sha256sum format among other assets', text: `${hex('0')}  cosign-darwin-arm64\n${hex('1')}  cosign-linux-amd64\n${hex('2')}  cosign_3.1.1_amd64.deb\n`, want: [hex('1')] },
+      { name: 'binary-mode *name, upper-case hex, CRLF', text: `${hex('A')} *cosign-linux-amd64\r\n`, want: [hex('a')] },
+      { name: 'an HTML page quoting a valid line inside markup', text: `<html><body>\n<p>${hex('1')}  cosign-linux-amd64</p>\n</body></html>\n`, want: [] },
+      { name: 'a name that only starts with the asset', text: `${hex('1')}  cosign-linux-amd64.sig\n${hex('2')}  cosign-linux-amd64-keyless.pem\n`, want: [] },
+      { name: 'a short digest and a digest with trailing words', text: `${'1'.repeat(63)}  cosign-linux-amd64\n${hex('2')}  cosign-linux-amd64 extra\n`, want: [] },
+      { name: 'a repeated line counts once', text: `${hex('3')}  cosign-linux-amd64\n${hex('3')}  cosign-linux-amd64\n`, want: [hex('3')] },
+      { name: 'two different digests are both reported (the caller refuses them)', text: `${hex('3')}  cosign-linux-amd64\n${hex('4')}  cosign-linux-amd64\n`, want: [hex('3'), hex('4')] },
+      { name: 'an empty file', text: '', want: [] },
+    ];
+    it('parses each case as specified', () => {
+      const got = inChild<string[][]>(dir, `return ${JSON.stringify(cases.map((c) => c.text))}.map((t) => lib.checksumsFor(t, 'cosign-linux-amd64'));`);
+      cases.forEach((c, i) => assert.deepStrictEqual(got[i], c.want, c.name));
+    });
+  });
+
+  describe('hashUnchanged: the bytes hashed are the file at the path', () => {
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
+
+    it('an untouched file: its sha256, nothing changed', () => {
+      fs.writeFileSync(path.join(dir, 'cosign'), bytes);
+      const got = inChild<Hashed>(dir, `return lib.hashUnchanged(path.join(dir, 'cosign'));`);
+      assert.deepStrictEqual(got, { sha256: sha256(bytes), changed: '' });
+    });
+
+    it('a file renamed over the path while it is read is caught', () => {
+      fs.writeFileSync(path.join(dir, 'cosign'), bytes);
+      fs.writeFileSync(path.join(dir, 'evil'), 'other bytes');
+      const got = inChild<Hashed>(dir, `${AFTER_FIRST_READ(`fs.renameSync(path.join(dir, 'evil'), path.join(dir, 'cosign'));`)}
+        return lib.hashUnchanged(path.join(dir, 'cosign'));`);
+      assert.strictEqual(got.changed, 'it was replaced by another file');
+      assert.strictEqual(got.sha256, sha256(bytes), 'the digest is of the bytes read, which are no longer at the path');
+      assert.strictEqual(fs.readFileSync(path.join(dir, 'cosign'), 'utf8'), 'other bytes', 'the swap really happened');
+    });
+
+    it('a file rewritten in place while it is read is caught', () => {
+      fs.writeFileSync(path.join(dir, 'cosign'), bytes);
+      const got = inChild<Hashed>(dir, `${AFTER_FIRST_READ(`fs.appendFileSync(path.join(dir, 'cosign'), 'appended');`)}
+        return lib.hashUnchanged(path.join(dir, 'cosign'));`);
+      assert.strictEqual(got.changed, 'it was modified');
+    });
+
+    it('a symbolic link at the path is refused (its target is not opened)', () => {
+      fs.writeFileSync(path.join(dir, 'real'), bytes);
+      fs.symlinkSync(path.join(dir, 'real'), path.join(dir, 'cosign'));
+      const got = inChild<Hashed>(dir, `return lib.hashUnchanged(path.join(dir, 'cosign'));`);
+      assert.deepStrictEqual(got, { sha256: '', changed: 'it is a symbolic link' });
+    });
+
+    it('a path replaced by a symbolic link right after the check is caught by changedSince', () => {
+      fs.writeFileSync(path.join(dir, 'cosign'), bytes);
+      const got = inChild<string>(dir, `
+        const file = path.join(dir, 'cosign');
+        const st = fs.lstatSync(file, { bigint: true });
+        fs.renameSync(file, path.join(dir, 'moved'));
+        fs.symlinkSync(path.join(dir, 'moved'), file);
+        return lib.changedSince(file, st);`);
+      assert.strictEqual(got, 'it was replaced by a symbolic link');
+    });
+
+    it('a directory is not a regular file; a missing file throws ENOENT', () => {
+      fs.mkdirSync(path.join(dir, 'cosign'));
+      assert.deepStrictEqual(inChild<Hashed>(dir, `return lib.hashUnchanged(path.join(dir, 'cosign'));`), { sha256: '', changed: 'it is not a regular file' });
+      assert.throws(() => inChild(dir, `return lib.hashUnchanged(path.join(dir, 'absent'));`), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+    });
+  });
+});
