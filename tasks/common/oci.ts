@@ -107,8 +107,8 @@ export function parseImageReference(ref: string, inputName = 'images'): ImageRef
   const slash = rest.indexOf('/');
   if (slash >= 0) {
     const first = rest.slice(0, slash);
-    // Docker's rule: the first component is a registry when it has a dot, a colon or capitals, or is localhost.
-    if (/[.:[A-Z]/.test(first) || first === 'localhost') {
+    // The first component is a registry when it has a dot or a colon (or brackets), or is localhost.
+    if (/[.:[]/.test(first) || first === 'localhost') {
       registry = first;
       repository = rest.slice(slash + 1);
       const why = hostProblem(registry);
@@ -285,16 +285,19 @@ class RegistrySession {
   }
 
   private async send(method: 'HEAD' | 'GET', path: string, headers: Record<string, string>): Promise<HttpResponse> {
-    let lastErr: unknown;
+    // When every scheme fails, the preferred scheme's failure is the one reported (the fallback's
+    // is usually only "wrong protocol").
+    let firstErr: unknown;
     for (const scheme of this.schemes()) {
       try {
         const res = await this.exchange(method, `${scheme}://${this.host}${path}`, headers, 'manifest');
         this.scheme = scheme;
         return res;
       } catch (err) {
-        lastErr = err;
+        firstErr ??= err;
       }
     }
+    const lastErr = firstErr;
     if (lastErr instanceof HttpFailure) throw new HttpFailure(`cannot reach registry ${this.host}: ${lastErr.message}`, lastErr.reason, lastErr.transient);
     throw lastErr;
   }
