@@ -17,6 +17,11 @@ runTask(async (signal) => {
       settings,
       signal,
       (images) => {
+        // Outputs name registry digests only: an image run by tag (resolveDigest false) has none to report.
+        if (!images.every((i) => i.digest)) {
+          info('resolveDigest is false and an image is given by tag: the digests, digest and mediaTypes outputs are not set.');
+          return;
+        }
         setOutput('digests', images.map((i) => i.pinned).join(','), { grammar: 'pinnedReference', list: true });
         setOutput('digest', images[0]?.pinned ?? '', { grammar: 'pinnedReference', optional: true });
         setOutput('mediaTypes', images.map((i) => i.mediaType).join(','), { grammar: 'mediaType', list: true });

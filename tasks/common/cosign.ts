@@ -323,6 +323,10 @@ export function classifyCosignFailure(o: Pick<CosignOutcome, 'stderr' | 'code' |
   if (/unknown (shorthand )?flag/i.test(e)) {
     return permanent('unknown-flag', "this cosign does not accept a flag; check 'arguments' against the cosign version in use");
   }
+  // cobra's usage errors: the same argv fails the same way on every attempt.
+  if (/unknown command "|accepts \d+ arg\(s\)|requires at least \d+ arg\(s\)|flag needs an argument|invalid argument ".*" for ".*" flag/i.test(e)) {
+    return permanent('usage', "cosign refused its command line; check 'arguments' against the cosign version in use");
+  }
   if (/inappropriate ioctl for device|enter password for private key/i.test(e)) {
     return permanent('key-password-required', "the key is encrypted: set 'keyPassword'");
   }
@@ -364,9 +368,3 @@ export function classifyCosignFailure(o: Pick<CosignOutcome, 'stderr' | 'code' |
   return { kind: 'transient', reason: 'unknown' };
 }
 
-/** Removes known secret values from a line before it is logged. */
-export function redact(line: string, secrets: string[]): string {
-  let out = line;
-  for (const s of secrets) if (s && s.length >= 3) out = out.split(s).join('***');
-  return out;
-}

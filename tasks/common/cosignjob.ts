@@ -10,14 +10,15 @@ import {
   findCosign,
   isWriteCommand,
   planFlags,
-  redact,
 } from './cosign';
 import { childEnv, runProcess } from './process';
-import { DockerConfigHandle, agentDockerConfig, authsForConnection, writePrivateDockerConfig } from './credentials';
+import { DockerAuths, DockerConfigHandle, agentDockerConfig, authsForConnection, issuedDockerAuths, writePrivateDockerConfig } from './credentials';
 import { DigitalOceanClient } from './digitalocean';
 import { GuardResult, waitForGuard } from './guard';
-import { RegistryError, ResolvedImage, repoName, resolveImage } from './oci';
-import { AttemptReport, FailureClass, RetryError, withRetry } from './retry';
+import { ResolvedImage, classifyRegistryFailure, repoName, resolveImage } from './oci';
+import { AttemptReport, RetryError, linkedDeadline, withRetry } from './retry';
+import { CancelledError } from './errors';
+import { mdCell } from './output';
 import { TimelineClient, readTimelineClient } from './timeline';
 import { debug, formatDuration, info, warn } from './vso';
 import { CosignTaskSettings } from './cosignsettings';
@@ -90,8 +91,8 @@ export async function runCosignJob(
   progress: JobProgress = { attempts: 0, gcWaitSeconds: 0 },
 ): Promise<JobResult> {
   const started = Date.now();
-  const secrets = [s.keyPassword, s.registryConnection?.credentials.password ?? '', s.doConnection?.token ?? ''];
-  const log = (line: string) => info(redact(line, secrets).replace(/##vso\[/g, '##vso_['));
+  // Every line goes through the output layer, which redacts every registered secret and neutralises commands.
+  const log = info;
   const write = isWriteCommand(s.command);
   const binary = findCosign(s.cosignPath);
   const notes: string[] = [];
@@ -122,7 +123,7 @@ export async function runCosignJob(
   log(`cosign: ${binary}`);
 
   // --- DigitalOcean client, guard wiring
-  const doClient = s.doConnection ? new DigitalOceanClient(s.doConnection, { log: (l) => debug(redact(l, secrets)) }) : undefined;
+  const doClient = s.doConnection ? new DigitalOceanClient(s.doConnection, { log: debug }) : undefined;
   const guardActive = write && s.gcGuard && (!!doClient || s.guard.stages.length > 0);
   const timeline: TimelineClient | undefined = guardActive && s.guard.stages.length > 0 ? readTimelineClient(true, { log }) : undefined;
   let gcWaitSeconds = 0;
@@ -146,18 +147,17 @@ export async function runCosignJob(
   if (s.registryConnection) {
     creds = writePrivateDockerConfig(authsForConnection(s.registryConnection), 'dockerRegistryConnection');
   } else if (s.useDigitalOceanCredentials && doClient) {
-    const registry = await doClient.resolveRegistry(s.guard.registry, signal);
     const expirySeconds = Math.min(86_400, s.guard.timeoutSeconds + s.budget.totalTimeoutSeconds + 900);
-    const c = await doClient.dockerCredentials(registry, { readWrite: write, expirySeconds }, signal);
+    const c = await digitalOceanAuths(doClient, s.guard.registry, { readWrite: write, expirySeconds }, s.budget.totalTimeoutSeconds * 1000, signal);
     creds = writePrivateDockerConfig(c.auths, 'digitalocean');
-    log(`Registry credentials: short-lived ${write ? 'read-write' : 'read-only'} DigitalOcean credentials for ${registry} (expire in ${formatDuration(expirySeconds)}).`);
+    log(`Registry credentials: short-lived ${write ? 'read-write' : 'read-only'} DigitalOcean credentials for ${c.registry} (expire in ${formatDuration(expirySeconds)}).`);
   } else {
     creds = agentDockerConfig();
   }
-  if (creds.dir) log(`Registry credentials: ${creds.source} for ${creds.hosts.join(', ')} in a private DOCKER_CONFIG (removed when the task ends).`);
-  else log(`Registry credentials: ${creds.source === 'anonymous' ? 'none (anonymous)' : "the agent's docker config"}.`);
 
   try {
+    if (creds.dir) log(`Registry credentials: ${creds.source} for ${creds.hosts.join(', ')} in a private DOCKER_CONFIG (removed when the task ends).`);
+    else log(`Registry credentials: ${creds.source === 'anonymous' ? 'none (anonymous)' : "the agent's docker config"}.`);
     // --- the registry's own digests (seed 002)
     const images: ImageResult[] = [];
     const resolved: Array<ResolvedImage | undefined> = [];
@@ -165,7 +165,8 @@ export async function runCosignJob(
       if (!s.resolveDigest) {
         const pinned = ref.digest ? `${repoName(ref)}@${ref.digest}` : ref.original;
         if (!ref.digest) warn(`resolveDigest is false: cosign runs on the tag ${ref.original}, which may move.`);
-        images.push({ input: ref.original, pinned, digest: ref.digest ?? '', mediaType: 'unresolved', platforms: 0 });
+        // Not asked of the registry: the fixed, valid placeholder for "unknown" (RFC 2046), never a guess.
+        images.push({ input: ref.original, pinned, digest: ref.digest ?? '', mediaType: UNRESOLVED_MEDIA_TYPE, platforms: 0 });
         resolved.push(undefined);
         continue;
       }
@@ -181,13 +182,12 @@ export async function runCosignJob(
         }), {
         budget: s.budget,
         signal,
-        classify: (err): FailureClass =>
-          err instanceof RegistryError && !err.transient
-            ? { kind: 'permanent', reason: err.status ? `registry-${err.status}` : 'registry' }
-            : { kind: 'transient', reason: 'registry-unreachable' },
+        classify: classifyRegistryFailure,
         onFailure: (r) => logAttempt(log, 'digest resolution', r),
       }).catch((err) => {
-        throw err instanceof RetryError ? new UserError(`Resolving ${ref.original}: ${errorMessage(err.lastError)}`) : err;
+        if (!(err instanceof RetryError)) throw err;
+        const f = err.failure;
+        throw new UserError(`Resolving ${ref.original} failed after ${err.attempts} attempt(s) [${f.kind}: ${f.reason}]${f.hint ? ` (${f.hint})` : ''}: ${errorMessage(err.lastError)}`);
       });
       resolved.push(value);
       images.push({ input: ref.original, pinned: value.pinned, digest: value.digest, mediaType: value.mediaType, platforms: value.platforms.length });
@@ -225,7 +225,7 @@ export async function runCosignJob(
         const { value, attempts } = await withRetry(
           async (attempt, attemptSignal) => {
             log(`${command} ${target.pinned}: attempt ${attempt}/${s.budget.maxAttempts}`);
-            const o = await runProcess(binary, [command, ...args, target.pinned], {
+            const o = await runProcess(binary, cosignArgv(command, args, target.pinned), {
               env,
               signal: attemptSignal,
               cancelSignal: signal,
@@ -266,14 +266,14 @@ export async function runCosignJob(
 
     /** Single read-only check: does the target already carry what we would write? */
     const alreadyPresent = async (target: Target): Promise<boolean> => {
-      const o = await runProcess(binary, [verifyCommand, ...verifyPlan!.args, target.pinned], {
+      const o = await runProcess(binary, cosignArgv(verifyCommand, verifyPlan!.args, target.pinned), {
         env,
         signal,
         cancelSignal: signal,
         timeoutMs: s.budget.attemptTimeoutSeconds * 1000,
       });
       if (o.code !== 0) {
-        debug(`skipIfPresent: ${verifyCommand} ${target.pinned} exited ${o.code}: ${redact(o.stderr.trim().split('\n').pop() ?? '', secrets)}`);
+        debug(`skipIfPresent: ${verifyCommand} ${target.pinned} exited ${o.code}: ${o.stderr.trim().split('\n').pop() ?? ''}`);
         return false;
       }
       return verifyCommand === 'verify' ? hasSignaturePayload(o.stdout) : true;
@@ -350,6 +350,44 @@ export async function runCosignJob(
   }
 }
 
+/** What resolveDigest=false reports in mediaTypes: the registry was not asked, so "unknown" (RFC 2046). */
+export const UNRESOLVED_MEDIA_TYPE = 'application/octet-stream';
+
+/**
+ * cosign's argv: flags (extra `arguments` included) first, then `--`, then the image, so nothing in
+ * the image position is ever read as a flag (cosign 2.x and 3.x both accept `--`).
+ */
+export function cosignArgv(command: CosignCommand, flags: string[], image: string): string[] {
+  return [command, ...flags, '--', image];
+}
+
+/**
+ * The registry's name and short-lived credentials from DigitalOcean, bounded by totalTimeoutMinutes
+ * whatever the API does; the answer is checked (and its secrets registered) before it is used.
+ */
+export async function digitalOceanAuths(
+  client: DigitalOceanClient,
+  registryName: string,
+  options: { readWrite: boolean; expirySeconds: number },
+  totalMs: number,
+  signal: AbortSignal,
+): Promise<{ registry: string; auths: DockerAuths }> {
+  const deadline = linkedDeadline(signal, totalMs);
+  try {
+    const registry = await client.resolveRegistry(registryName, deadline.signal);
+    const answer = await client.dockerCredentials(registry, options, deadline.signal);
+    return { registry, auths: issuedDockerAuths(answer, 'DigitalOcean API docker-credentials') };
+  } catch (err) {
+    if (deadline.expired() && !signal.aborted) {
+      throw new UserError(`DigitalOcean registry credentials were not obtained within totalTimeoutMinutes (${formatDuration(Math.round(totalMs / 1000))}).`);
+    }
+    if (err instanceof CancelledError || signal.aborted) throw new CancelledError();
+    throw err;
+  } finally {
+    deadline.clear();
+  }
+}
+
 export function logAttempt(log: (l: string) => void, what: string, r: AttemptReport): void {
   const f = r.failure;
   const msg = errorMessage(r.error).split('\n')[0];
@@ -366,7 +404,7 @@ export function summaryMarkdown(s: CosignTaskSettings, r: JobResult): string {
   const lines: string[] = [];
   lines.push(`### Cosign@1: ${s.command}${r.skipped ? ' (skipped: already present)' : ''}`, '');
   lines.push(`| image | digest | media type | platforms | attempts | result |`, `|---|---|---|---|---|---|`);
-  const esc = (v: string) => v.replace(/\|/g, '\\|');
+  const esc = mdCell;
   for (const t of r.targets) {
     const img = r.images[t.image];
     const digest = t.pinned.includes('@') ? t.pinned.slice(t.pinned.indexOf('@') + 1) : '(tag)';

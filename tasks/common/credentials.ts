@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { UserError } from './errors';
+import { addCredentialPair, addSecret } from './output';
 import { readEndpointAuthParam, readEndpointUrl, readString } from './inputs';
 import { BasicCredentials, CredentialLookup } from './oci';
 import { onExit } from './vso';
@@ -70,7 +71,42 @@ export function readDockerRegistryConnection(inputName: string): RegistryConnect
   if (!username || !password) {
     throw new UserError(`Input '${inputName}': service connection '${id}' has no username/password.`);
   }
+  // The password is an endpoint secret already; its Basic/docker-config form base64(user:password) is not.
+  addCredentialPair(username, password);
   return { host: normalizeRegistryHost(url), credentials: { username, password } };
+}
+
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const HOST_KEY_RE = /^(?:https?:\/\/)?[A-Za-z0-9.[\]:-]{1,255}(?:\/[\x21-\x7e]{0,200})?$/;
+
+/**
+ * The `auths` of a docker-credentials answer a server issued, fail closed: every entry must be a
+ * registry host with a canonical base64 `user:password` (printable, both parts non-empty). Each
+ * credential is registered as a secret (with the agent too) before anything is checked, so no form
+ * of it can reach the log; a malformed answer is an error that quotes nothing of the body.
+ */
+export function issuedDockerAuths(raw: unknown, what: string): DockerAuths {
+  const refuse = (why: string) => new Error(`${what} answered without usable registry credentials (${why}); the answer is not printed.`);
+  const auths = (raw as { auths?: unknown } | null)?.auths;
+  if (!auths || typeof auths !== 'object' || Array.isArray(auths)) throw refuse('no auths object');
+  const entries = Object.entries(auths as Record<string, unknown>);
+  for (const [, v] of entries) {
+    const auth = (v as { auth?: unknown } | null)?.auth;
+    if (typeof auth === 'string') addSecret(auth, { registerWithAgent: true });
+  }
+  if (entries.length === 0 || entries.length > 16) throw refuse(`${entries.length} entries in auths`);
+  const out: DockerAuths = {};
+  for (const [key, v] of entries) {
+    const auth = (v as { auth?: unknown } | null)?.auth;
+    if (!HOST_KEY_RE.test(key)) throw refuse('an auths key is not a registry host');
+    if (typeof auth !== 'string' || auth.length > 8192 || !BASE64_RE.test(auth)) throw refuse('an auth is not base64');
+    const pair = Buffer.from(auth, 'base64').toString('utf8');
+    const c = decodeAuth(auth);
+    if (!c || !c.username || !c.password || !/^[\x20-\x7e]+$/.test(pair) || encodeAuth(c) !== auth) throw refuse('an auth is not base64 of user:password');
+    addCredentialPair(c.username, c.password, { registerWithAgent: true });
+    out[key] = { auth };
+  }
+  return out;
 }
 
 /** The agent's own docker config (DOCKER_CONFIG or ~/.docker), plain `auth` entries only. */
@@ -107,7 +143,6 @@ export function writePrivateDockerConfig(auths: DockerAuths, source: DockerConfi
   const root = tempRoot || process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir();
   fs.mkdirSync(root, { recursive: true });
   const dir = fs.mkdtempSync(path.join(root, 'cosign-docker-'));
-  fs.chmodSync(dir, 0o700);
   let removed = false;
   const remove = () => {
     if (removed) return;
@@ -115,7 +150,15 @@ export function writePrivateDockerConfig(auths: DockerAuths, source: DockerConfi
     fs.rmSync(dir, { recursive: true, force: true });
   };
   const unregister = onExit(remove);
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ auths }), { mode: 0o600 });
+  try {
+    fs.chmodSync(dir, 0o700);
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ auths }), { mode: 0o600 });
+  } catch (err) {
+    // A folder that could not be filled is removed at once, not left for the exit hook.
+    remove();
+    unregister();
+    throw err;
+  }
   return {
     dir,
     source,

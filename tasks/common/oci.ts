@@ -1,6 +1,21 @@
 import * as crypto from 'crypto';
-import { BodyKind, HttpFailure, HttpResponse, request } from './http';
-import { CancelledError, UserError, errorMessage } from './errors';
+import * as net from 'net';
+import {
+  BodyKind,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  HttpFailure,
+  HttpResponse,
+  HttpStatusError,
+  UnexpectedAnswerError,
+  classifyHttpFailure,
+  jsonBody,
+  request,
+  retryAfterMs,
+} from './http';
+import { CancelledError, UserError } from './errors';
+import { MEDIA_TYPE, addSecret, quote } from './output';
+import { FailureClass } from './retry';
 
 /**
  * Image references and registry-exact digests (seed 002: sign the digest the
@@ -39,13 +54,38 @@ export interface ImageReference {
 
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
-const REPO_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const REPO_RE = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const DOMAIN_RE = new RegExp(`^${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*$`);
+const IPV4_RE = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+/** Docker's limit on the whole name (registry and repository, without tag or digest). */
+export const MAX_NAME_LENGTH = 255;
 
-/** Parses `[registry/]repo[:tag][@sha256:…]` with Docker's rules for the registry part. */
+/**
+ * A registry host as the reference grammar allows it: domain components, an IPv4 address or a
+ * bracketed IPv6 address, with an optional port 1 to 65535. Undefined when it fits; else why not.
+ */
+export function hostProblem(host: string): string | undefined {
+  const m = /^(\[[^\]]*\]|[^:]*)(?::(\d{1,5}))?$/.exec(host);
+  if (!m) return 'the registry host is not host[:port]';
+  const [, name, port] = m;
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return 'the registry port must be 1 to 65535';
+  if (name.startsWith('[')) return net.isIPv6(name.slice(1, -1)) ? undefined : 'the registry host is not a valid [IPv6] address';
+  if (/^[\d.]+$/.test(name)) return IPV4_RE.test(name) ? undefined : 'the registry host is not a valid IPv4 address';
+  return DOMAIN_RE.test(name) ? undefined : 'the registry host is not a valid domain name';
+}
+
+/**
+ * Parses `[registry/]repo[:tag][@sha256:…]` to the reference grammar, before any network call: a
+ * value that does not fit (or that cosign would read as a flag: anything starting with `-`) is
+ * refused in one line that names the input and quotes the value.
+ */
 export function parseImageReference(ref: string, inputName = 'images'): ImageReference {
   const original = ref.trim();
-  const bad = (why: string) => new UserError(`Input '${inputName}': '${original}' is not a valid image reference (${why}).`);
+  const bad = (why: string) => new UserError(`Input '${inputName}': '${quote(original)}' is not a valid image reference (${why}).`);
   if (!original || /\s/.test(original)) throw bad('empty or contains spaces');
+  if (original.startsWith('-')) throw bad("it starts with '-', which cosign would read as a flag");
   let rest = original;
   let digest: string | undefined;
   const at = rest.indexOf('@');
@@ -57,23 +97,27 @@ export function parseImageReference(ref: string, inputName = 'images'): ImageRef
   let tag: string | undefined;
   const lastSlash = rest.lastIndexOf('/');
   const colon = rest.lastIndexOf(':');
-  if (colon > lastSlash) {
+  if (colon > lastSlash && !rest.slice(lastSlash + 1).startsWith('[')) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG_RE.test(tag)) throw bad(`tag '${tag}' is not valid`);
+    if (!TAG_RE.test(tag)) throw bad(`tag '${quote(tag, 40)}' is not valid`);
   }
   let registry = 'docker.io';
   let repository = rest;
   const slash = rest.indexOf('/');
   if (slash >= 0) {
     const first = rest.slice(0, slash);
-    if (first.includes('.') || first.includes(':') || first === 'localhost') {
+    // The first component is a registry when it has a dot or a colon (or brackets), or is localhost.
+    if (/[.:[]/.test(first) || first === 'localhost') {
       registry = first;
       repository = rest.slice(slash + 1);
+      const why = hostProblem(registry);
+      if (why) throw bad(why);
     }
   }
+  if (!REPO_RE.test(repository)) throw bad(`repository '${quote(repository, 60)}' is not valid (lowercase path components separated by '/')`);
+  if (rest.length > MAX_NAME_LENGTH) throw bad(`the name is longer than ${MAX_NAME_LENGTH} characters`);
   if (registry === 'docker.io' && !repository.includes('/')) repository = `library/${repository}`;
-  if (!REPO_RE.test(repository)) throw bad(`repository '${repository}' is not valid`);
   if (!tag && !digest) tag = 'latest';
   return { original, registry, repository, tag, digest };
 }
@@ -132,12 +176,42 @@ export interface ResolvedImage {
   source: 'head' | 'get';
 }
 
-/** An HTTP failure talking to a registry, with the status for classification. */
+/** What only a registry knows about a failure; everything else classifies through classifyHttpFailure. */
+export type RegistryFailureReason = 'manifest-unknown' | 'auth' | 'digest-mismatch' | 'tag-moved' | 'config';
+
+/** A registry answer with a meaning only a registry gives it (the distribution spec's error codes, digests). */
 export class RegistryError extends Error {
-  constructor(message: string, readonly status?: number, readonly transient = false) {
+  constructor(
+    message: string,
+    readonly reason: RegistryFailureReason,
+    readonly status?: number,
+  ) {
     super(message);
     this.name = 'RegistryError';
   }
+}
+
+const CREDENTIALS_HINT = 'check the registry credentials (dockerRegistryConnection, useDigitalOceanCredentials or the agent docker config)';
+
+/**
+ * The one classifier for registry and token failures: what only a registry knows (MANIFEST_UNKNOWN,
+ * 401/403, digests that disagree), then classifyHttpFailure for statuses, network faults and answers
+ * of the wrong shape.
+ */
+export function classifyRegistryFailure(err: unknown): FailureClass {
+  if (err instanceof RegistryError) {
+    switch (err.reason) {
+      case 'manifest-unknown':
+        return { kind: 'permanent', reason: 'manifest-unknown', hint: 'was the image pushed to this registry and repository?' };
+      case 'auth':
+        return { kind: 'permanent', reason: `registry-${err.status ?? 'auth'}`, hint: CREDENTIALS_HINT };
+      case 'tag-moved':
+        return { kind: 'transient', reason: 'tag-moved' };
+      default:
+        return { kind: 'permanent', reason: `registry-${err.reason}` };
+    }
+  }
+  return classifyHttpFailure(err);
 }
 
 function parseChallenge(header: string | undefined): { scheme: string; params: Record<string, string> } | undefined {
@@ -159,17 +233,13 @@ function sha256Digest(bytes: Buffer): string {
   return 'sha256:' + crypto.createHash('sha256').update(bytes).digest('hex');
 }
 
-function headerValue(res: HttpResponse, name: string): string | undefined {
-  return res.headers[name.toLowerCase()];
-}
-
-function mediaTypeOf(res: HttpResponse): string {
-  return (headerValue(res, 'content-type') ?? '').split(';')[0].trim();
-}
+/** A registry token: printable ASCII (it goes into a header) of a sane size. */
+const TOKEN_RE = /^[\x21-\x7e]{1,16384}$/;
 
 /**
  * A small registry client for one repository: scheme selection, the Docker V2
  * Bearer challenge (Basic credentials to the realm, pull scope), nothing else.
+ * Every request carries the attempt's signal and deadlines no longer than the attempt.
  */
 class RegistrySession {
   private scheme: 'https' | 'http' | undefined;
@@ -181,22 +251,30 @@ class RegistrySession {
   }
 
   private async exchange(method: 'HEAD' | 'GET', url: string, headers: Record<string, string>, kind: BodyKind): Promise<HttpResponse> {
-    return request({
-      method,
-      url,
-      headers,
-      kind,
-      signal: this.options.signal,
-      timeoutMs: this.options.timeoutMs ?? 30_000,
-      insecureTls: this.options.allowInsecure,
-    });
+    const timeoutMs = this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    try {
+      return await request({
+        method,
+        url,
+        headers,
+        kind,
+        signal: this.options.signal,
+        timeoutMs,
+        idleTimeoutMs: Math.min(timeoutMs, DEFAULT_IDLE_TIMEOUT_MS),
+        insecureTls: this.options.allowInsecure,
+      });
+    } catch (err) {
+      this.throwIfAborted();
+      throw err;
+    }
   }
 
+  /** The job's cancellation is a cancellation; the attempt's own deadline is a (transient) timeout. */
   private throwIfAborted(): void {
     if (this.options.cancelSignal?.aborted) throw new CancelledError();
     if (this.options.signal?.aborted) {
       if (!this.options.cancelSignal) throw new CancelledError();
-      throw new RegistryError(`registry ${this.host} did not answer before the attempt deadline`, undefined, true);
+      throw new HttpFailure(`registry ${this.host} did not answer before the attempt deadline (attemptTimeoutSeconds)`, 'timeout', true);
     }
   }
 
@@ -207,69 +285,64 @@ class RegistrySession {
   }
 
   private async send(method: 'HEAD' | 'GET', path: string, headers: Record<string, string>): Promise<HttpResponse> {
-    let lastErr: unknown;
+    // When every scheme fails, the preferred scheme's failure is the one reported (the fallback's
+    // is usually only "wrong protocol").
+    let firstErr: unknown;
     for (const scheme of this.schemes()) {
-      const url = `${scheme}://${this.host}${path}`;
       try {
-        const res = await this.exchange(method, url, headers, 'manifest');
+        const res = await this.exchange(method, `${scheme}://${this.host}${path}`, headers, 'manifest');
         this.scheme = scheme;
         return res;
       } catch (err) {
-        this.throwIfAborted();
-        lastErr = err;
+        firstErr ??= err;
       }
     }
-    const msg = errorMessage(lastErr);
-    throw new RegistryError(`cannot reach registry ${this.host}: ${msg}`, undefined, !(lastErr instanceof HttpFailure) || lastErr.transient);
+    const lastErr = firstErr;
+    if (lastErr instanceof HttpFailure) throw new HttpFailure(`cannot reach registry ${this.host}: ${lastErr.message}`, lastErr.reason, lastErr.transient);
+    throw lastErr;
   }
 
   private async fetchToken(challenge: Record<string, string>): Promise<void> {
     const realm = challenge['realm'];
-    if (!realm) throw new RegistryError(`registry ${this.host} sent a Bearer challenge without a realm`);
-    const url = new URL(realm);
+    if (!realm) throw new UnexpectedAnswerError(`registry ${this.host} sent a Bearer challenge without a realm`);
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new UnexpectedAnswerError(`registry ${this.host} sent a Bearer challenge whose realm is not a URL`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new UnexpectedAnswerError(`registry ${this.host} points its token realm at a ${quote(url.protocol, 20)} URL`);
     if (challenge['service']) url.searchParams.set('service', challenge['service']);
     url.searchParams.set('scope', `repository:${this.ref.repository}:pull`);
     if (url.protocol === 'http:' && !this.options.allowHttp && !isLoopbackHost(url.host)) {
-      throw new RegistryError(`registry ${this.host} points its token realm at plain http (${url.origin}); set allowHttpRegistry to allow it`);
+      throw new RegistryError(`registry ${this.host} points its token realm at plain http (${quote(url.origin)}); set allowHttpRegistry to allow it`, 'config');
     }
+    const where = `token request to ${quote(url.origin + url.pathname)}`;
     const creds = this.options.credentials?.(this.ref.registry);
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (creds) headers['Authorization'] = basicHeader(creds);
-    let res: HttpResponse;
-    try {
-      res = await this.exchange('GET', url.toString(), headers, 'token');
-    } catch (err) {
-      this.throwIfAborted();
-      throw new RegistryError(`token request to ${url.origin}${url.pathname} failed: ${errorMessage(err)}`, undefined, true);
+    const res = await this.exchange('GET', url.toString(), headers, 'token');
+    if (res.status === 401 || res.status === 403) {
+      throw new RegistryError(`${where} (scope repository:${this.ref.repository}:pull) answered ${res.status}`, 'auth', res.status);
     }
-    if (res.status !== 200) {
-      throw new RegistryError(
-        `token request to ${url.origin}${url.pathname} (scope repository:${this.ref.repository}:pull) answered ${res.status}`,
-        res.status,
-        res.status === 429 || res.status >= 500,
-      );
-    }
-    let token: string | undefined;
-    try {
-      const body = JSON.parse(res.body.toString('utf8')) as { token?: string; access_token?: string };
-      token = body.token || body.access_token;
-    } catch {
-      /* handled below */
-    }
-    // A 200 without a token is a glitch of the token service, not a verdict: worth another attempt.
-    if (!token) throw new RegistryError(`token endpoint ${url.origin}${url.pathname} returned no token`, undefined, true);
+    if (res.status !== 200) throw new HttpStatusError(`${where} answered ${res.status}`, res.status, retryAfterMs(res.headers));
+    const body = jsonBody(res, where) as { token?: unknown; access_token?: unknown } | null;
+    const token = [body?.token, body?.access_token].find((t) => typeof t === 'string' && t !== '');
+    // A 200 without a usable token is a glitch of the token service, not a verdict: worth another attempt.
+    if (typeof token !== 'string' || !TOKEN_RE.test(token)) throw new UnexpectedAnswerError(`${where} answered 200 without a usable token`);
+    addSecret(token);
     this.authorization = `Bearer ${token}`;
   }
 
   /** One manifest request, answering the auth challenge once. */
   async manifest(method: 'HEAD' | 'GET', reference: string): Promise<HttpResponse> {
     const path = `/v2/${this.ref.repository}/manifests/${reference}`;
-    for (let round = 0; round < 2; round++) {
+    for (let round = 0; ; round++) {
       const headers: Record<string, string> = { Accept: MANIFEST_ACCEPT };
       if (this.authorization) headers['Authorization'] = this.authorization;
       const res = await this.send(method, path, headers);
       if (res.status !== 401 || round > 0) return res;
-      const challenge = parseChallenge(headerValue(res, 'www-authenticate'));
+      const challenge = parseChallenge(res.headers['www-authenticate']);
       if (challenge?.scheme === 'bearer') await this.fetchToken(challenge.params);
       else if (challenge?.scheme === 'basic') {
         const creds = this.options.credentials?.(this.ref.registry);
@@ -277,56 +350,102 @@ class RegistrySession {
         this.authorization = basicHeader(creds);
       } else return res;
     }
-    throw new Error('unreachable');
   }
 }
 
-function describeFailure(ref: ImageReference, reference: string, res: HttpResponse): RegistryError {
-  let code = '';
+function where(ref: ImageReference, reference: string): string {
+  return `${ref.registry}/${ref.repository}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
+}
+
+/** The distribution spec's error codes, from a JSON error body only (an HTML error page has none). */
+function errorCodes(res: HttpResponse): string[] {
+  if (res.mediaType !== 'application/json' && !res.mediaType.endsWith('+json')) return [];
   try {
-    const body = JSON.parse(res.body.toString('utf8')) as { errors?: Array<{ code?: string; message?: string }> };
-    code = body.errors?.map((e) => e.code).filter(Boolean).join(',') ?? '';
+    const body = JSON.parse(res.body.toString('utf8')) as { errors?: Array<{ code?: unknown }> };
+    return Array.isArray(body?.errors) ? body.errors.map((e) => e?.code).filter((c): c is string => typeof c === 'string' && /^[A-Z_]{1,64}$/.test(c)) : [];
   } catch {
-    /* HEAD or non-JSON */
+    return [];
   }
-  const where = `${ref.registry}/${ref.repository}:${reference}`.replace(':sha256:', '@sha256:');
-  if (res.status === 404) {
-    return new RegistryError(`${where}: MANIFEST_UNKNOWN (the registry has no such tag or digest; was the image pushed to this registry and repository?)`, 404);
-  }
-  if (res.status === 401 || res.status === 403) {
-    return new RegistryError(`${where}: registry answered ${res.status}${code ? ` ${code}` : ''} (check the registry credentials)`, res.status);
-  }
-  return new RegistryError(`${where}: registry answered ${res.status}${code ? ` ${code}` : ''}`, res.status, res.status === 429 || res.status >= 500);
-}
-
-function parsePlatforms(bytes: Buffer): PlatformManifest[] {
-  const index = JSON.parse(bytes.toString('utf8')) as {
-    manifests?: Array<{ digest?: string; mediaType?: string; platform?: { os?: string; architecture?: string; variant?: string } }>;
-  };
-  return (index.manifests ?? [])
-    .filter((m) => typeof m.digest === 'string' && DIGEST_RE.test(m.digest))
-    .map((m) => ({
-      digest: m.digest!,
-      mediaType: m.mediaType ?? '',
-      platform: m.platform ? [m.platform.os, m.platform.architecture, m.platform.variant].filter(Boolean).join('/') : 'unknown',
-    }));
 }
 
 /**
- * Refuses a 200 whose body is no manifest (a proxy's error page, a truncated
- * answer): hashing it would publish a digest the registry does not have.
+ * A manifest answer that is not 200. "Does not exist" is concluded only from a GET whose JSON error
+ * body says MANIFEST_UNKNOWN or NAME_UNKNOWN; a bare or HTML 404 (a proxy, a wrong path) is an
+ * unexpected answer, retried.
  */
-function assertManifestBody(ref: ImageReference, body: Buffer): void {
-  let doc: unknown;
+function describeFailure(ref: ImageReference, reference: string, method: 'HEAD' | 'GET', res: HttpResponse): Error {
+  const codes = errorCodes(res);
+  const at = where(ref, reference);
+  const code = codes.length ? ` ${codes.join(',')}` : '';
+  if (res.status === 404) {
+    if (method === 'GET' && codes.some((c) => c === 'MANIFEST_UNKNOWN' || c === 'NAME_UNKNOWN')) {
+      return new RegistryError(`${at}: ${codes.join(',')} (the registry has no such tag or digest; was the image pushed to this registry and repository?)`, 'manifest-unknown', 404);
+    }
+    return new UnexpectedAnswerError(`${at}: registry answered 404 without a MANIFEST_UNKNOWN error body (${res.mediaType || 'no content type'})`);
+  }
+  if (res.status === 401 || res.status === 403) return new RegistryError(`${at}: registry answered ${res.status}${code} (${CREDENTIALS_HINT})`, 'auth', res.status);
+  return new HttpStatusError(`${at}: registry answered ${res.status}${code}`, res.status, retryAfterMs(res.headers));
+}
+
+const ACCEPTED_MEDIA_TYPES: readonly string[] = Object.values(MEDIA_TYPES);
+
+/**
+ * The media type of a 200 manifest answer, fail closed: the Content-Type must fit RFC 6838 and be one
+ * of the types asked for in Accept. Undefined when the registry sent none (the body then decides).
+ */
+function headerMediaType(ref: ImageReference, res: HttpResponse): string | undefined {
+  if (res.mediaType === '') return undefined;
+  if (!MEDIA_TYPE.test(res.mediaType) || !ACCEPTED_MEDIA_TYPES.includes(res.mediaType)) {
+    throw new UnexpectedAnswerError(`${ref.original}: the registry answered 200 with content type '${quote(res.mediaType, 60)}', not a manifest media type`);
+  }
+  return res.mediaType;
+}
+
+/** Docker-Content-Digest when it fits the digest grammar; anything else is ignored (the body is hashed). */
+function headerDigest(res: HttpResponse): string | undefined {
+  const d = (res.headers['docker-content-digest'] ?? '').trim();
+  return DIGEST_RE.test(d) ? d : undefined;
+}
+
+interface ManifestDoc {
+  mediaType: string;
+  platforms: PlatformManifest[];
+}
+
+/**
+ * Refuses a 200 whose body is no manifest (a proxy's error page, a truncated answer, other JSON):
+ * hashing it would publish a digest the registry does not have. Returns its media type.
+ */
+function readManifestBody(ref: ImageReference, body: Buffer, fromHeader: string | undefined): ManifestDoc {
+  const refuse = (why: string) => new UnexpectedAnswerError(`${ref.original}: the registry answered 200 with a body that is not a manifest (${why}, ${body.length} bytes)`);
+  let doc: { schemaVersion?: unknown; mediaType?: unknown; manifests?: unknown; layers?: unknown; config?: unknown };
   try {
     doc = JSON.parse(body.toString('utf8'));
   } catch {
-    doc = undefined;
+    throw refuse('not JSON');
   }
-  const m = doc as { schemaVersion?: unknown; manifests?: unknown; layers?: unknown; config?: unknown } | undefined;
-  if (!m || typeof m !== 'object' || (m.schemaVersion === undefined && !Array.isArray(m.manifests) && !Array.isArray(m.layers))) {
-    throw new RegistryError(`${ref.original}: the registry answered 200 with a body that is not a manifest (${body.length} bytes)`, undefined, true);
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc) || doc.schemaVersion !== 2) throw refuse('no schemaVersion 2');
+  const own = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
+  if (own !== undefined && !ACCEPTED_MEDIA_TYPES.includes(own)) throw refuse(`mediaType '${quote(own, 60)}'`);
+  if (own !== undefined && fromHeader !== undefined && own !== fromHeader) throw refuse('its mediaType differs from the Content-Type');
+  const mediaType = fromHeader ?? own;
+  if (!mediaType) throw refuse('no media type in the Content-Type or the body');
+  if (isIndexMediaType(mediaType) ? !Array.isArray(doc.manifests) : !Array.isArray(doc.layers) || typeof doc.config !== 'object') {
+    throw refuse(`not shaped as ${mediaType}`);
   }
+  return { mediaType, platforms: isIndexMediaType(mediaType) ? parsePlatforms(doc.manifests as unknown[]) : [] };
+}
+
+function parsePlatforms(manifests: unknown[]): PlatformManifest[] {
+  const list = manifests as Array<{ digest?: unknown; mediaType?: unknown; platform?: { os?: unknown; architecture?: unknown; variant?: unknown } } | null>;
+  const word = (v: unknown) => (typeof v === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(v) ? v : undefined);
+  return list
+    .filter((m) => m && typeof m.digest === 'string' && DIGEST_RE.test(m.digest))
+    .map((m) => ({
+      digest: m!.digest as string,
+      mediaType: typeof m!.mediaType === 'string' && MEDIA_TYPE.test(m!.mediaType) ? m!.mediaType : '',
+      platform: m!.platform ? [word(m!.platform.os), word(m!.platform.architecture), word(m!.platform.variant)].filter(Boolean).join('/') || 'unknown' : 'unknown',
+    }));
 }
 
 /**
@@ -339,59 +458,40 @@ export async function resolveImage(ref: ImageReference, options: ResolveOptions)
   const reference = ref.digest ?? ref.tag!;
   const head = await session.manifest('HEAD', reference);
   let digest: string | undefined;
-  let mediaType = '';
+  let mediaType: string | undefined;
   let source: 'head' | 'get' = 'head';
-  let body: Buffer | undefined;
+  let platforms: PlatformManifest[] = [];
   if (head.status === 200) {
-    digest = headerValue(head, 'docker-content-digest');
-    mediaType = mediaTypeOf(head);
-    if (digest && !DIGEST_RE.test(digest)) digest = undefined;
-  } else if (![400, 405, 501].includes(head.status)) {
-    // Registries that refuse HEAD get a GET; every other answer is final.
-    throw describeFailure(ref, reference, head);
+    digest = headerDigest(head);
+    mediaType = headerMediaType(ref, head);
+  } else if (![400, 404, 405, 501].includes(head.status)) {
+    // Registries that refuse HEAD get a GET, and a 404 to a HEAD (no body) is confirmed by a GET.
+    throw describeFailure(ref, reference, 'HEAD', head);
   }
-  if (!digest || isIndexMediaType(mediaType) || !mediaType) {
+  if (!digest || !mediaType || isIndexMediaType(mediaType)) {
     const get = await session.manifest('GET', reference);
-    if (get.status !== 200) throw describeFailure(ref, reference, get);
-    body = get.body;
-    assertManifestBody(ref, body);
-    const hashed = sha256Digest(body);
-    const header = headerValue(get, 'docker-content-digest');
+    if (get.status !== 200) throw describeFailure(ref, reference, 'GET', get);
+    const doc = readManifestBody(ref, get.body, headerMediaType(ref, get));
+    const hashed = sha256Digest(get.body);
+    const header = headerDigest(get);
+    if (header && header !== hashed) {
+      throw new RegistryError(`${ref.original}: the registry's Docker-Content-Digest (${header}) does not match the sha256 of the bytes it returned (${hashed})`, 'digest-mismatch');
+    }
     if (!digest) {
       digest = hashed;
       source = 'get';
     }
-    if (header && header !== hashed) {
-      throw new RegistryError(`${ref.original}: the registry's Docker-Content-Digest (${header}) does not match the sha256 of the bytes it returned (${hashed})`);
-    }
-    if (digest !== hashed) {
-      throw new RegistryError(`${ref.original}: HEAD reported ${digest} but GET returned bytes hashing to ${hashed} (did the tag move?)`, undefined, true);
-    }
-    mediaType = mediaTypeOf(get) || mediaType;
-    if (!mediaType) {
-      try {
-        mediaType = (JSON.parse(body.toString('utf8')) as { mediaType?: string }).mediaType ?? '';
-      } catch {
-        /* leave empty */
-      }
-    }
+    if (digest !== hashed) throw new RegistryError(`${ref.original}: HEAD reported ${digest} but GET returned bytes hashing to ${hashed} (did the tag move?)`, 'tag-moved');
+    mediaType = doc.mediaType;
+    platforms = doc.platforms;
   }
   if (ref.digest && digest !== ref.digest) {
-    throw new RegistryError(`${ref.original}: the registry reports ${digest} for this digest reference`);
+    throw new RegistryError(`${ref.original}: the registry reports ${digest} for this digest reference`, 'digest-mismatch');
   }
   const isIndex = isIndexMediaType(mediaType);
-  const platforms = isIndex && body ? parsePlatforms(body) : [];
-  const resolved: ResolvedImage = {
-    ref,
-    pinned: `${repoName(ref)}@${digest}`,
-    digest: digest!,
-    mediaType: mediaType || 'unknown',
-    isIndex,
-    platforms,
-    source,
-  };
+  const resolved: ResolvedImage = { ref, pinned: `${repoName(ref)}@${digest}`, digest, mediaType, isIndex, platforms, source };
   options.log?.(
-    `${ref.original} → ${resolved.pinned} (${resolved.mediaType}` +
+    `${ref.original} → ${resolved.pinned} (${mediaType}` +
       (isIndex ? `; index of ${platforms.length} platform manifest(s): ${platforms.map((p) => p.platform).join(', ')}` : '') +
       `; digest from ${source === 'head' ? 'Docker-Content-Digest' : 'sha256 of the returned bytes'})`,
   );

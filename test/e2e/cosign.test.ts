@@ -6,6 +6,8 @@
 import * as assert from 'assert';
 import { ChildProcess } from 'child_process';
 import * as fs from 'fs';
+import * as http from 'http';
+import { AddressInfo } from 'net';
 import * as path from 'path';
 import { Emulator, startEmulator } from '../emulator/server';
 import { KeyPair, generateKeyPair, writePredicate } from '../helpers/keys';
@@ -216,6 +218,28 @@ exec "${cosign}" "$@"`,
         const calls = fs.readFileSync(log, 'utf8').trim().split('\n');
         assert.deepStrictEqual(calls, ['attest']);
         assert.strictEqual(r.outputs.attempts, '1', 'attempts is reported on failure too');
+      });
+
+      it("cosign gets '--' before the image, extra arguments stay before it; a usage error is permanent (one attempt)", async () => {
+        const repo = uniqueRepo('argv');
+        await pushTinyImage(f.reg.host, `${repo}:1.0`);
+        const dir = tempDir('wrap');
+        const log = path.join(dir, 'argv');
+        const w = wrapper(dir, 'cosign-argv', `[[ " $* " != *" --help "* ]] && printf '%s\\n' "$*" >> "${log}"\nexec "${cosign}" "$@"`);
+        const image = `${f.emu.registryHost}/${repo}:1.0`;
+        const ok = await runCosignTask(f, baseInputs(f, w, image, { skipIfPresent: 'true', verifyAfter: 'true', arguments: '--timeout=50s' }));
+        assert.strictEqual(ok.result, 'Succeeded', describeRun(ok));
+        const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+        assert.deepStrictEqual(lines.map((l) => l.split(' ')[0]), ['verify-attestation', 'attest', 'verify-attestation']);
+        for (const l of lines) assert.ok(l.endsWith(` -- ${ok.outputs.digest}`), `'--' right before the image: ${l}`);
+        const attest = lines[1].split(' ');
+        assert.ok(attest.indexOf('--timeout=50s') > 0 && attest.indexOf('--timeout=50s') < attest.indexOf('--'), lines[1]);
+        fs.rmSync(log);
+        // The real cosign refuses the flag value the same way every time: not retried.
+        const bad = await runCosignTask(f, baseInputs(f, w, image, { skipIfPresent: 'false', arguments: '--timeout=abc' }));
+        assert.strictEqual(bad.result, 'Failed', describeRun(bad));
+        assert.match(bad.resultMessage, /after 1 attempt\(s\) \[permanent: usage\].*invalid argument "abc"/);
+        assert.deepStrictEqual(fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')[0]), ['attest']);
       });
 
       it('GC starting during the retry loop (401 mid-run) goes back to the guard and recovers', async () => {
@@ -430,6 +454,70 @@ exec "${cosign}" "$@"`,
       assert.strictEqual(missing.result, 'Failed', describeRun(missing));
       assert.match(missing.resultMessage, /MANIFEST_UNKNOWN/);
       assert.ok(!fs.existsSync(log), 'cosign never ran');
+    });
+
+    it('a registry that answers an HTML page, or trickles, fails closed: retried within the budget, then Failed; no digest output, no cosign run', async () => {
+      const dir = tempDir('wrap');
+      const log = path.join(dir, 'calls');
+      const w = wrapper(dir, 'cosign-count', `[[ " $* " != *" --help "* ]] && echo "$1" >> "${log}"\nexec "${cosign}" "$@"`);
+      const pages: Array<[string, (res: http.ServerResponse) => void, RegExp]> = [
+        ['html', (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>proxy login ##vso[task.complete result=Succeeded]</html>'), /\[transient: unexpected answer\].*text\/html/],
+        ['trickle', (res) => {
+          res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+          const t = setInterval(() => res.write(' '), 1000);
+          res.on('close', () => clearInterval(t));
+        }, /\[transient: timeout\].*attempt deadline/],
+      ];
+      for (const [name, answer, re] of pages) {
+        const sockets = new Set<import('net').Socket>();
+        const srv = http.createServer((_req, res) => answer(res));
+        srv.on('connection', (c) => sockets.add(c));
+        await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+        const host = `127.0.0.1:${(srv.address() as AddressInfo).port}`;
+        try {
+          const inputs = baseInputs(f, w, `${host}/demo/app:1`, { useDigitalOceanCredentials: 'false', gcGuard: 'false', maxAttempts: '2', attemptTimeoutSeconds: '2', initialBackoffSeconds: '0', maxBackoffSeconds: '0', totalTimeoutMinutes: '1' });
+          const r = await runCosignTask(f, inputs);
+          assert.strictEqual(r.result, 'Failed', `${name}\n${describeRun(r)}`);
+          assert.match(r.resultMessage, /Resolving .* failed after 2 attempt\(s\)/, name);
+          assert.match(r.resultMessage, re, name);
+          assert.ok(!(r.stdout + r.stderr).includes('##vso[task.complete result=Succeeded'), 'nothing from the page runs as a command');
+          assert.strictEqual(r.outputs.digests, undefined, 'no digest from an answer that is not a manifest');
+          if (name === 'trickle') assert.ok(r.durationMs >= 4000 && r.durationMs < 15_000, `two 2 s attempts, took ${r.durationMs} ms`);
+        } finally {
+          for (const c of sockets) c.destroy();
+          await new Promise((r) => srv.close(r));
+        }
+      }
+      assert.ok(!fs.existsSync(log), 'cosign never ran');
+    });
+
+    it('resolveDigest false: by digest, mediaTypes is the fixed placeholder; by tag, no digest outputs at all', async () => {
+      const repo = uniqueRepo('noresolve');
+      const digest = await pushTinyImage(f.reg.host, `${repo}:1.0`);
+      const byDigest = await runCosignTask(f, baseInputs(f, cosign, `${f.emu.registryHost}/${repo}@${digest}`, { resolveDigest: 'false', skipIfPresent: 'false' }));
+      assert.strictEqual(byDigest.result, 'Succeeded', describeRun(byDigest));
+      assert.strictEqual(byDigest.outputs.digests, `${f.emu.registryHost}/${repo}@${digest}`);
+      assert.strictEqual(byDigest.outputs.mediaTypes, 'application/octet-stream');
+      const byTag = await runCosignTask(f, baseInputs(f, cosign, `${f.emu.registryHost}/${repo}:1.0`, { resolveDigest: 'false', skipIfPresent: 'false' }));
+      assert.strictEqual(byTag.result, 'Succeeded', describeRun(byTag));
+      assert.deepStrictEqual([byTag.outputs.digests, byTag.outputs.digest, byTag.outputs.mediaTypes], [undefined, undefined, undefined]);
+      assert.strictEqual(byTag.outputs.skipped, 'false');
+    });
+
+    it('DigitalOcean-issued registry credentials are registered as secrets with the agent and never printed', async () => {
+      const repo = uniqueRepo('issued');
+      await pushTinyImage(f.reg.host, `${repo}:1.0`);
+      const agent = agentEnv();
+      const r = await runCosignTask(f, baseInputs(f, cosign, `${f.emu.registryHost}/${repo}:1.0`, { skipIfPresent: 'false' }), { agent, env: { SYSTEM_DEBUG: 'true' } });
+      assert.strictEqual(r.result, 'Succeeded', describeRun(r));
+      const registered = r.commands.filter((c) => c.command === 'task.setsecret').map((c) => c.message);
+      const auth = registered.find((v) => /^[A-Za-z0-9+/]+=*$/.test(v) && Buffer.from(v, 'base64').toString('utf8').includes(':'));
+      assert.ok(auth, `the issued auth was registered (${registered.length} setsecret lines)`);
+      const [user, password] = Buffer.from(auth!, 'base64').toString('utf8').split(':');
+      assert.ok(registered.includes(password), 'the issued password was registered');
+      const printed = (r.stdout + r.stderr).split('\n').filter((l) => !l.startsWith('##vso[task.setsecret]'));
+      for (const secret of [auth!, password, user]) assert.ok(!printed.some((l) => l.includes(secret)), 'an issued credential was printed');
+      assert.deepStrictEqual(tempEntries(agent), [], 'private docker config removed');
     });
 
     it('a hung attempt is stopped at attemptTimeoutSeconds and retried (transient: attempt-timeout)', async () => {

@@ -14,11 +14,11 @@ import {
   classifyCosignFailure,
   parseHelpFlags,
   planFlags,
-  redact,
   splitArguments,
   summarizeStderr,
 } from '../../tasks/common/cosign';
 import { parseImageReference } from '../../tasks/common/oci';
+import { addSecret, clean } from '../../tasks/common/output';
 import { configKey, decodeAuth, lookupFromAuths, normalizeRegistryHost } from '../../tasks/common/credentials';
 import { hasSignaturePayload } from '../../tasks/common/cosignjob';
 import { tempDir, tools } from '../helpers/paths';
@@ -129,6 +129,13 @@ const SAMPLES: Array<{ name: string; stderr: string; kind: string; reason: strin
     reason: 'registry-401',
     reguard: true,
   },
+  // cobra usage errors, as the real cosign 2.5 and 3.1 print them: the same argv fails every time.
+  { name: 'usage: invalid flag value (real cosign)', stderr: 'Error: invalid argument "abc" for "-t, --timeout" flag: time: invalid duration "abc"\nerror during command execution: invalid argument "abc" for "-t, --timeout" flag: time: invalid duration "abc"', kind: 'permanent', reason: 'usage' },
+  { name: 'usage: flag needs an argument (real cosign)', stderr: 'Error: flag needs an argument: --key\nerror during command execution: flag needs an argument: --key', kind: 'permanent', reason: 'usage' },
+  { name: 'usage: requires at least 1 arg (real cosign)', stderr: 'Error: requires at least 1 arg(s), only received 0\nerror during command execution: requires at least 1 arg(s), only received 0', kind: 'permanent', reason: 'usage' },
+  { name: 'usage: accepts N args', stderr: 'Error: accepts 1 arg(s), received 2\nerror during command execution: accepts 1 arg(s), received 2', kind: 'permanent', reason: 'usage' },
+  { name: 'usage: unknown command (real cosign)', stderr: 'Error: unknown command "frobnicate" for "cosign"\nRun \'cosign --help\' for usage.\nerror during command execution: unknown command "frobnicate" for "cosign"', kind: 'permanent', reason: 'usage' },
+  { name: 'unknown flag (real cosign 3.1)', stderr: 'Error: unknown flag: --bogus\nerror during command execution: unknown flag: --bogus', kind: 'permanent', reason: 'unknown-flag' },
   { name: 'verify: nothing there', stderr: 'error during command execution: no signatures found', kind: 'permanent', reason: 'not-verified', command: 'verify' },
   { name: 'unknown failure: retried within the budget', stderr: 'error during command execution: something odd happened', kind: 'transient', reason: 'unknown' },
 ];
@@ -155,8 +162,11 @@ describe('Cosign@1 L0: failure classification', () => {
     assert.strictEqual(s, 'the real cause');
   });
 
-  it('redact removes secret values from log lines', () => {
-    assert.strictEqual(redact('token dop_v1_abc and pw s3cret!', ['dop_v1_abc', 's3cret!', '']), 'token *** and pw ***');
+  it("cosign's lines are cleaned by the output layer: registered secrets redacted, agent commands neutralised", () => {
+    // The job's own redact() is gone: every line goes through output.ts's clean(), the one place.
+    addSecret('dop_v1_abc');
+    addSecret('s3cret!');
+    assert.strictEqual(clean('token dop_v1_abc and pw s3cret! ##vso[task.setvariable variable=x]y'), 'token *** and pw *** ##vso_[task.setvariable variable=x]y');
   });
 });
 
@@ -293,7 +303,7 @@ describe('Cosign@1 L0: references, arguments, credentials', () => {
     assert.strictEqual(d.digest, 'sha256:' + 'a'.repeat(64));
     const e = parseImageReference('localhost:5000/x/y:tag@sha256:' + 'b'.repeat(64));
     assert.deepStrictEqual([e.registry, e.tag], ['localhost:5000', 'tag']);
-    for (const bad of ['', 'UPPER/case', 'a/b@sha256:short', 'a b', 'r.io/x:bad tag']) {
+    for (const bad of ['', 'UPPER/case', 'a/b@sha256:short', 'a b', 'r.io/x:bad tag', '--output-signature=./x', '-x.y/z', 'host:99999/a/b:1', 'a.b?x=1/repo:1']) {
       assert.throws(() => parseImageReference(bad), /Input 'images'/, bad);
     }
   });
