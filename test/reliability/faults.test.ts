@@ -104,14 +104,9 @@ function faultFor(kind: Kind, client: 'do' | 'timeline' | 'cosign'): Fault {
 /**
  * Defects found by this suite, reported to the owners; the rows keep asserting the right behaviour.
  */
-const BUGS: Record<string, string> = {
-  'token/malformed':
-    "bug: Cosign@1 treats a garbled (truncated JSON) token-endpoint answer as permanent ('returned no token', not retried): " +
-    'tasks/common/oci.ts fetchToken throws RegistryError(transient=false) when the 200 body does not parse; a 200 whose body does not parse is a transient glitch (the DO client retries the same case).',
-  'front/malformed':
-    'bug: Cosign@1 accepts a 200 manifest GET whose body is not a manifest (content-type application/json, truncated JSON) and pins the sha256 of those bytes: ' +
-    "the `digest(s)` outputs name a digest that does not exist and cosign then fails 'manifest-unknown' (permanent). tasks/common/oci.ts resolveImage should refuse a body that is not a manifest media type / does not parse (transient RegistryError) instead of hashing it.",
-};
+// None open: the token and manifest rows that once carried notes here (a garbled token answer not
+// retried; a 200 manifest body that is no manifest being hashed) are fixed and assert the fix.
+const BUGS: Record<string, string> = {};
 
 const GC_BASE_MS = 8_000;
 const GUARD_BASE_MS = 6_000;
