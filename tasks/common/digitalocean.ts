@@ -162,6 +162,8 @@ interface RequestSpec {
   scope: Scope;
   /** Statuses handed back to the caller instead of becoming errors (e.g. 404 = none). */
   accept?: number[];
+  /** Checks a 2xx body inside the attempt, so an answer of the wrong shape is retried like any other. */
+  check?: (data: any) => void;
 }
 
 interface DoAnswer {
@@ -398,6 +400,7 @@ export class DigitalOceanClient {
     this.noteHeaders(res);
     if (res.status >= 200 && res.status < 300) {
       const data = this.okBody(spec, res);
+      spec.check?.(data);
       this.slowFactor = Math.max(1, this.slowFactor * 0.95);
       return { status: res.status, data, requestId: quote(res.headers['x-request-id'] ?? '', 64) };
     }
@@ -468,7 +471,8 @@ export class DigitalOceanClient {
 
   /** GET /v2/registry: the account's single registry's name (checked), or the 404/412 DigitalOcean sent. */
   private async singleRegistry(signal?: AbortSignal): Promise<{ status: number; name?: string }> {
-    const a = await this.request({ method: 'GET', path: '/v2/registry', scope: 'registry:read', accept: [404, 412] }, signal);
+    const check = (d: any) => void registryNameOf(d, 'GET /v2/registry');
+    const a = await this.request({ method: 'GET', path: '/v2/registry', scope: 'registry:read', accept: [404, 412], check }, signal);
     if (a.status === 404 || a.status === 412) return { status: a.status };
     return { status: a.status, name: registryNameOf(a.data, 'GET /v2/registry') };
   }
@@ -476,7 +480,8 @@ export class DigitalOceanClient {
   /** GET /v2/registries/{name}: true when it answers with that registry, false on DigitalOcean's 404. */
   private async namedRegistryExists(name: string, signal?: AbortSignal): Promise<boolean> {
     const path = `/v2/registries/${encodeURIComponent(name)}`;
-    const a = await this.request({ method: 'GET', path, scope: 'registry:read', accept: [404] }, signal);
+    const check = (d: any) => void registryNameOf(d, `GET ${path}`);
+    const a = await this.request({ method: 'GET', path, scope: 'registry:read', accept: [404], check }, signal);
     if (a.status === 404) return false;
     if (registryNameOf(a.data, `GET ${path}`) !== name) throw new UnexpectedAnswerError(`DigitalOcean API GET ${path} answered with another registry`);
     return true;
@@ -525,7 +530,8 @@ export class DigitalOceanClient {
     if (name !== '' && !this.modes.has(name)) {
       const perPage = Math.max(1, Math.min(200, historyLimit));
       const path = `/v2/registries/${encodeURIComponent(name)}/garbage-collections`;
-      const a = await this.request({ method: 'GET', path, params: { per_page: perPage, page: 1 }, scope: 'registry:read', accept: [404] }, signal);
+      const check = (d: any) => void gcListOf(d, `GET ${path}`);
+      const a = await this.request({ method: 'GET', path, params: { per_page: perPage, page: 1 }, scope: 'registry:read', accept: [404], check }, signal);
       if (a.status !== 404) {
         const history = gcListOf(a.data, `GET ${path}`);
         this.modes.set(name, 'new');
@@ -577,7 +583,8 @@ export class DigitalOceanClient {
    * registry confirmed to exist; any other 404 is an unexpected answer (retried, then failed).
    */
   async getActiveGc(registry: string, signal?: AbortSignal): Promise<GarbageCollection | undefined> {
-    const a = await this.onRegistry(registry, (b) => ({ method: 'GET', path: `${b}/garbage-collection`, scope: 'registry:read', accept: [404] }), signal);
+    const check = (d: any) => void normalizeGc(d.garbage_collection, 'GET active garbage collection');
+    const a = await this.onRegistry(registry, (b) => ({ method: 'GET', path: `${b}/garbage-collection`, scope: 'registry:read', accept: [404], check }), signal);
     if (a.status === 404) return undefined;
     return normalizeGc(a.data.garbage_collection, 'GET active garbage collection');
   }
@@ -589,7 +596,8 @@ export class DigitalOceanClient {
   async listGcs(registry: string, limit = 10, signal?: AbortSignal): Promise<GarbageCollection[]> {
     const out: GarbageCollection[] = [];
     const perPage = Math.max(1, Math.min(200, limit));
-    let page = await this.onRegistry(registry, (b) => ({ method: 'GET', path: `${b}/garbage-collections`, params: { per_page: perPage, page: 1 }, scope: 'registry:read' }), signal);
+    const check = (d: any) => void gcListOf(d, 'GET garbage collections');
+    let page = await this.onRegistry(registry, (b) => ({ method: 'GET', path: `${b}/garbage-collections`, params: { per_page: perPage, page: 1 }, scope: 'registry:read', check }), signal);
     const path = this.base(registry, this.modes.get(registry) ?? 'new') + '/garbage-collections';
     const seen = new Set<number>([1]);
     for (let pages = 1; ; pages++) {
@@ -598,7 +606,7 @@ export class DigitalOceanClient {
       const next = nextPage(page.data?.links?.pages?.next);
       if (out.length >= limit || items.length === 0 || next === undefined || seen.has(next) || pages >= MAX_LIST_PAGES) break;
       seen.add(next);
-      page = await this.request({ method: 'GET', path, params: { per_page: perPage, page: next }, scope: 'registry:read' }, signal);
+      page = await this.request({ method: 'GET', path, params: { per_page: perPage, page: next }, scope: 'registry:read', check }, signal);
     }
     out.sort((x, y) => (parseDoTime(y.created_at) || 0) - (parseDoTime(x.created_at) || 0));
     return out.slice(0, limit);
@@ -610,7 +618,7 @@ export class DigitalOceanClient {
    */
   async startGc(registry: string, type: string, signal?: AbortSignal): Promise<GarbageCollection> {
     try {
-      const a = await this.onRegistry(registry, (b) => ({ method: 'POST', path: `${b}/garbage-collection`, body: { type }, scope: 'registry:update' }), signal);
+      const a = await this.onRegistry(registry, (b) => ({ method: 'POST', path: `${b}/garbage-collection`, body: { type }, scope: 'registry:update', check: (d) => void normalizeGc(d.garbage_collection, 'start garbage collection') }), signal);
       return normalizeGc(a.data.garbage_collection, 'start garbage collection');
     } catch (err) {
       if (err instanceof DoApiError && err.status === 409) {
@@ -626,7 +634,13 @@ export class DigitalOceanClient {
   async cancelGc(registry: string, uuid: string, signal?: AbortSignal): Promise<GarbageCollection> {
     const a = await this.onRegistry(
       registry,
-      (b) => ({ method: 'PUT', path: `${b}/garbage-collection/${encodeURIComponent(uuid)}`, body: { cancel: true }, scope: 'registry:update' }),
+      (b) => ({
+        method: 'PUT',
+        path: `${b}/garbage-collection/${encodeURIComponent(uuid)}`,
+        body: { cancel: true },
+        scope: 'registry:update',
+        check: (d) => void normalizeGc(d.garbage_collection, 'cancel garbage collection'),
+      }),
       signal,
     );
     return normalizeGc(a.data.garbage_collection, 'cancel garbage collection');

@@ -179,7 +179,7 @@ export async function runGarbageCollection(
       outcome: 'failed',
       action: 'none',
       timedOut: true,
-      message: `Timed out after ${waited} (timeout ${formatDuration(settings.timeoutSeconds)}): ${phase} did not answer in time${mayHave}.`,
+      message: `Timed out after ${waited} (timeout ${formatDuration(settings.timeoutSeconds)}): ${phase} gave no usable answer in time${mayHave}.`,
     });
   } finally {
     runDeadline.clear();

@@ -373,7 +373,7 @@ function timedOutResult(deps: GuardDeps, settings: GuardSettings, st: GuardState
   const settleEnd = st.lastActiveAt === undefined ? 0 : st.lastActiveAt + settings.settleSeconds * 1000;
   const gcReady = st.firstAnswerAt !== undefined && !st.gcActiveNow && now >= settleEnd;
   const pending: string[] = [];
-  if (st.inFlight) pending.push(`${st.inFlight} did not answer in time`);
+  if (st.inFlight) pending.push(`${st.inFlight} gave no usable answer in time`);
   if (st.gcActiveNow && st.current) pending.push(`GC ${st.current.uuid} on ${st.registry} is still '${st.current.status}'`);
   else if (client && st.firstAnswerAt !== undefined && !gcReady) pending.push('the settle time after GC has not passed');
   for (const s of st.stageStates.filter((x) => x.state !== 'completed')) pending.push(`stage ${s.identifier} is still ${s.state}`);
