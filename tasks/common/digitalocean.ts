@@ -1,6 +1,17 @@
 import { CancelledError, UserError, errorMessage } from './errors';
-import { DEFAULT_REQUEST_TIMEOUT_MS, HttpResponse, UnexpectedAnswerError, classifyHttpFailure, request as httpRequest } from './http';
+import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  HttpResponse,
+  HttpStatusError,
+  UnexpectedAnswerError,
+  classifyHttpFailure,
+  isTransientStatus,
+  jsonBody,
+  request as httpRequest,
+  retryAfterMs,
+} from './http';
 import { readEndpointAuthParam, readEndpointUrl, readString, requireHttpUrl } from './inputs';
+import { GRAMMARS, RFC3339, STATUS_WORD, quote } from './output';
 import { FailureClass, RetryBudget, RetryError, withRetry } from './retry';
 
 /** DigitalOcean's own pattern for registry names. */
@@ -109,23 +120,36 @@ export function median(values: number[]): number | undefined {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-/** An answer from the DigitalOcean API that is an error, in its body shape {id, message, request_id}. */
-export class DoApiError extends Error {
+/**
+ * An answer from the DigitalOcean API that is an error. `wellFormed` is true only for DigitalOcean's
+ * own error body (JSON with string `id` and `message`); id and doMessage come from that body only.
+ */
+export class DoApiError extends HttpStatusError {
   constructor(
     message: string,
-    readonly status: number,
+    status: number,
     readonly id: string,
     readonly doMessage: string,
     readonly requestId: string,
-    readonly waitMs?: number,
+    readonly wellFormed: boolean,
+    waitMs?: number,
   ) {
-    super(message);
+    super(message, status, waitMs);
     this.name = 'DoApiError';
+  }
+
+  get waitMs(): number | undefined {
+    return this.retryAfterMs;
   }
 }
 
-/** Thrown by startGc when DigitalOcean refuses because a GC is already active (409/412/422). */
+/** Thrown by startGc when DigitalOcean refuses because a GC is already active (409 Conflict only). */
 export class GcAlreadyActiveError extends DoApiError {}
+
+/** DigitalOcean's messages are cut to this many characters wherever they are quoted. */
+const DO_MESSAGE_MAX = 200;
+/** links.pages.next is followed at most this many times: a looping or endless list cannot hold a task. */
+export const MAX_LIST_PAGES = 20;
 
 
 type Scope = 'registry:read' | 'registry:update';
@@ -138,12 +162,17 @@ interface RequestSpec {
   scope: Scope;
   /** Statuses handed back to the caller instead of becoming errors (e.g. 404 = none). */
   accept?: number[];
+  /** Checks a 2xx body inside the attempt, so an answer of the wrong shape is retried like any other. */
+  check?: (data: any) => void;
 }
 
 interface DoAnswer {
   status: number;
+  /** A 2xx answer's JSON object (an accepted error status: undefined). */
   data: any;
   requestId: string;
+  /** For an accepted error status: DigitalOcean's own error body (never anything else). */
+  error?: DoApiError;
 }
 
 export interface DigitalOceanClientOptions {
@@ -304,32 +333,56 @@ export class DigitalOceanClient {
     return `${spec.method} ${spec.path}`;
   }
 
-  private errorFrom(spec: RequestSpec, res: HttpResponse, parsed: any): DoApiError {
-    const headers = res.headers as Record<string, unknown>;
-    const id = typeof parsed?.id === 'string' ? parsed.id : '';
-    let doMessage = typeof parsed?.message === 'string' ? parsed.message : '';
-    if (!doMessage && res.mediaType.startsWith('text/plain')) doMessage = res.body.toString('utf8').trim().slice(0, 200);
-    const requestId = (typeof parsed?.request_id === 'string' && parsed.request_id) || String(headers['x-request-id'] ?? '');
-    const detail = [id, doMessage].filter(Boolean).join(': ');
-    const msg =
-      `DigitalOcean API ${this.describe(spec)} answered ${res.status}` +
-      (detail ? ` (${detail})` : '') +
-      (requestId ? ` [request id ${requestId}]` : '');
-    return new DoApiError(msg, res.status, id, doMessage, requestId);
+  /**
+   * The error an answer stands for. Only DigitalOcean's JSON error body is read, and only its `id`,
+   * `message` and `request_id` fields (one line, cut): a body that is not that shape may carry
+   * anything (a proxy page echoing headers), so it is described by status, content type and length.
+   */
+  private errorFrom(spec: RequestSpec, res: HttpResponse): DoApiError {
+    let parsed: Record<string, unknown> | undefined;
+    if (res.mediaType === 'application/json' && !res.truncated) {
+      try {
+        const v: unknown = JSON.parse(res.body.toString('utf8'));
+        if (v && typeof v === 'object' && !Array.isArray(v)) parsed = v as Record<string, unknown>;
+      } catch {
+        /* described below as a body that is not DigitalOcean's */
+      }
+    }
+    const wellFormed = typeof parsed?.id === 'string' && typeof parsed?.message === 'string';
+    const id = wellFormed ? quote(String(parsed!.id), 60) : '';
+    const doMessage = wellFormed ? quote(String(parsed!.message), DO_MESSAGE_MAX) : '';
+    const rawRid = (wellFormed && typeof parsed!.request_id === 'string' ? (parsed!.request_id as string) : '') || res.headers['x-request-id'] || '';
+    const requestId = quote(rawRid, 64);
+    const detail = wellFormed
+      ? ` (${[id, doMessage].filter(Boolean).join(': ')})`
+      : ` with a body that is not DigitalOcean's error (${res.mediaType || 'no content type'}, ${res.body.length}${res.truncated ? '+' : ''} bytes)`;
+    const msg = `DigitalOcean API ${this.describe(spec)} answered ${res.status}${detail}${requestId ? ` [request id ${requestId}]` : ''}`;
+    return new DoApiError(msg, res.status, id, doMessage, requestId, wellFormed, res.status === 429 ? this.retryWaitMs(res) : undefined);
   }
 
+  /** Retry-After when sent; else until ratelimit-reset; else 5 to 10 s. Jittered. */
   private retryWaitMs(res: HttpResponse): number {
-    const h = res.headers as Record<string, unknown>;
-    const ra = String(h['retry-after'] ?? '').trim();
-    if (ra !== '') {
-      const secs = Number(ra);
-      if (Number.isFinite(secs)) return Math.max(0, secs * 1000) + Math.floor(Math.random() * 250);
-      const at = Date.parse(ra);
-      if (!Number.isNaN(at)) return Math.max(0, at - Date.now()) + Math.floor(Math.random() * 250);
-    }
-    const reset = Number(String(h['ratelimit-reset'] ?? ''));
-    if (Number.isFinite(reset) && reset > 0) return Math.max(1000, reset * 1000 - Date.now()) + Math.floor(Math.random() * 1000);
+    const told = retryAfterMs(res.headers);
+    if (told !== undefined) return told + Math.floor(Math.random() * 250);
+    const reset = Number(res.headers['ratelimit-reset'] ?? '');
+    if (Number.isFinite(reset) && reset > 0) return Math.min(3600_000, Math.max(1000, reset * 1000 - Date.now())) + Math.floor(Math.random() * 1000);
     return 5000 + Math.floor(Math.random() * 5000);
+  }
+
+  /** A 2xx answer's body: a JSON object, or UnexpectedAnswerError (transient: retried, then failed). */
+  private okBody(spec: RequestSpec, res: HttpResponse): Record<string, unknown> {
+    const what = `DigitalOcean API ${this.describe(spec)}`;
+    if (res.mediaType !== 'application/json') {
+      throw new UnexpectedAnswerError(`${what} answered ${res.status} with a body that is not JSON (${res.mediaType || 'no content type'}, ${res.body.length} bytes)`);
+    }
+    let v: unknown;
+    try {
+      v = jsonBody(res, what);
+    } catch {
+      throw new UnexpectedAnswerError(`${what} answered ${res.status} with malformed JSON (${res.body.length} bytes)`);
+    }
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new UnexpectedAnswerError(`${what} answered ${res.status} with JSON that is not an object`);
+    return v as Record<string, unknown>;
   }
 
   private async once(spec: RequestSpec, signal: AbortSignal, url: string): Promise<DoAnswer> {
@@ -345,52 +398,35 @@ export class DigitalOceanClient {
       timeoutMs: this.timeoutMs,
     });
     this.noteHeaders(res);
-    const text = res.body.toString('utf8');
-    let parsed: any = undefined;
-    let parseFailed = res.mediaType !== 'application/json' && text.trim() !== '';
-    if (text.trim() !== '' && !parseFailed) {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parseFailed = true;
-      }
+    if (res.status >= 200 && res.status < 300) {
+      const data = this.okBody(spec, res);
+      spec.check?.(data);
+      this.slowFactor = Math.max(1, this.slowFactor * 0.95);
+      return { status: res.status, data, requestId: quote(res.headers['x-request-id'] ?? '', 64) };
     }
-    const requestId = (typeof parsed?.request_id === 'string' && parsed.request_id) || String((res.headers as Record<string, unknown>)['x-request-id'] ?? '');
-    const ok = res.status >= 200 && res.status < 300;
-    if (ok && !parseFailed) this.slowFactor = Math.max(1, this.slowFactor * 0.95);
-    if ((ok || spec.accept?.includes(res.status)) && !parseFailed) return { status: res.status, data: parsed, requestId };
-    if (ok && parseFailed) {
-      throw new UnexpectedAnswerError(`DigitalOcean API ${this.describe(spec)} answered ${res.status} with a body that is not JSON (${res.mediaType || 'no content type'}, ${res.body.length} bytes)`);
+    const err = this.errorFrom(spec, res);
+    if (spec.accept?.includes(res.status)) {
+      // An accepted status (404 = none, 412 = several registries) means that only in DigitalOcean's
+      // own error body: an error page from a proxy or router says nothing about the registry.
+      if (!err.wellFormed) throw new UnexpectedAnswerError(err.message);
+      return { status: res.status, data: undefined, requestId: err.requestId, error: err };
     }
-    const err = this.errorFrom(spec, res, parsed);
     if (res.status === 401) {
-      throw new UserError(
-        `${err.message}: the DigitalOcean token was refused; check that it is valid and has the ${spec.scope} scope.`,
-      );
+      throw new UserError(`${err.message}: the DigitalOcean token was refused; check that it is valid and has the ${spec.scope} scope.`);
     }
     if (res.status === 403) {
       throw new UserError(`${err.message}: the DigitalOcean token lacks the ${spec.scope} scope.`);
     }
     if (res.status === 429) {
-      const waitMs = this.retryWaitMs(res);
-      this.throttledUntil = Math.max(this.throttledUntil, Date.now() + waitMs);
+      this.throttledUntil = Math.max(this.throttledUntil, Date.now() + (err.waitMs ?? 0));
       this.slowFactor = Math.min(8, this.slowFactor * 2);
-      throw new DoApiError(err.message, err.status, err.id, err.doMessage, err.requestId, waitMs);
-    }
-    if (spec.accept?.includes(res.status) && parseFailed) {
-      // An accepted status (e.g. 404) with a non-JSON body is still a usable answer.
-      return { status: res.status, data: undefined, requestId };
     }
     throw err;
   }
 
+  /** What DigitalOcean's protocol adds to the one classifier: its 429 is named as a rate limit. */
   private classify = (err: unknown): FailureClass => {
-    if (err instanceof DoApiError) {
-      if (err.status === 429) return { kind: 'transient', reason: 'rate-limited (429)', waitMs: err.waitMs };
-      if (err.status >= 500) return { kind: 'transient', reason: `http-${err.status}` };
-      if (err.status === 408) return { kind: 'transient', reason: 'http-408' };
-      return { kind: 'permanent', reason: `http-${err.status}` };
-    }
+    if (err instanceof DoApiError && err.status === 429) return { kind: 'transient', reason: 'rate-limited (429)', waitMs: err.waitMs };
     return classifyHttpFailure(err);
   };
 
@@ -414,7 +450,7 @@ export class DigitalOceanClient {
       if (err instanceof CancelledError || err instanceof UserError) throw err;
       if (err instanceof RetryError) {
         const last = err.lastError;
-        if (last instanceof DoApiError && last.status < 500 && last.status !== 429 && last.status !== 408) throw last;
+        if (last instanceof DoApiError && !isTransientStatus(last.status)) throw last;
         throw new Error(`DigitalOcean API ${this.describe(spec)} failed: ${err.message}`);
       }
       throw err;
@@ -433,41 +469,55 @@ export class DigitalOceanClient {
     return this.modes.get(registry)!;
   }
 
+  /** GET /v2/registry: the account's single registry's name (checked), or the 404/412 DigitalOcean sent. */
+  private async singleRegistry(signal?: AbortSignal): Promise<{ status: number; name?: string }> {
+    const check = (d: any) => void registryNameOf(d, 'GET /v2/registry');
+    const a = await this.request({ method: 'GET', path: '/v2/registry', scope: 'registry:read', accept: [404, 412], check }, signal);
+    if (a.status === 404 || a.status === 412) return { status: a.status };
+    return { status: a.status, name: registryNameOf(a.data, 'GET /v2/registry') };
+  }
+
+  /** GET /v2/registries/{name}: true when it answers with that registry, false on DigitalOcean's 404. */
+  private async namedRegistryExists(name: string, signal?: AbortSignal): Promise<boolean> {
+    const path = `/v2/registries/${encodeURIComponent(name)}`;
+    const check = (d: any) => void registryNameOf(d, `GET ${path}`);
+    const a = await this.request({ method: 'GET', path, scope: 'registry:read', accept: [404], check }, signal);
+    if (a.status === 404) return false;
+    if (registryNameOf(a.data, `GET ${path}`) !== name) throw new UnexpectedAnswerError(`DigitalOcean API GET ${path} answered with another registry`);
+    return true;
+  }
+
   /**
    * '' → the account's only registry (GET /v2/registry; 412 → "set the `registry` input");
    * a name → confirmed through GET /v2/registries/{name} (or the old single-registry path).
    */
   async resolveRegistry(name: string, signal?: AbortSignal): Promise<string> {
     if (name === '') {
-      const single = await this.request({ method: 'GET', path: '/v2/registry', scope: 'registry:read', accept: [404, 412] }, signal);
+      const single = await this.singleRegistry(signal);
       if (single.status === 412) {
         const names = await this.listRegistryNames(signal);
         throw new UserError(
           `This DigitalOcean account has several registries${names.length ? ` (${names.join(', ')})` : ''}: set the \`registry\` input to the one to use.`,
         );
       }
-      if (single.status === 404 || !single.data?.registry?.name) {
-        throw new UserError('This DigitalOcean account has no container registry (GET /v2/registry answered 404).');
-      }
-      const found = String(single.data.registry.name);
-      const viaNew = await this.request({ method: 'GET', path: `/v2/registries/${encodeURIComponent(found)}`, scope: 'registry:read', accept: [404] }, signal);
-      this.modes.set(found, viaNew.status === 404 ? 'legacy' : 'new');
+      if (!single.name) throw new UserError('This DigitalOcean account has no container registry (GET /v2/registry answered 404).');
+      const found = single.name;
+      this.modes.set(found, (await this.namedRegistryExists(found, signal)) ? 'new' : 'legacy');
       this.log(`Registry: ${found} (the account's only registry).`);
       return found;
     }
-    const viaNew = await this.request({ method: 'GET', path: `/v2/registries/${encodeURIComponent(name)}`, scope: 'registry:read', accept: [404] }, signal);
-    if (viaNew.status !== 404) {
+    if (await this.namedRegistryExists(name, signal)) {
       this.modes.set(name, 'new');
       return name;
     }
     // The new path says 404: either no such registry, or an API without /v2/registries.
-    const single = await this.request({ method: 'GET', path: '/v2/registry', scope: 'registry:read', accept: [404, 412] }, signal);
-    if (single.status === 200 && single.data?.registry?.name === name) {
+    const single = await this.singleRegistry(signal);
+    if (single.name === name) {
       this.modes.set(name, 'legacy');
       this.log(`Registry ${name}: /v2/registries answered 404, using the older /v2/registry paths.`);
       return name;
     }
-    const other = single.status === 200 && single.data?.registry?.name ? ` (this token's registry is '${single.data.registry.name}')` : '';
+    const other = single.name ? ` (this token's registry is '${single.name}')` : '';
     throw new UserError(`DigitalOcean registry '${name}' does not exist for this token${other}; check the \`registry\` input.`);
   }
 
@@ -479,13 +529,12 @@ export class DigitalOceanClient {
   async openRegistry(name: string, historyLimit: number, signal?: AbortSignal): Promise<{ registry: string; history: GarbageCollection[] }> {
     if (name !== '' && !this.modes.has(name)) {
       const perPage = Math.max(1, Math.min(200, historyLimit));
-      const a = await this.request(
-        { method: 'GET', path: `/v2/registries/${encodeURIComponent(name)}/garbage-collections`, params: { per_page: perPage, page: 1 }, scope: 'registry:read', accept: [404] },
-        signal,
-      );
-      if (a.status !== 404 && Array.isArray(a.data?.garbage_collections)) {
+      const path = `/v2/registries/${encodeURIComponent(name)}/garbage-collections`;
+      const check = (d: any) => void gcListOf(d, `GET ${path}`);
+      const a = await this.request({ method: 'GET', path, params: { per_page: perPage, page: 1 }, scope: 'registry:read', accept: [404], check }, signal);
+      if (a.status !== 404) {
+        const history = gcListOf(a.data, `GET ${path}`);
         this.modes.set(name, 'new');
-        const history = (a.data.garbage_collections as unknown[]).filter((g: any) => g && typeof g.uuid === 'string').map(normalizeGc);
         history.sort((x, y) => (parseDoTime(y.created_at) || 0) - (parseDoTime(x.created_at) || 0));
         return { registry: name, history: history.slice(0, historyLimit) };
       }
@@ -494,11 +543,12 @@ export class DigitalOceanClient {
     return { registry, history: await this.listGcs(registry, historyLimit, signal) };
   }
 
+  /** The account's registry names for a message; only names in DigitalOcean's grammar are shown. */
   private async listRegistryNames(signal?: AbortSignal): Promise<string[]> {
     try {
       const r = await this.request({ method: 'GET', path: '/v2/registries', scope: 'registry:read', accept: [404] }, signal);
-      const list = Array.isArray(r.data?.registries) ? r.data.registries : [];
-      return list.map((x: { name?: string }) => String(x?.name ?? '')).filter(Boolean);
+      const list: unknown[] = Array.isArray(r.data?.registries) ? r.data.registries : [];
+      return list.map((x) => (x as { name?: unknown })?.name).filter((n): n is string => typeof n === 'string' && REGISTRY_NAME_PATTERN.test(n));
     } catch (err) {
       if (err instanceof CancelledError) throw err;
       return [];
@@ -506,8 +556,8 @@ export class DigitalOceanClient {
   }
 
   /**
-   * A call on a confirmed registry: new path first; on 404 from the new path,
-   * the old path once (and from then on for this registry).
+   * A call on a confirmed registry: new path first; on DigitalOcean's 404 from the new path, the
+   * old path once (and from then on for this registry).
    */
   private async onRegistry(registry: string, make: (base: string) => RequestSpec, signal?: AbortSignal): Promise<DoAnswer> {
     const mode = await this.ensure(registry, signal);
@@ -523,49 +573,59 @@ export class DigitalOceanClient {
       }
     }
     if (answer.status === 404 && !spec.accept?.includes(404)) {
-      throw new UserError(`DigitalOcean API ${spec.method} ${spec.path} answered 404 (${answer.data?.message ?? 'not found'}) for registry '${registry}'.`);
+      throw new UserError(`DigitalOcean API ${spec.method} ${spec.path} answered 404 (${answer.error?.doMessage || 'not found'}) for registry '${registry}'.`);
     }
     return answer;
   }
 
-  /** The active GC, or undefined (a 404 on a registry confirmed to exist = none active). */
+  /**
+   * The active GC, or undefined. "None active" only from DigitalOcean's own 404 error body on a
+   * registry confirmed to exist; any other 404 is an unexpected answer (retried, then failed).
+   */
   async getActiveGc(registry: string, signal?: AbortSignal): Promise<GarbageCollection | undefined> {
-    const a = await this.onRegistry(registry, (b) => ({ method: 'GET', path: `${b}/garbage-collection`, scope: 'registry:read', accept: [404] }), signal);
+    const check = (d: any) => void normalizeGc(d.garbage_collection, 'GET active garbage collection');
+    const a = await this.onRegistry(registry, (b) => ({ method: 'GET', path: `${b}/garbage-collection`, scope: 'registry:read', accept: [404], check }), signal);
     if (a.status === 404) return undefined;
-    const gc = a.data?.garbage_collection;
-    if (!gc || typeof gc.status !== 'string') {
-      throw new Error(`DigitalOcean API GET active garbage collection answered ${a.status} without a garbage_collection object.`);
-    }
-    return normalizeGc(gc);
+    return normalizeGc(a.data.garbage_collection, 'GET active garbage collection');
   }
 
-  /** Past and active GCs, newest first, following links.pages.next until `limit`. */
+  /**
+   * Past and active GCs, newest first, following links.pages.next until `limit`. Stops on a page
+   * already read (a looping next link) and after MAX_LIST_PAGES pages.
+   */
   async listGcs(registry: string, limit = 10, signal?: AbortSignal): Promise<GarbageCollection[]> {
     const out: GarbageCollection[] = [];
     const perPage = Math.max(1, Math.min(200, limit));
-    let page = await this.onRegistry(registry, (b) => ({ method: 'GET', path: `${b}/garbage-collections`, params: { per_page: perPage, page: 1 }, scope: 'registry:read' }), signal);
+    const check = (d: any) => void gcListOf(d, 'GET garbage collections');
+    let page = await this.onRegistry(registry, (b) => ({ method: 'GET', path: `${b}/garbage-collections`, params: { per_page: perPage, page: 1 }, scope: 'registry:read', check }), signal);
     const path = this.base(registry, this.modes.get(registry) ?? 'new') + '/garbage-collections';
+    const seen = new Set<number>([1]);
     for (let pages = 1; ; pages++) {
-      const items = Array.isArray(page.data?.garbage_collections) ? page.data.garbage_collections : [];
-      for (const it of items) if (it && typeof it.uuid === 'string') out.push(normalizeGc(it));
-      const next = page.data?.links?.pages?.next;
-      if (out.length >= limit || typeof next !== 'string' || next === '' || items.length === 0 || pages >= 100) break;
-      page = await this.request({ method: 'GET', path, params: nextPageParams(next, perPage, pages + 1), scope: 'registry:read' }, signal);
+      const items = gcListOf(page.data, `GET ${path}`);
+      out.push(...items);
+      const next = nextPage(page.data?.links?.pages?.next);
+      if (out.length >= limit || items.length === 0 || next === undefined || seen.has(next) || pages >= MAX_LIST_PAGES) break;
+      seen.add(next);
+      page = await this.request({ method: 'GET', path, params: { per_page: perPage, page: next }, scope: 'registry:read', check }, signal);
     }
     out.sort((x, y) => (parseDoTime(y.created_at) || 0) - (parseDoTime(x.created_at) || 0));
     return out.slice(0, limit);
   }
 
-  /** Starts a GC; GcAlreadyActiveError when DigitalOcean says one is already running. */
+  /**
+   * Starts a GC. GcAlreadyActiveError only on 409 (DigitalOcean's "already active"); a 412 or 422
+   * is a refusal that another try will not change: a UserError with DigitalOcean's message.
+   */
   async startGc(registry: string, type: string, signal?: AbortSignal): Promise<GarbageCollection> {
     try {
-      const a = await this.onRegistry(registry, (b) => ({ method: 'POST', path: `${b}/garbage-collection`, body: { type }, scope: 'registry:update' }), signal);
-      const gc = a.data?.garbage_collection;
-      if (!gc || typeof gc.uuid !== 'string') throw new Error(`DigitalOcean API start garbage collection answered ${a.status} without a garbage_collection object.`);
-      return normalizeGc(gc);
+      const a = await this.onRegistry(registry, (b) => ({ method: 'POST', path: `${b}/garbage-collection`, body: { type }, scope: 'registry:update', check: (d) => void normalizeGc(d.garbage_collection, 'start garbage collection') }), signal);
+      return normalizeGc(a.data.garbage_collection, 'start garbage collection');
     } catch (err) {
-      if (err instanceof DoApiError && [409, 412, 422].includes(err.status)) {
-        throw new GcAlreadyActiveError(err.message, err.status, err.id, err.doMessage, err.requestId);
+      if (err instanceof DoApiError && err.status === 409) {
+        throw new GcAlreadyActiveError(err.message, err.status, err.id, err.doMessage, err.requestId, err.wellFormed);
+      }
+      if (err instanceof DoApiError && (err.status === 412 || err.status === 422)) {
+        throw new UserError(`DigitalOcean refused to start a garbage collection on ${registry}: ${err.message}.`);
       }
       throw err;
     }
@@ -574,12 +634,16 @@ export class DigitalOceanClient {
   async cancelGc(registry: string, uuid: string, signal?: AbortSignal): Promise<GarbageCollection> {
     const a = await this.onRegistry(
       registry,
-      (b) => ({ method: 'PUT', path: `${b}/garbage-collection/${encodeURIComponent(uuid)}`, body: { cancel: true }, scope: 'registry:update' }),
+      (b) => ({
+        method: 'PUT',
+        path: `${b}/garbage-collection/${encodeURIComponent(uuid)}`,
+        body: { cancel: true },
+        scope: 'registry:update',
+        check: (d) => void normalizeGc(d.garbage_collection, 'cancel garbage collection'),
+      }),
       signal,
     );
-    const gc = a.data?.garbage_collection;
-    if (!gc) throw new Error(`DigitalOcean API cancel garbage collection answered ${a.status} without a garbage_collection object.`);
-    return normalizeGc(gc);
+    return normalizeGc(a.data.garbage_collection, 'cancel garbage collection');
   }
 
   /** A docker config.json for the registry host; never logged. */
@@ -600,40 +664,75 @@ export class DigitalOceanClient {
       signal,
     );
     if (!a.data || typeof a.data.auths !== 'object' || a.data.auths === null) {
-      throw new Error('DigitalOcean API docker-credentials answered without an auths object.');
+      throw new UnexpectedAnswerError('DigitalOcean API docker-credentials answered without an auths object.');
     }
     return a.data as { auths: Record<string, { auth: string }> };
   }
 }
 
 /**
- * The query of a links.pages.next URL, applied to our own path on the
- * configured API URL: the token is never sent to a host taken from a response.
+ * The page number of a links.pages.next URL (only that is taken from it: the request goes to our
+ * own path on the configured API URL, so the token never goes to a host a response named).
  */
-function nextPageParams(next: string, perPage: number, fallbackPage: number): Record<string, string | number> {
-  const params: Record<string, string | number> = { per_page: perPage, page: fallbackPage };
+function nextPage(next: unknown): number | undefined {
+  if (typeof next !== 'string' || next === '') return undefined;
   try {
-    const u = new URL(next, 'http://placeholder.invalid');
-    for (const [k, v] of u.searchParams) params[k] = v;
+    const page = new URL(next, 'http://placeholder.invalid').searchParams.get('page') ?? '';
+    return /^[1-9]\d{0,5}$/.test(page) ? Number(page) : undefined;
   } catch {
-    /* keep the computed page */
+    return undefined;
   }
-  return params;
 }
 
 function oneLine(s: string): string {
-  return s.replace(/\s+/g, ' ').slice(0, 300);
+  return quote(s, 300);
 }
 
-function normalizeGc(raw: any): GarbageCollection {
+/** The `registry.name` of a registry answer, in DigitalOcean's grammar, or UnexpectedAnswerError. */
+function registryNameOf(data: any, what: string): string {
+  const name = data?.registry?.name;
+  if (typeof name !== 'string' || !REGISTRY_NAME_PATTERN.test(name)) {
+    throw new UnexpectedAnswerError(`DigitalOcean API ${what} answered without a registry name in DigitalOcean's grammar`);
+  }
+  return name;
+}
+
+/** The garbage_collections list of a list answer, each entry checked. */
+function gcListOf(data: any, what: string): GarbageCollection[] {
+  const items = data?.garbage_collections;
+  if (!Array.isArray(items)) throw new UnexpectedAnswerError(`DigitalOcean API ${what} answered without a garbage_collections list`);
+  return items.map((it: unknown) => normalizeGc(it, what));
+}
+
+/**
+ * A GC object from DigitalOcean, checked field by field where it enters: nothing out of grammar
+ * reaches a log line, a summary or an output. A field that does not fit is an UnexpectedAnswerError
+ * naming the field (never its value). An unknown `type` is dropped (it is informational).
+ */
+export function normalizeGc(raw: unknown, what = 'garbage collection'): GarbageCollection {
+  const bad = (field: string) => new UnexpectedAnswerError(`DigitalOcean API ${what} answered a garbage_collection whose '${field}' is missing or out of grammar`);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw bad('garbage_collection');
+  const r = raw as Record<string, unknown>;
+  const str = (field: string, ok: (v: string) => boolean): string => {
+    const v = r[field];
+    if (typeof v !== 'string' || !ok(v)) throw bad(field);
+    return v;
+  };
+  const count = (field: string): number => {
+    const v = r[field];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(field);
+    return v;
+  };
+  const time = (v: string) => RFC3339.test(v) && !Number.isNaN(Date.parse(v));
+  const type = typeof r.type === 'string' ? r.type.trim().toLowerCase() : undefined;
   return {
-    uuid: String(raw.uuid ?? ''),
-    registry_name: String(raw.registry_name ?? ''),
-    status: String(raw.status ?? ''),
-    ...(raw.type !== undefined ? { type: String(raw.type) } : {}),
-    created_at: String(raw.created_at ?? ''),
-    updated_at: String(raw.updated_at ?? ''),
-    blobs_deleted: Number(raw.blobs_deleted ?? 0) || 0,
-    freed_bytes: Number(raw.freed_bytes ?? 0) || 0,
+    uuid: str('uuid', GRAMMARS.uuid),
+    registry_name: str('registry_name', (v) => REGISTRY_NAME_PATTERN.test(v)),
+    status: str('status', (v) => STATUS_WORD.test(v)),
+    ...(type !== undefined && (Object.values(GC_TYPES) as string[]).includes(type) ? { type } : {}),
+    created_at: str('created_at', time),
+    updated_at: str('updated_at', time),
+    blobs_deleted: count('blobs_deleted'),
+    freed_bytes: count('freed_bytes'),
   };
 }

@@ -1,6 +1,7 @@
 import { readBool, readInt, readPick, readString } from './inputs';
 import { OutputSpec } from './output';
-import { sleep } from './retry';
+import { CancelledError, errorMessage } from './errors';
+import { linkedDeadline, sleep } from './retry';
 import { formatDuration } from './vso';
 import {
   DigitalOceanClient,
@@ -58,6 +59,11 @@ export function readGcRunSettings(): GcRunSettings {
 }
 
 export type GcAction = 'started' | 'adopted' | 'skipped' | 'none';
+
+/** After a timeout, the cancel (cancelOnTimeout) gets this long on the job's own signal. */
+const CANCEL_WINDOW_MS = 30_000;
+/** After a timeout, reading past GCs for the summary gets this long. */
+const SUMMARY_WINDOW_MS = 3_000;
 
 /** The grammar of each output of DoRegistryGarbageCollection@1 ('' where there is nothing to report). */
 export const GC_RUN_OUTPUTS: Record<string, OutputSpec> = {
@@ -145,123 +151,173 @@ export async function runGarbageCollection(
     timeline.push({ at: Date.now(), text });
     ui.log(text);
   };
+  // One deadline over the whole run (resolve, start, wait), requests in flight included.
+  const runDeadline = linkedDeadline(signal, settings.timeoutSeconds * 1000);
+  const rs = runDeadline.signal;
 
-  const registry = await client.resolveRegistry(settings.registry, signal);
-  const wantedType = GC_TYPES[settings.gcType];
-
+  let registry = '';
   let ours: GarbageCollection | undefined;
+  /** The newest record of our GC, or of the GC started elsewhere that we wait for. */
+  let lastSeen: GarbageCollection | undefined;
+  let waitingForOther = false;
+  let phase = 'the DigitalOcean API (the registry)';
   let action: GcAction = 'none';
   let ourStart = Date.now();
   let startAttemptAt: number | undefined;
   let progressDone = false;
   let lastPacing = '';
-  for (let round = 0; !ours; round++) {
-    const active = await client.getActiveGc(registry, signal);
-    const createdAt = active ? parseDoTime(active.created_at) : NaN;
-    if (active && !isTerminalGcStatus(active.status) && startAttemptAt !== undefined && createdAt >= startAttemptAt - 2000) {
-      // Our start request was refused as a duplicate after an earlier attempt failed in
-      // transit (5xx, reset): the GC that attempt created is ours.
-      ours = active;
-      action = 'started';
-      note(`GC ${active.uuid} on ${registry} was created by this task's earlier start request: '${active.status}'.`);
-      break;
-    }
-    if (active && !isTerminalGcStatus(active.status)) {
-      const desc = `GC ${active.uuid} ('${active.status}'${active.type ? `, ${active.type}` : ''}) is already running on ${registry}`;
-      if (settings.ifAlreadyRunning === 'fail') {
-        note(`${desc}; ifAlreadyRunning is 'fail'.`);
-        return finish({ outcome: 'failed', action: 'none', gc: active, message: `${desc} (ifAlreadyRunning: fail); no GC was started.` });
-      }
-      if (settings.ifAlreadyRunning === 'skip') {
-        note(`${desc}; ifAlreadyRunning is 'skip': not starting another.`);
-        return finish({ outcome: 'succeeded', action: 'skipped', gc: active, message: `${desc}; skipped (ifAlreadyRunning: skip).` });
-      }
-      if (settings.ifAlreadyRunning === 'adopt') {
-        note(`${desc}; adopting it (ifAlreadyRunning: adopt): it is timed and reported as this task's GC.`);
+  try {
+    return await main();
+  } catch (err) {
+    if (!(err instanceof CancelledError && runDeadline.expired() && !signal.aborted)) throw err;
+    // The deadline ended a request in flight: the same timed-out result as the loop's own check.
+    const waited = formatDuration((Date.now() - started) / 1000);
+    if (ours) return timedOut(lastSeen ?? ours);
+    if (waitingForOther && lastSeen) return timedOutOther(lastSeen);
+    const mayHave = startAttemptAt !== undefined ? '; the start request was in flight, so a GC may have started' : '; no GC was started';
+    return finish({
+      outcome: 'failed',
+      action: 'none',
+      timedOut: true,
+      message: `Timed out after ${waited} (timeout ${formatDuration(settings.timeoutSeconds)}): ${phase} gave no usable answer in time${mayHave}.`,
+    });
+  } finally {
+    runDeadline.clear();
+  }
+
+  async function main(): Promise<GcRunResult> {
+    registry = await client.resolveRegistry(settings.registry, rs);
+    const wantedType = GC_TYPES[settings.gcType];
+    for (let round = 0; !ours; round++) {
+      phase = 'the DigitalOcean API (the active GC)';
+      const active = await client.getActiveGc(registry, rs);
+      const createdAt = active ? parseDoTime(active.created_at) : NaN;
+      if (active && !isTerminalGcStatus(active.status) && startAttemptAt !== undefined && createdAt >= startAttemptAt - 2000) {
+        // Our start request was refused as a duplicate after an earlier attempt failed in
+        // transit (5xx, reset): the GC that attempt created is ours.
         ours = active;
-        action = 'adopted';
-        const created = parseDoTime(active.created_at);
-        ourStart = Number.isNaN(created) ? Date.now() : Math.min(Date.now(), created);
+        action = 'started';
+        note(`GC ${active.uuid} on ${registry} was created by this task's earlier start request: '${active.status}'.`);
         break;
       }
-      note(`${desc}; waiting for it to end before starting ours (ifAlreadyRunning: wait).`);
-      const other = await waitUntilEnded(active, false);
-      if (other.timedOut) {
-        return finish({
-          outcome: 'failed',
-          action: 'none',
-          gc: other.gc,
-          timedOut: true,
-          message: `Timed out after ${formatDuration((Date.now() - started) / 1000)} waiting for GC ${active.uuid} (started elsewhere, still '${other.gc.status}') to end; no GC was started.`,
-        });
-      }
-      continue;
-    }
-    try {
-      ourStart = Date.now();
-      startAttemptAt = ourStart;
-      ours = await client.startGc(registry, wantedType, signal);
-      action = 'started';
-      note(`Started GC ${ours.uuid} on ${registry} (${wantedType}): '${ours.status}'.`);
-    } catch (err) {
-      if (err instanceof GcAlreadyActiveError && round < 3) {
-        note(`Starting a GC was refused because one is already active (${err.status}); looking again.`);
+      if (active && !isTerminalGcStatus(active.status)) {
+        const desc = `GC ${active.uuid} ('${active.status}'${active.type ? `, ${active.type}` : ''}) is already running on ${registry}`;
+        if (settings.ifAlreadyRunning === 'fail') {
+          note(`${desc}; ifAlreadyRunning is 'fail'.`);
+          return finish({ outcome: 'failed', action: 'none', gc: active, message: `${desc} (ifAlreadyRunning: fail); no GC was started.` });
+        }
+        if (settings.ifAlreadyRunning === 'skip') {
+          note(`${desc}; ifAlreadyRunning is 'skip': not starting another.`);
+          return finish({ outcome: 'succeeded', action: 'skipped', gc: active, message: `${desc}; skipped (ifAlreadyRunning: skip).` });
+        }
+        if (settings.ifAlreadyRunning === 'adopt') {
+          note(`${desc}; adopting it (ifAlreadyRunning: adopt): it is timed and reported as this task's GC.`);
+          ours = active;
+          action = 'adopted';
+          const created = parseDoTime(active.created_at);
+          ourStart = Number.isNaN(created) ? Date.now() : Math.min(Date.now(), created);
+          break;
+        }
+        note(`${desc}; waiting for it to end before starting ours (ifAlreadyRunning: wait).`);
+        waitingForOther = true;
+        const other = await waitUntilEnded(active, false);
+        waitingForOther = false;
+        if (other.timedOut) return timedOutOther(other.gc);
         continue;
       }
-      throw err;
+      try {
+        ourStart = Date.now();
+        startAttemptAt = ourStart;
+        phase = 'the DigitalOcean API (the start request)';
+        ours = await client.startGc(registry, wantedType, rs);
+        action = 'started';
+        note(`Started GC ${ours.uuid} on ${registry} (${wantedType}): '${ours.status}'.`);
+      } catch (err) {
+        if (err instanceof GcAlreadyActiveError && round < 3) {
+          note(`Starting a GC was refused because one is already active (${err.status}); looking again.`);
+          continue;
+        }
+        throw err;
+      }
     }
+    const gc = ours!;
+    ui.progress(STATUS_PROGRESS[gc.status.toLowerCase()] ?? 5, `GC ${gc.status}`);
+    if (!settings.waitForCompletion) {
+      return finish({ outcome: 'succeeded', action, gc, message: `GC ${gc.uuid} ${action} on ${registry}; not waiting for it (waitForCompletion: false).` });
+    }
+    const waited = await waitUntilEnded(gc, true);
+    if (waited.timedOut) return timedOut(waited.gc);
+    return ended(waited.gc);
   }
 
-  ui.progress(STATUS_PROGRESS[ours.status.toLowerCase()] ?? 5, `GC ${ours.status}`);
-  if (!settings.waitForCompletion) {
-    return finish({ outcome: 'succeeded', action, gc: ours, message: `GC ${ours.uuid} ${action} on ${registry}; not waiting for it (waitForCompletion: false).` });
+  function timedOutOther(gc: GarbageCollection): Promise<GcRunResult> {
+    return finish({
+      outcome: 'failed',
+      action: 'none',
+      gc,
+      timedOut: true,
+      message: `Timed out after ${formatDuration((Date.now() - started) / 1000)} waiting for GC ${gc.uuid} (started elsewhere, still '${gc.status}') to end; no GC was started.`,
+    });
   }
 
-  const waited = await waitUntilEnded(ours, true);
-  let final = waited.gc;
-  if (waited.timedOut) {
+  /** Our GC outlived the timeout: cancel it when asked (the job's signal, its own short deadline). */
+  async function timedOut(last: GarbageCollection): Promise<GcRunResult> {
+    let final = last;
     let cancelNote = 'it is still running (cancelOnTimeout: false)';
+    let cancelAccepted = false;
     if (settings.cancelOnTimeout) {
-      note(`Timed out: cancelling GC ${final.uuid}.`);
-      final = await client.cancelGc(registry, final.uuid, signal);
-      note(`Cancel requested: '${final.status}'.`);
-      // Give the cancel a short while to land (bounded; the task already timed out).
-      const cancelDeadline = Date.now() + Math.max(30_000, 3 * pollMs);
-      while (!isTerminalGcStatus(final.status) && Date.now() < cancelDeadline) {
-        await sleep(client.pollDelayMs(pollMs), signal);
-        const seen = await readFinal(final.uuid);
-        if (seen && seen.status !== final.status) note(`GC ${final.uuid}: '${seen.status}'.`);
-        if (seen) final = seen;
+      const cancelDeadline = linkedDeadline(signal, CANCEL_WINDOW_MS);
+      try {
+        note(`Timed out: cancelling GC ${final.uuid}.`);
+        final = await client.cancelGc(registry, final.uuid, cancelDeadline.signal);
+        note(`Cancel requested: '${final.status}'.`);
+        cancelAccepted = ['cancelling', 'cancelled'].includes(final.status.toLowerCase());
+        // Give the cancel a short while to land (bounded; the task already timed out).
+        while (!isTerminalGcStatus(final.status)) {
+          await sleep(client.pollDelayMs(pollMs), cancelDeadline.signal);
+          const seen = await readFinal(final.uuid, cancelDeadline.signal);
+          if (seen && seen.status !== final.status) note(`GC ${final.uuid}: '${seen.status}'.`);
+          if (seen) final = seen;
+        }
+      } catch (err) {
+        if (!(err instanceof CancelledError && cancelDeadline.expired() && !signal.aborted)) throw err;
+        note(`The cancel of GC ${final.uuid} did not complete within ${CANCEL_WINDOW_MS / 1000}s.`);
+      } finally {
+        cancelDeadline.clear();
       }
       cancelNote = `cancel requested, now '${final.status}'`;
     }
-    const ran = (Date.now() - ourStart) / 1000;
-    ui.warn(`GC ${final.uuid} on ${registry} has run ${formatDuration(ran)} without finishing (timeout ${formatDuration(settings.timeoutSeconds)}).`);
+    if (!cancelAccepted) {
+      const ran = (Date.now() - ourStart) / 1000;
+      ui.warn(`GC ${final.uuid} on ${registry} has run ${formatDuration(ran)} without finishing (timeout ${formatDuration(settings.timeoutSeconds)}).`);
+    }
     return finish({
       outcome: 'failed',
       action,
       gc: final,
       timedOut: true,
-      message: `GC ${final.uuid} did not finish within ${formatDuration(settings.timeoutSeconds)} (last status '${waited.gc.status}'); ${cancelNote}.`,
+      message: `GC ${final.uuid} did not finish within ${formatDuration(settings.timeoutSeconds)} (last status '${last.status}'); ${cancelNote}.`,
     });
   }
 
-  const status = final.status.toLowerCase();
-  const { seconds, source } = durationOf(final, ourStart);
-  if (seconds > settings.warnAfterSeconds) {
-    ui.warn(`GC ${final.uuid} on ${registry} took ${formatDuration(seconds)}, longer than warnAfterMinutes (${settings.warnAfterSeconds / 60}).`);
+  function ended(final: GarbageCollection): Promise<GcRunResult> {
+    const status = final.status.toLowerCase();
+    const { seconds } = durationOf(final, ourStart);
+    if (seconds > settings.warnAfterSeconds) {
+      ui.warn(`GC ${final.uuid} on ${registry} took ${formatDuration(seconds)}, longer than warnAfterMinutes (${settings.warnAfterSeconds / 60}).`);
+    }
+    if (status === 'failed' || status === 'cancelled') {
+      const msg = `GC ${final.uuid} on ${registry} ended '${status}' after ${formatDuration(seconds)}.`;
+      if (!settings.failOnGcFailure) ui.warn(`${msg} (failOnGcFailure: false)`);
+      return finish({ outcome: settings.failOnGcFailure ? 'failed' : 'withIssues', action, gc: final, message: msg });
+    }
+    return finish({
+      outcome: 'succeeded',
+      action,
+      gc: final,
+      message: `GC ${final.uuid} on ${registry} ${status} in ${formatDuration(seconds)}: ${final.blobs_deleted} blob(s) deleted, ${humanBytes(final.freed_bytes)} freed.`,
+    });
   }
-  if (status === 'failed' || status === 'cancelled') {
-    const msg = `GC ${final.uuid} on ${registry} ended '${status}' after ${formatDuration(seconds)}.`;
-    if (!settings.failOnGcFailure) ui.warn(`${msg} (failOnGcFailure: false)`);
-    return finish({ outcome: settings.failOnGcFailure ? 'failed' : 'withIssues', action, gc: final, message: msg });
-  }
-  return finish({
-    outcome: 'succeeded',
-    action,
-    gc: final,
-    message: `GC ${final.uuid} on ${registry} ${status} in ${formatDuration(seconds)}: ${final.blobs_deleted} blob(s) deleted, ${humanBytes(final.freed_bytes)} freed.`,
-  });
 
   // ---- helpers (closures over the run) ----
 
@@ -271,16 +327,17 @@ export async function runGarbageCollection(
     return { seconds: Math.max(0, Math.round((Date.now() - wallStart) / 1000)), source: 'wall clock' };
   }
 
-  async function readFinal(uuid: string): Promise<GarbageCollection | undefined> {
-    const active = await client.getActiveGc(registry, signal);
+  async function readFinal(uuid: string, within: AbortSignal): Promise<GarbageCollection | undefined> {
+    const active = await client.getActiveGc(registry, within);
     if (active && active.uuid === uuid) return active;
-    const listed = (await client.listGcs(registry, 20, signal)).find((g) => g.uuid === uuid);
-    return listed;
+    return (await client.listGcs(registry, 20, within)).find((g) => g.uuid === uuid);
   }
 
   /** Polls until the GC is terminal or no longer the active one; mine=true reports progress. */
   async function waitUntilEnded(gc: GarbageCollection, mine: boolean): Promise<{ gc: GarbageCollection; timedOut: boolean }> {
     let last = gc;
+    lastSeen = gc;
+    phase = 'the DigitalOcean API (the GC\'s status)';
     let warnedLong = false;
     const since = mine ? ourStart : Date.now();
     while (!isTerminalGcStatus(last.status)) {
@@ -291,13 +348,13 @@ export async function runGarbageCollection(
         lastPacing = client.pacing;
         ui.log(lastPacing ? `Polling every ${formatDuration(delay / 1000)} instead of ${settings.pollIntervalSeconds}s: ${lastPacing}.` : `Polling every ${settings.pollIntervalSeconds}s again.`);
       }
-      await sleep(Math.min(delay, Math.max(0, deadline - now)), signal);
+      await sleep(Math.min(delay, Math.max(0, deadline - now)), rs);
       if (Date.now() >= deadline) return { gc: last, timedOut: true };
-      const active = await client.getActiveGc(registry, signal);
+      const active = await client.getActiveGc(registry, rs);
       let seen: GarbageCollection | undefined = active && active.uuid === last.uuid ? active : undefined;
       if (!seen) {
         // Not the active one any more: it ended; the list has its final record.
-        seen = (await client.listGcs(registry, 20, signal)).find((g) => g.uuid === last.uuid);
+        seen = (await client.listGcs(registry, 20, rs)).find((g) => g.uuid === last.uuid);
         if (!seen) {
           ui.warn(`GC ${last.uuid} is no longer the active GC but is missing from the list of GCs; its final status is unknown.`);
           return { gc: { ...last, status: 'unknown' }, timedOut: false };
@@ -318,6 +375,7 @@ export async function runGarbageCollection(
         ui.log(`GC ${seen.uuid} is still '${seen.status}' after ${formatDuration((Date.now() - since) / 1000)} (warnAfterMinutes: ${settings.warnAfterSeconds / 60}).`);
       }
       last = seen;
+      lastSeen = seen;
     }
     return { gc: last, timedOut: false };
   }
@@ -336,10 +394,15 @@ export async function runGarbageCollection(
     const dur = gc && (r.action === 'started' || r.action === 'adopted') ? durationOf(gc, ourStart) : undefined;
     if ((terminal || r.timedOut) && !progressDone) ui.progress(100, gc ? `GC ${gc.status}` : 'done');
     let history: GarbageCollection[] = [];
+    // The summary's history is worth a few seconds at most once the run's time is up.
+    const within = linkedDeadline(signal, r.timedOut || rs.aborted ? SUMMARY_WINDOW_MS : Math.max(SUMMARY_WINDOW_MS, deadline - Date.now()));
     try {
-      history = (await client.listGcs(registry, 11, signal)).filter((g) => !gc || g.uuid !== gc.uuid);
+      if (registry) history = (await client.listGcs(registry, 11, within.signal)).filter((g) => !gc || g.uuid !== gc.uuid);
     } catch (err) {
-      ui.log(`Could not read past GCs for the summary: ${(err as Error).message}`);
+      if (signal.aborted) throw err;
+      ui.log(`Could not read past GCs for the summary: ${errorMessage(err)}`);
+    } finally {
+      within.clear();
     }
     const outputs: Record<string, string> = {
       gcUuid: gc?.uuid ?? '',

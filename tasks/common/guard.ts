@@ -1,6 +1,6 @@
-import { UserError } from './errors';
+import { CancelledError, UserError } from './errors';
 import { readInt, readList, readPick, readString } from './inputs';
-import { sleep } from './retry';
+import { linkedDeadline, sleep } from './retry';
 import { formatDuration } from './vso';
 import {
   DigitalOceanClient,
@@ -81,17 +81,15 @@ function stateText(s: StageState): string {
  * its own updated_at). Logs progress on every change. The DigitalOcean API is
  * polled at most once per pollIntervalSeconds (slower when the token's rate
  * limit runs low). On timeout returns timedOut=true (the caller decides
- * fail/warn).
+ * fail/warn); the timeout also ends requests in flight. GC wait counts from
+ * the first answer about the GC: retries before it are not GC wait.
  */
 export async function waitForGuard(deps: GuardDeps, settings: GuardSettings, signal: AbortSignal): Promise<GuardResult> {
-  const log = deps.log ?? (() => undefined);
-  const warn = deps.warn ?? log;
   const { client, timeline } = deps;
-  const stagesWanted = settings.stages;
-  if (stagesWanted.length > 0 && !timeline) {
-    throw new UserError(`Input 'waitForStages' is set (${stagesWanted.join(', ')}), but this is not a pipeline run whose build timeline can be read.`);
+  if (settings.stages.length > 0 && !timeline) {
+    throw new UserError(`Input 'waitForStages' is set (${settings.stages.join(', ')}), but this is not a pipeline run whose build timeline can be read.`);
   }
-  if (!client && stagesWanted.length === 0) {
+  if (!client && settings.stages.length === 0) {
     return {
       gcWaitSeconds: 0,
       gcWasActive: false,
@@ -104,79 +102,87 @@ export async function waitForGuard(deps: GuardDeps, settings: GuardSettings, sig
     };
   }
   const started = Date.now();
-  const deadline = started + settings.timeoutSeconds * 1000;
-  const pollMs = settings.pollIntervalSeconds * 1000;
-  const settleMs = settings.settleSeconds * 1000;
-  const requestsBefore = client?.requestCount ?? 0;
-
-  // Stages: validate names and warn about parallel stages before waiting.
-  let stageStates: StageState[] = [];
-  let stagesDoneAt: number | undefined;
-  if (timeline && stagesWanted.length > 0) {
-    const all = await timeline.listStages(signal);
-    const unknown = stagesWanted.filter((s) => !findStage(all, s));
-    if (unknown.length > 0) {
-      const existing = all.map((s) => (s.identifier === s.name ? s.identifier : `${s.identifier} ("${s.name}")`));
-      throw new UserError(
-        `Input 'waitForStages': ${unknown.map((u) => `'${u}'`).join(', ')} ${unknown.length > 1 ? 'are not stages' : 'is not a stage'} of this run; its stages are: ${existing.join(', ') || '(none)'}.`,
-      );
-    }
-    const own = (deps.currentStage ?? '').toLowerCase();
-    const self = stagesWanted.find((s) => own !== '' && (findStage(all, s)?.identifier.toLowerCase() === own || s.toLowerCase() === own));
-    if (self) {
-      throw new UserError(`Input 'waitForStages' names '${self}', the stage this job runs in; it cannot complete before this job does.`);
-    }
-    stageStates = stagesWanted.map((s) => findStage(all, s)!);
-    const parallel = stageStates.filter((s) => s.state !== 'completed');
-    if (parallel.length > 0) {
-      const ids = parallel.map((s) => s.identifier);
-      const here = deps.currentStage ? `stage '${deps.currentStage}'` : "this job's stage";
-      warn(
-        `Stage${ids.length > 1 ? 's' : ''} ${ids.map((i) => `'${i}'`).join(', ')} ${ids.length > 1 ? 'have' : 'has'} not completed and ${ids.length > 1 ? 'run' : 'runs'} in parallel with this job; this task waits, but ordering them is safer: add \`dependsOn: [${ids.join(', ')}]\` (plus the existing dependencies) to ${here}.`,
-      );
-      log('To order the stages, in the pipeline YAML:');
-      log(`  - stage: ${deps.currentStage || '<this stage>'}`);
-      log('    dependsOn:');
-      log('    - <the stages it already depends on>');
-      for (const id of ids) log(`    - ${id}`);
-      // Not succeeded(): that would skip this stage whenever maintenance fails, and a failed GC must not block releases.
-      const anyResult = ids.map((i) => `in(dependencies.${i}.result, 'Succeeded', 'SucceededWithIssues', 'Failed', 'Skipped')`);
-      log(`    condition: and(succeeded('<each stage that must pass>'), ${anyResult.join(', ')})`);
-    }
-    for (const s of stageStates) log(`Stage ${s.identifier}: ${stateText(s)}.`);
-    if (parallel.length === 0) stagesDoneAt = Date.now();
+  const st: GuardState = {
+    started,
+    deadline: started + settings.timeoutSeconds * 1000,
+    requestsBefore: client?.requestCount ?? 0,
+    registry: '',
+    history: [],
+    stageStates: [],
+    gcActiveNow: client !== undefined, // until the first poll says otherwise
+    lastGcPollAt: 0,
+    inactiveSince: client ? undefined : started,
+    gcWasActive: false,
+    observed: 'none',
+    inFlight: '',
+    polls: 0,
+  };
+  // One deadline over everything, requests in flight included: a server that trickles or never
+  // answers ends in the timed-out result (onTimeout decides), not in a wait past the timeout.
+  const timeout = linkedDeadline(signal, settings.timeoutSeconds * 1000);
+  try {
+    return await guardLoop(deps, settings, st, timeout.signal);
+  } catch (err) {
+    if (err instanceof CancelledError && timeout.expired() && !signal.aborted) return timedOutResult(deps, settings, st, Date.now());
+    throw err;
+  } finally {
+    timeout.clear();
   }
+}
 
+interface GuardState {
+  started: number;
+  deadline: number;
+  requestsBefore: number;
+  registry: string;
+  history: GarbageCollection[];
+  stageStates: StageState[];
+  stagesDoneAt?: number;
+  /** When the first answer about the GC arrived: GC wait counts from here (not retries before it). */
+  firstAnswerAt?: number;
+  gcActiveNow: boolean;
+  lastGcPollAt: number;
+  lastActiveAt?: number;
+  inactiveSince?: number;
+  gcWasActive: boolean;
+  observed: string;
+  current?: GarbageCollection;
+  finalRead?: boolean;
+  estimated?: boolean;
+  /** The request being waited for ('' between requests), for the timed-out message. */
+  inFlight: string;
+  polls: number;
+}
+
+/** Runs one request, noting what is in flight (for the message when the deadline ends it). */
+async function during<T>(st: GuardState, what: string, fn: () => Promise<T>): Promise<T> {
+  st.inFlight = what;
+  const v = await fn();
+  st.inFlight = '';
+  return v;
+}
+
+async function guardLoop(deps: GuardDeps, settings: GuardSettings, st: GuardState, signal: AbortSignal): Promise<GuardResult> {
+  const log = deps.log ?? (() => undefined);
+  const { client, timeline } = deps;
+  const pollMs = settings.pollIntervalSeconds * 1000;
+  if (timeline && settings.stages.length > 0) await checkStages(deps, settings, st, signal);
   // One request confirms the registry and brings the recent GCs (for the estimate and the tail window).
-  const opened = client ? await client.openRegistry(settings.registry, 11, signal) : { registry: '', history: [] as GarbageCollection[] };
-  const registry = opened.registry;
-  const history = opened.history;
-
-
+  if (client) {
+    const opened = await during(st, 'the DigitalOcean API (registry and recent GCs)', () => client.openRegistry(settings.registry, 11, signal));
+    st.registry = opened.registry;
+    st.history = opened.history;
+  }
   let nextGcPoll = Date.now();
   let nextStagePoll = Date.now() + pollMs;
-  let gcActiveNow = client !== undefined; // until the first poll says otherwise
-  let lastGcPollAt = 0;
-  let lastActiveAt: number | undefined;
-  let inactiveSince: number | undefined = client ? undefined : started;
-  let gcWasActive = false;
-  let observed = 'none';
-  let current: GarbageCollection | undefined;
-  let estimated = false;
   let pacedAt = 0;
-  let finalRead = false;
-  let polls = 0;
-
-  const stagesPending = () => stageStates.some((s) => s.state !== 'completed');
-
+  const stagesPending = () => st.stageStates.some((s) => s.state !== 'completed');
   for (;;) {
     let now = Date.now();
     // 1. The DigitalOcean API, at most once per poll interval.
     if (client && now >= nextGcPoll) {
-      const gc = await client.getActiveGc(registry, signal);
-      polls++;
+      await pollGc(client, settings, st, signal, log);
       now = Date.now();
-      lastGcPollAt = now;
       const delay = client.pollDelayMs(pollMs);
       nextGcPoll = now + delay;
       if (client.pacing && (!pacedAt || delay > pacedAt * 1.5 || delay < pacedAt / 1.5)) {
@@ -186,127 +192,204 @@ export async function waitForGuard(deps: GuardDeps, settings: GuardSettings, sig
         pacedAt = 0;
         log(`Polling every ${settings.pollIntervalSeconds}s again.`);
       }
-      const active = gc !== undefined && !isTerminalGcStatus(gc.status);
-      if (active) {
-        const firstSight = !current || current.uuid !== gc.uuid;
-        if (firstSight || current!.status !== gc.status) {
-          const since = parseDoTime(gc.created_at);
-          log(`GC ${gc.uuid} on ${registry} is '${gc.status}'${Number.isNaN(since) ? '' : ` (started ${formatDuration((now - since) / 1000)} ago)`}; waiting.`);
-        }
-        gcActiveNow = true;
-        gcWasActive = true;
-        lastActiveAt = now;
-        inactiveSince = undefined;
-        observed = gc.status;
-        current = gc;
-        finalRead = false;
-        if (firstSight && !estimated) {
-          estimated = true;
-          estimateRemaining(history, gc, settings, log);
-        }
-      } else {
-        if (current && !finalRead) {
-          // The GC we watched has ended: its final status comes from the list.
-          finalRead = true;
-          const final = (await client.listGcs(registry, 5, signal)).find((g) => g.uuid === current!.uuid);
-          observed = final?.status ?? (gc && gc.uuid === current.uuid ? gc.status : 'ended');
-          const dur = final ? gcOwnDurationSeconds(final) : undefined;
-          // Settle from the GC's own end (its final updated_at), not from our last look at it.
-          const endedAt = final && isTerminalGcStatus(final.status) ? parseDoTime(final.updated_at) : NaN;
-          if (!Number.isNaN(endedAt) && lastActiveAt !== undefined) lastActiveAt = Math.min(now, Math.max(lastActiveAt, endedAt));
-          log(`GC ${current.uuid} ended: ${observed}${dur !== undefined ? ` after ${formatDuration(dur)}` : ''}.`);
-        } else if (!current && polls === 1) {
-          log(`No GC is active on ${registry}.`);
-          if (settleMs > 0) {
-            // A GC that ended moments before the guard started still has its tail window.
-            const recent = history[0];
-            const ended = recent && isTerminalGcStatus(recent.status) ? parseDoTime(recent.updated_at) : NaN;
-            if (recent && !isTerminalGcStatus(recent.status)) {
-              // Active in the list a moment ago, gone now: it just ended.
-              lastActiveAt = now;
-              log(`GC ${recent.uuid} was '${recent.status}' a moment ago; settling for settleSeconds (${settings.settleSeconds}s).`);
-            } else if (!Number.isNaN(ended) && now - ended < settleMs && ended - now < settleMs) {
-              lastActiveAt = Math.min(now, ended);
-              observed = recent!.status;
-              log(`GC ${recent!.uuid} ended ${formatDuration(Math.max(0, now - ended) / 1000)} ago (${recent!.status}); waiting out the rest of settleSeconds (${settings.settleSeconds}s).`);
-            }
-          }
-        }
-        if (inactiveSince === undefined) inactiveSince = now;
-        gcActiveNow = false;
-      }
     }
-
     // 2. The build timeline, while a named stage is not complete.
     if (timeline && stagesPending() && now >= nextStagePoll) {
-      const all = await timeline.listStages(signal);
+      const all = await during(st, 'the build timeline', () => timeline.listStages(signal));
       now = Date.now();
       nextStagePoll = now + pollMs;
-      stageStates = stageStates.map((old) => {
+      st.stageStates = st.stageStates.map((old) => {
         const fresh = findStage(all, old.identifier) ?? old;
         if (fresh.state !== old.state || fresh.result !== old.result) log(`Stage ${fresh.identifier}: ${stateText(fresh)}.`);
         return fresh;
       });
       if (!stagesPending()) {
-        stagesDoneAt = now;
+        st.stagesDoneAt = now;
         // A stage that just ended may have started a GC: look again now.
         if (client) nextGcPoll = now;
       }
     }
-
     // 3. Clear?
-    const settleEnd = lastActiveAt === undefined ? 0 : lastActiveAt + settleMs;
-    const gcReady = !gcActiveNow && now >= settleEnd;
-    const gcFreshEnough = !client || stagesDoneAt === undefined || lastGcPollAt >= stagesDoneAt;
-    if (gcReady && !stagesPending() && gcFreshEnough) {
-      const readySince = Math.max(inactiveSince ?? started, settleEnd);
-      const gcWaitSeconds = client ? Math.max(0, Math.round((readySince - started) / 1000)) : 0;
-      const stageWaitSeconds = stagesDoneAt === undefined ? 0 : Math.max(0, Math.round((stagesDoneAt - started) / 1000));
-      const parts: string[] = [];
-      if (client) {
-        parts.push(gcWasActive ? `GC ended (${observed}) and settled after ${formatDuration(gcWaitSeconds)}` : `no GC active on ${registry}${gcWaitSeconds ? ` (settled for ${formatDuration(gcWaitSeconds)})` : ''}`);
-      }
-      if (stageStates.length) {
-        parts.push(`stage${stageStates.length > 1 ? 's' : ''} ${stageStates.map((s) => s.identifier).join(', ')} completed${stageWaitSeconds ? ` after ${formatDuration(stageWaitSeconds)}` : ''}`);
-      }
-      return {
-        gcWaitSeconds,
-        gcWasActive,
-        gcObservedStatus: observed,
-        stageWaitSeconds,
-        timedOut: false,
-        registry,
-        apiRequests: (client?.requestCount ?? 0) - requestsBefore,
-        message: `Clear to write: ${parts.join('; ')}.`,
-      };
-    }
-
+    const settleEnd = st.lastActiveAt === undefined ? 0 : st.lastActiveAt + settings.settleSeconds * 1000;
+    const gcReady = !st.gcActiveNow && now >= settleEnd;
+    const gcFreshEnough = !client || st.stagesDoneAt === undefined || st.lastGcPollAt >= st.stagesDoneAt;
+    if (gcReady && !stagesPending() && gcFreshEnough) return clearResult(deps, st, settleEnd);
     // 4. Timed out?
-    if (now >= deadline) {
-      const pending: string[] = [];
-      if (gcActiveNow && current) pending.push(`GC ${current.uuid} on ${registry} is still '${current.status}'`);
-      else if (client && !gcReady) pending.push('the settle time after GC has not passed');
-      for (const s of stageStates.filter((x) => x.state !== 'completed')) pending.push(`stage ${s.identifier} is still ${s.state}`);
-      const waited = Math.round((now - started) / 1000);
-      return {
-        gcWaitSeconds: client ? (gcReady ? Math.round((Math.max(inactiveSince ?? started, settleEnd) - started) / 1000) : waited) : 0,
-        gcWasActive,
-        gcObservedStatus: observed,
-        stageWaitSeconds: stagesDoneAt === undefined ? (stageStates.length ? waited : 0) : Math.round((stagesDoneAt - started) / 1000),
-        timedOut: true,
-        registry,
-        apiRequests: (client?.requestCount ?? 0) - requestsBefore,
-        message: `Timed out after ${formatDuration(waited)} (timeout ${formatDuration(settings.timeoutSeconds)}): ${pending.join('; ') || 'not clear yet'}.`,
-      };
-    }
-
+    if (now >= st.deadline) return timedOutResult(deps, settings, st, now);
     // 5. Sleep until the next thing can change.
-    const wakes = [deadline];
+    const wakes = [st.deadline];
     if (client) wakes.push(nextGcPoll);
-    if (client && !gcActiveNow && settleEnd > now) wakes.push(settleEnd);
+    if (client && !st.gcActiveNow && settleEnd > now) wakes.push(settleEnd);
     if (timeline && stagesPending()) wakes.push(nextStagePoll);
     await sleep(Math.max(0, Math.min(...wakes) - Date.now()), signal);
   }
+}
+
+/** Validates the stage names, refuses this job's own stage, and warns about stages running in parallel. */
+async function checkStages(deps: GuardDeps, settings: GuardSettings, st: GuardState, signal: AbortSignal): Promise<void> {
+  const log = deps.log ?? (() => undefined);
+  const warn = deps.warn ?? log;
+  const stagesWanted = settings.stages;
+  const all = await during(st, 'the build timeline', () => deps.timeline!.listStages(signal));
+  const unknown = stagesWanted.filter((s) => !findStage(all, s));
+  if (unknown.length > 0) {
+    const existing = all.map((s) => (s.identifier === s.name ? s.identifier : `${s.identifier} ("${s.name}")`));
+    throw new UserError(
+      `Input 'waitForStages': ${unknown.map((u) => `'${u}'`).join(', ')} ${unknown.length > 1 ? 'are not stages' : 'is not a stage'} of this run; its stages are: ${existing.join(', ') || '(none)'}.`,
+    );
+  }
+  const own = (deps.currentStage ?? '').toLowerCase();
+  const self = stagesWanted.find((s) => own !== '' && (findStage(all, s)?.identifier.toLowerCase() === own || s.toLowerCase() === own));
+  if (self) {
+    throw new UserError(`Input 'waitForStages' names '${self}', the stage this job runs in; it cannot complete before this job does.`);
+  }
+  st.stageStates = stagesWanted.map((s) => findStage(all, s)!);
+  const parallel = st.stageStates.filter((s) => s.state !== 'completed');
+  if (parallel.length > 0) {
+    const ids = parallel.map((s) => s.identifier);
+    const here = deps.currentStage ? `stage '${deps.currentStage}'` : "this job's stage";
+    warn(
+      `Stage${ids.length > 1 ? 's' : ''} ${ids.map((i) => `'${i}'`).join(', ')} ${ids.length > 1 ? 'have' : 'has'} not completed and ${ids.length > 1 ? 'run' : 'runs'} in parallel with this job; this task waits, but ordering them is safer: add \`dependsOn: [${ids.join(', ')}]\` (plus the existing dependencies) to ${here}.`,
+    );
+    log('To order the stages, in the pipeline YAML:');
+    log(`  - stage: ${deps.currentStage || '<this stage>'}`);
+    log('    dependsOn:');
+    log('    - <the stages it already depends on>');
+    for (const id of ids) log(`    - ${id}`);
+    // Not succeeded(): that would skip this stage whenever maintenance fails, and a failed GC must not block releases.
+    const anyResult = ids.map((i) => `in(dependencies.${i}.result, 'Succeeded', 'SucceededWithIssues', 'Failed', 'Skipped')`);
+    log(`    condition: and(succeeded('<each stage that must pass>'), ${anyResult.join(', ')})`);
+  }
+  for (const s of st.stageStates) log(`Stage ${s.identifier}: ${stateText(s)}.`);
+  if (parallel.length === 0) st.stagesDoneAt = Date.now();
+}
+
+/** One look at the active GC, and what it changes in the state. */
+async function pollGc(client: DigitalOceanClient, settings: GuardSettings, st: GuardState, signal: AbortSignal, log: (line: string) => void): Promise<void> {
+  const registry = st.registry;
+  const gc = await during(st, 'the DigitalOcean API (active GC)', () => client.getActiveGc(registry, signal));
+  st.polls++;
+  const now = Date.now();
+  st.firstAnswerAt ??= now;
+  st.lastGcPollAt = now;
+  if (gc !== undefined && !isTerminalGcStatus(gc.status)) {
+    const firstSight = !st.current || st.current.uuid !== gc.uuid;
+    if (firstSight || st.current!.status !== gc.status) {
+      const since = parseDoTime(gc.created_at);
+      log(`GC ${gc.uuid} on ${registry} is '${gc.status}'${Number.isNaN(since) ? '' : ` (started ${formatDuration((now - since) / 1000)} ago)`}; waiting.`);
+    }
+    st.gcActiveNow = true;
+    st.gcWasActive = true;
+    st.lastActiveAt = now;
+    st.inactiveSince = undefined;
+    st.observed = gc.status;
+    st.current = gc;
+    st.finalRead = false;
+    if (firstSight && !st.estimated) {
+      st.estimated = true;
+      estimateRemaining(st.history, gc, settings, log);
+    }
+    return;
+  }
+  if (st.current && !st.finalRead) {
+    // The GC we watched has ended: its final status comes from the list.
+    st.finalRead = true;
+    const cur = st.current;
+    const final = (await during(st, 'the DigitalOcean API (list of GCs)', () => client.listGcs(registry, 5, signal))).find((g) => g.uuid === cur.uuid);
+    st.observed = final?.status ?? (gc && gc.uuid === cur.uuid ? gc.status : 'ended');
+    const dur = final ? gcOwnDurationSeconds(final) : undefined;
+    // Settle from the GC's own end (its final updated_at), not from our last look at it.
+    const endedAt = final && isTerminalGcStatus(final.status) ? parseDoTime(final.updated_at) : NaN;
+    if (!Number.isNaN(endedAt) && st.lastActiveAt !== undefined) st.lastActiveAt = Math.min(now, Math.max(st.lastActiveAt, endedAt));
+    log(`GC ${cur.uuid} ended: ${st.observed}${dur !== undefined ? ` after ${formatDuration(dur)}` : ''}.`);
+  } else if (!st.current && st.polls === 1) {
+    log(`No GC is active on ${registry}.`);
+    if (settings.settleSeconds > 0) await recentTail(client, settings, st, signal, log);
+  }
+  if (st.inactiveSince === undefined) st.inactiveSince = now;
+  st.gcActiveNow = false;
+}
+
+/**
+ * A GC that ended (or was last updated while active) within settleSeconds before the first poll
+ * still has its tail window, measured from its own updated_at. An old entry, even a non-terminal
+ * one the active-GC endpoint no longer reports, triggers nothing.
+ */
+async function recentTail(client: DigitalOceanClient, settings: GuardSettings, st: GuardState, signal: AbortSignal, log: (line: string) => void): Promise<void> {
+  const settleMs = settings.settleSeconds * 1000;
+  let recent = st.history[0];
+  if (!recent) return;
+  if (!isTerminalGcStatus(recent.status)) {
+    // Active in the list a moment ago, gone from the active endpoint now: its final record says when it ended.
+    const uuid = recent.uuid;
+    recent = (await during(st, 'the DigitalOcean API (list of GCs)', () => client.listGcs(st.registry, 5, signal))).find((g) => g.uuid === uuid) ?? recent;
+  }
+  const now = Date.now();
+  const at = parseDoTime(recent.updated_at);
+  if (Number.isNaN(at) || Math.abs(now - at) >= settleMs) return;
+  st.lastActiveAt = Math.min(now, at);
+  const ago = formatDuration(Math.max(0, now - at) / 1000);
+  if (isTerminalGcStatus(recent.status)) {
+    st.observed = recent.status;
+    log(`GC ${recent.uuid} ended ${ago} ago (${recent.status}); waiting out the rest of settleSeconds (${settings.settleSeconds}s).`);
+  } else {
+    log(`GC ${recent.uuid} was '${recent.status}' ${ago} ago; waiting out the rest of settleSeconds (${settings.settleSeconds}s).`);
+  }
+}
+
+function stageWait(st: GuardState, now: number): number {
+  if (st.stagesDoneAt !== undefined) return Math.max(0, Math.round((st.stagesDoneAt - st.started) / 1000));
+  return st.stageStates.length ? Math.max(0, Math.round((now - st.started) / 1000)) : 0;
+}
+
+function clearResult(deps: GuardDeps, st: GuardState, settleEnd: number): GuardResult {
+  const { client } = deps;
+  const base = st.firstAnswerAt ?? st.started;
+  const readySince = Math.max(st.inactiveSince ?? base, settleEnd);
+  const gcWaitSeconds = client ? Math.max(0, Math.round((readySince - base) / 1000)) : 0;
+  const stageWaitSeconds = stageWait(st, Date.now());
+  const parts: string[] = [];
+  if (client) {
+    parts.push(st.gcWasActive ? `GC ended (${st.observed}) and settled after ${formatDuration(gcWaitSeconds)}` : `no GC active on ${st.registry}${gcWaitSeconds ? ` (settled for ${formatDuration(gcWaitSeconds)})` : ''}`);
+  }
+  if (st.stageStates.length) {
+    parts.push(`stage${st.stageStates.length > 1 ? 's' : ''} ${st.stageStates.map((s) => s.identifier).join(', ')} completed${stageWaitSeconds ? ` after ${formatDuration(stageWaitSeconds)}` : ''}`);
+  }
+  return {
+    gcWaitSeconds,
+    gcWasActive: st.gcWasActive,
+    gcObservedStatus: st.observed,
+    stageWaitSeconds,
+    timedOut: false,
+    registry: st.registry,
+    apiRequests: (client?.requestCount ?? 0) - st.requestsBefore,
+    message: `Clear to write: ${parts.join('; ')}.`,
+  };
+}
+
+/** The timed-out result, from the loop's own check or from the deadline ending a request in flight. */
+function timedOutResult(deps: GuardDeps, settings: GuardSettings, st: GuardState, now: number): GuardResult {
+  const { client } = deps;
+  const settleEnd = st.lastActiveAt === undefined ? 0 : st.lastActiveAt + settings.settleSeconds * 1000;
+  const gcReady = st.firstAnswerAt !== undefined && !st.gcActiveNow && now >= settleEnd;
+  const pending: string[] = [];
+  if (st.inFlight) pending.push(`${st.inFlight} gave no usable answer in time`);
+  if (st.gcActiveNow && st.current) pending.push(`GC ${st.current.uuid} on ${st.registry} is still '${st.current.status}'`);
+  else if (client && st.firstAnswerAt !== undefined && !gcReady) pending.push('the settle time after GC has not passed');
+  for (const s of st.stageStates.filter((x) => x.state !== 'completed')) pending.push(`stage ${s.identifier} is still ${s.state}`);
+  const waited = Math.round((now - st.started) / 1000);
+  const base = st.firstAnswerAt ?? now;
+  const gcWait = gcReady ? Math.max(st.inactiveSince ?? base, settleEnd) - base : now - base;
+  return {
+    gcWaitSeconds: client ? Math.max(0, Math.round(gcWait / 1000)) : 0,
+    gcWasActive: st.gcWasActive,
+    gcObservedStatus: st.observed,
+    stageWaitSeconds: stageWait(st, now),
+    timedOut: true,
+    registry: st.registry,
+    apiRequests: (client?.requestCount ?? 0) - st.requestsBefore,
+    message: `Timed out after ${formatDuration(waited)} (timeout ${formatDuration(settings.timeoutSeconds)}): ${pending.join('; ') || 'not clear yet'}.`,
+  };
 }
 
 /** Logs how much longer an active GC should take, from the median of past GC durations. */

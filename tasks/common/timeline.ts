@@ -1,5 +1,5 @@
 import { CancelledError, UserError, errorMessage } from './errors';
-import { DEFAULT_REQUEST_TIMEOUT_MS, HttpStatusError, UnexpectedAnswerError, classifyHttpFailure, jsonBody, request, retryAfterMs } from './http';
+import { DEFAULT_REQUEST_TIMEOUT_MS, HttpResponse, HttpStatusError, UnexpectedAnswerError, classifyHttpFailure, jsonBody, request, retryAfterMs } from './http';
 import { readEndpointAuthParam } from './inputs';
 import { RetryError, withRetry } from './retry';
 
@@ -35,6 +35,17 @@ function stagesOf(data: unknown): StageState[] {
     stages.push({ name: typeof r.name === 'string' ? r.name : identifier, identifier, state, result });
   }
   return stages;
+}
+
+/** Azure DevOps' JSON error body: an object with string `typeKey` and `message`. */
+function isAdoError(res: HttpResponse): boolean {
+  if (res.mediaType !== 'application/json' || res.truncated) return false;
+  try {
+    const v = JSON.parse(res.body.toString('utf8')) as Record<string, unknown> | null;
+    return !!v && typeof v === 'object' && typeof v.typeKey === 'string' && typeof v.message === 'string';
+  } catch {
+    return false;
+  }
 }
 
 /** The current run's build timeline (its stages), read with the job's own access token. */
@@ -78,8 +89,11 @@ export class TimelineClient {
               `The Azure DevOps build timeline answered ${res.status}: the job's access token (System.AccessToken) may not read this build; check the project's job authorization scope.`,
             );
           }
-          if (res.status === 404 && res.mediaType === 'application/json') {
-            throw new UserError(`The Azure DevOps build timeline of this build was not found (404).`);
+          if (res.status === 404) {
+            // "Not found" only from Azure DevOps' own JSON error (typeKey and message): a proxy's
+            // or router's 404 page says nothing about the build, and is retried like any odd answer.
+            if (isAdoError(res)) throw new UserError(`The Azure DevOps build timeline of this build was not found (404).`);
+            throw new UnexpectedAnswerError(`the build timeline answered 404 with a body that is not Azure DevOps' error (${res.mediaType || 'no content type'}, ${res.body.length} bytes)`);
           }
           if (res.status !== 200) throw new HttpStatusError(`the build timeline answered ${res.status}`, res.status, retryAfterMs(res.headers));
           return stagesOf(jsonBody(res, 'the build timeline'));

@@ -154,6 +154,7 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
     assert.strictEqual(run.outputs.gcStatus, 'cancelled');
     assert.match(run.resultMessage, /cancel requested, now 'cancelled'/);
     assert.strictEqual(e.activeGc('demo-registry'), undefined);
+    assert.ok(!run.warnings.some((w) => /without finishing/.test(w)), `no "without finishing" warning after an accepted cancel: ${JSON.stringify(run.warnings)}`);
   });
 
   it('an undocumented status counts as active and is shown as it is', async () => {
@@ -235,6 +236,93 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
     assert.match(ro.resultMessage, /403.*lacks the registry:update scope/);
     assert.strictEqual(e.requests.slice(before).filter((r) => r.endpoint === 'gc-start').length, 1, '403 is not retried');
     assert.ok(!ro.stdout.includes('dop_v1_readonly'));
+  });
+
+  describe('trust boundary (fail closed, deadlines that hold)', () => {
+    for (const status of [412, 422]) {
+      it(`a ${status} on start fails at once with DigitalOcean's message on one line (not "already active")`, async () => {
+        const e = await start();
+        e.fault('gc-start', { kind: 'status', status, message: 'registry is read-only\n##vso[task.setvariable variable=owned]yes' });
+        const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK } });
+        expectResult(run, 'Failed');
+        assert.strictEqual(e.count('gc-start'), 1, `${status} is not retried`);
+        assert.match(run.resultMessage, new RegExp(`refused to start a garbage collection on demo-registry: .*answered ${status} .*registry is read-only`));
+        assert.doesNotMatch(run.resultMessage, /already active/);
+        assert.ok(!run.commands.some((c) => c.command === 'task.setvariable' && c.properties.variable === 'owned'), 'no command from the message');
+        assert.ok(!run.stdout.split('\n').some((l) => l.startsWith('##vso[task.setvariable variable=owned')), describeRun(run));
+      });
+    }
+
+    it('a 409 on start means already active: it looks again and adopts nothing it did not see', async () => {
+      const e = await start();
+      e.fault('gc-start', { kind: 'status', status: 409, message: 'a garbage collection is already active' });
+      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK } });
+      expectResult(run, 'Succeeded');
+      assert.match(run.stdout, /refused because one is already active \(409\); looking again/);
+      assert.strictEqual(e.count('gc-start'), 2);
+    });
+
+    it("a non-JSON 500 body is described by status, content type and length only (never echoed)", async () => {
+      const e = await start();
+      e.fault('gc-start', { kind: 'raw', times: 1, status: 500, contentType: 'text/plain', body: `upstream said: Authorization: Bearer ${e.token}` });
+      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, waitForCompletion: 'false' } });
+      expectResult(run, 'Succeeded');
+      assert.match(run.stdout, /answered 500 with a body that is not DigitalOcean's error \(text\/plain, \d+ bytes\)/);
+      assert.ok(!run.stdout.includes('upstream said'), describeRun(run));
+    });
+
+    it('a GC object out of grammar is an unexpected answer: retried, then the good one is used; nothing copied', async () => {
+      const e = await start();
+      const evil = { garbage_collection: { uuid: 'x##vso[task.complete result=Succeeded]', registry_name: 'demo-registry', status: 'requested', created_at: '2024-01-01T00:00:00Z', updated_at: '2024-01-01T00:00:00Z', blobs_deleted: 0, freed_bytes: 0 } };
+      e.fault('gc-get', { kind: 'raw', times: 1, status: 200, contentType: 'application/json', body: JSON.stringify(evil) });
+      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, waitForCompletion: 'false' } });
+      expectResult(run, 'Succeeded');
+      assert.match(run.stdout, /garbage_collection whose 'uuid' is missing or out of grammar/);
+      assert.ok(!run.stdout.includes('x##vso'), describeRun(run));
+      assert.match(run.outputs.gcUuid, /^[0-9a-f-]{36}$/);
+    });
+
+    it('a trickling API ends the run within timeoutSeconds plus a few seconds, naming what it waited for', async () => {
+      const e = await start({ gcSteps: [{ status: 'scanning manifests', seconds: 3600 }] });
+      e.fault('gc-get', { kind: 'trickle', times: Infinity, delayMs: 1000 });
+      const t0 = Date.now();
+      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, timeoutSeconds: '3' } });
+      expectResult(run, 'Failed');
+      assert.ok(Date.now() - t0 < 9000, `took ${Date.now() - t0} ms for a 3 s timeout`);
+      assert.match(run.resultMessage, /Timed out after 3s \(timeout 3s\): the DigitalOcean API \(the active GC\) gave no usable answer in time; no GC was started/);
+      assert.strictEqual(e.count('gc-start'), 0);
+      assert.strictEqual(run.outputs.gcAction, 'none');
+    });
+
+    it('a registry lookup that never answers is bounded by the same timeout', async () => {
+      const e = await start();
+      e.fault('registry', { kind: 'slow', times: Infinity, delayMs: 60_000 });
+      const t0 = Date.now();
+      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, timeoutSeconds: '2' } });
+      expectResult(run, 'Failed');
+      assert.ok(Date.now() - t0 < 8000, `took ${Date.now() - t0} ms for a 2 s timeout`);
+      assert.match(run.resultMessage, /Timed out after 2s.*\(the registry\) gave no usable answer in time/);
+    });
+
+    it('our GC polled through a trickling API: the timeout holds and cancelOnTimeout still cancels', async () => {
+      const e = await start({ gcSteps: [{ status: 'scanning manifests', seconds: 3600 }] });
+      let armed = false;
+      const timer = setInterval(() => {
+        if (!armed && e.count('gc-start') > 0) {
+          armed = true;
+          // Only the poll in flight at the deadline trickles: the cancel has its own ~30 s window.
+          e.fault('gc-get', { kind: 'trickle', times: 1, delayMs: 1000 });
+        }
+      }, 20);
+      const t0 = Date.now();
+      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, timeoutSeconds: '3', cancelOnTimeout: 'true' } });
+      clearInterval(timer);
+      expectResult(run, 'Failed');
+      assert.ok(Date.now() - t0 < 12_000, `took ${Date.now() - t0} ms`);
+      assert.strictEqual(e.count('gc-cancel'), 1);
+      assert.match(run.resultMessage, /did not finish within 3s.*cancel requested, now 'cancelled'/);
+      assert.ok(!run.warnings.some((w) => /without finishing/.test(w)), JSON.stringify(run.warnings));
+    });
   });
 });
 

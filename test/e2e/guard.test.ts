@@ -189,4 +189,88 @@ describe('e2e DoRegistryGcWait@1', function () {
     for (let i = 1; i < polls.length; i++) assert.ok(polls[i].at - polls[i - 1].at >= 1900, `polls ${i - 1}→${i} ${polls[i].at - polls[i - 1].at} ms apart`);
     assert.ok(polls.length <= 5, `${polls.length} polls for a 6 s GC at 2 s`);
   });
+
+  describe('trust boundary (fail closed, deadlines that hold)', () => {
+    it("a 404 that is not DigitalOcean's JSON error is never 'no GC active': retried, then the real answer counts", async () => {
+      const e = await start();
+      e.fault('gc-get', { kind: 'raw', times: 1 });
+      e.fault('gc-get', { kind: 'raw', times: 1, contentType: 'application/json', body: '{"error":"no route"}' });
+      const gc = e.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 3600 }] });
+      // The GC ends once the guard has had a real answer (retry waits are jittered).
+      const timer = setInterval(() => {
+        if (e.requests.some((r) => r.endpoint === 'gc-get' && r.status === 200)) e.finishGc('demo-registry');
+      }, 100);
+      const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST } });
+      clearInterval(timer);
+      expectResult(run, 'Succeeded');
+      assert.strictEqual(run.outputs.gcWasActive, 'true', 'the HTML and odd-JSON 404s did not count as "none active"');
+      assert.match(run.stdout, new RegExp(`GC ${gc.uuid} on demo-registry is 'scanning manifests'`));
+      assert.match(run.stdout, /unexpected answer.*answered 404 with a body that is not DigitalOcean's error \(text\/html/);
+      assert.ok(!/<html>|nginx/.test(run.stdout), 'no slice of a non-JSON body is printed');
+    });
+
+    it("404 pages that never stop: never 'Clear to write', fails with the timeout", async () => {
+      const e = await start();
+      e.fault('gc-get', { kind: 'raw', times: Infinity });
+      const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, timeoutSeconds: '3' } });
+      expectResult(run, 'Failed');
+      assert.ok(!/Clear to write/.test(run.stdout), describeRun(run));
+      assert.match(run.resultMessage, /Timed out after 3s.*gave no usable answer in time.*onTimeout: fail/);
+    });
+
+    it('a DigitalOcean API that trickles one byte a second ends within the timeout plus a few seconds (onTimeout decides)', async () => {
+      const e = await start();
+      e.fault('gc-get', { kind: 'trickle', times: Infinity, delayMs: 1000 });
+      const t0 = Date.now();
+      const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, timeoutSeconds: '3', onTimeout: 'warn' } });
+      expectResult(run, 'SucceededWithIssues');
+      assert.ok(Date.now() - t0 < 8000, `took ${Date.now() - t0} ms for a 3 s timeout`);
+      assert.match(run.resultMessage ?? '', /^Timed out after 3s \(timeout 3s\): the DigitalOcean API \(active GC\) gave no usable answer in time\./);
+      assert.strictEqual(run.outputs.gcWaitSeconds, '0', 'no answer about the GC: no GC wait');
+      assert.notStrictEqual(run.result, 'Cancelled');
+    });
+
+    it('a build timeline that never answers is bounded by the same timeout', async () => {
+      const e = await start();
+      e.setStages([{ name: 'Maint', state: 'inProgress' }, { name: 'Attest', state: 'inProgress', current: true }]);
+      e.fault('timeline', { kind: 'slow', times: Infinity, delayMs: 60_000 });
+      const t0 = Date.now();
+      const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, timeoutSeconds: '2', waitForStages: 'Maint' }, timeline: 'Attest' });
+      expectResult(run, 'Failed');
+      assert.ok(Date.now() - t0 < 7000, `took ${Date.now() - t0} ms for a 2 s timeout`);
+      assert.match(run.resultMessage, /Timed out after 2s.*the build timeline gave no usable answer in time/);
+    });
+
+    it("a build timeline 404 that is not Azure DevOps' JSON error is retried, not a 'not found' failure", async () => {
+      const e = await start();
+      e.setStages([{ name: 'Build', state: 'completed', result: 'succeeded' }, { name: 'Attest', state: 'inProgress', current: true }]);
+      e.fault('timeline', { kind: 'raw', times: 1 });
+      const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, waitForStages: 'Build' }, timeline: 'Attest' });
+      expectResult(run, 'Succeeded');
+      assert.match(run.stdout, /Build timeline: unexpected answer .*404/);
+      assert.strictEqual(e.count('timeline'), 2);
+    });
+
+    it('429s before the first answer are not GC wait: no GC active gives gcWaitSeconds 0 and no "settled for"', async () => {
+      const e = await start();
+      e.fault('gc-get', { kind: '429', times: 2, retryAfterSeconds: 1 });
+      const run = await runDoTask(WAIT_TASK, e, { inputs: { pollIntervalSeconds: '1', settleSeconds: '5' } });
+      expectResult(run, 'Succeeded');
+      assert.ok(run.durationMs >= 2000, 'the 429 waits happened');
+      assert.strictEqual(run.outputs.gcWaitSeconds, '0');
+      assert.strictEqual(run.outputs.gcWasActive, 'false');
+      assert.doesNotMatch(run.resultMessage, /settled for/);
+    });
+
+    it("an old non-terminal record in the list while GET says none is active triggers no settle", async () => {
+      const e = await start();
+      const stale = e.addStaleGc('demo-registry', 'scanning manifests', 86_400);
+      const run = await runDoTask(WAIT_TASK, e, { inputs: { pollIntervalSeconds: '1', settleSeconds: '30' } });
+      expectResult(run, 'Succeeded');
+      assert.ok(run.durationMs < 10_000, `waited ${run.durationMs} ms`);
+      assert.strictEqual(run.outputs.gcWaitSeconds, '0');
+      assert.ok(!run.stdout.includes(`GC ${stale.uuid} was`), describeRun(run));
+      assert.doesNotMatch(run.stdout, /settleSeconds \(30s\)/);
+    });
+  });
 });

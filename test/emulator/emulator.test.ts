@@ -189,6 +189,42 @@ describe('emulator', function () {
     );
   });
 
+  it('answer faults: DigitalOcean status errors, raw pages, a trickle; stale records are listed but not active', async () => {
+    const e = await start();
+    e.fault('gc-start', { kind: 'status', status: 412, message: 'registry is read-only' });
+    e.fault('gc-get', { kind: 'raw' });
+    e.fault('gc-get', { kind: 'raw', status: 200, contentType: 'text/plain', body: 'hello' });
+    e.fault('gc-get', { kind: 'trickle', delayMs: 100 });
+    const p = '/v2/registries/demo-registry/garbage-collection';
+    const refused = await call(e, 'POST', p, { type: 'unreferenced blobs only' });
+    assert.strictEqual(refused.status, 412);
+    assert.strictEqual(refused.headers.get('content-type'), 'application/json; charset=utf-8');
+    assert.deepStrictEqual([refused.json.id, refused.json.message], ['precondition_failed', 'registry is read-only']);
+    const page = await call(e, 'GET', p);
+    assert.strictEqual(page.status, 404);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(page.text, /<html>/);
+    const text = await call(e, 'GET', p);
+    assert.deepStrictEqual([text.status, text.text], [200, 'hello']);
+    // The trickle: headers at once, then a byte per interval, never a whole body.
+    const ac = new AbortController();
+    const res = await fetch(`${e.apiUrl}${p}`, { headers: { authorization: `Bearer ${e.token}` }, signal: ac.signal });
+    assert.strictEqual(res.status, 200);
+    const reader = res.body!.getReader();
+    const t0 = Date.now();
+    let got = 0;
+    while (got < 3) got += (await reader.read()).value?.length ?? 0;
+    assert.ok(Date.now() - t0 >= 150, 'bytes arrive one per interval');
+    ac.abort();
+    const stale = e.addStaleGc('demo-registry', 'scanning manifests', 86_400);
+    assert.strictEqual(e.activeGc('demo-registry'), undefined);
+    assert.strictEqual((await call(e, 'GET', p)).status, 404);
+    const list = await call(e, 'GET', '/v2/registries/demo-registry/garbage-collections');
+    assert.strictEqual(list.json.garbage_collections[0].uuid, stale.uuid);
+    assert.strictEqual(list.json.garbage_collections[0].status, 'scanning manifests');
+    assert.ok(Date.now() - Date.parse(list.json.garbage_collections[0].updated_at) >= 86_000_000);
+  });
+
   it('token endpoint: push refused during GC and the tail, pull granted; bad creds 401', async () => {
     const e = await start({ tailSeconds: 0.4 });
     const push = ['repository:demo-registry/app:pull,push'];

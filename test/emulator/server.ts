@@ -25,6 +25,22 @@ export interface Fault {
   delayMs?: number /* slow */;
   retryAfterSeconds?: number /* 429 */;
 }
+/** Answers of the wrong shape or pace (kept apart from Fault, whose kinds the faults suite walks). */
+export interface AnswerFault {
+  /**
+   * 'status': DigitalOcean's JSON error with `status` and `message` (e.g. 412/422 on start);
+   * 'raw': any status, content type and body (an HTML 404 page from a proxy, JSON of another shape);
+   * 'trickle': 200 application/json headers, then one byte every delayMs (default 1000), never ending.
+   */
+  kind: 'status' | 'raw' | 'trickle';
+  times?: number /* default 1; Infinity ok */;
+  status?: number /* status: default 422; raw: default 404 */;
+  delayMs?: number /* trickle */;
+  message?: string /* status: DigitalOcean's message */;
+  contentType?: string /* raw: default 'text/html; charset=utf-8' */;
+  body?: string /* raw: default an HTML error page */;
+}
+type AnyFault = Fault | AnswerFault;
 export interface StageSpec {
   name: string;
   state: 'pending' | 'inProgress' | 'completed';
@@ -84,8 +100,10 @@ export interface Emulator {
   activeGc(registry?: string): GcRecord | undefined;
   gcs(registry?: string): GcRecord[]; // newest first
   addPastGcs(registry: string, durationsSeconds: number[]): void; // history for the list endpoint (succeeded, in the past)
+  /** A record the list shows with a non-terminal status (updated that long ago) while GET says none is active. */
+  addStaleGc(registry: string, status: string, updatedSecondsAgo: number): GcRecord;
   setStages(stages: StageSpec[]): void; // timeline stage script; times count from this call
-  fault(endpoint: EndpointKey, fault: Fault): void;
+  fault(endpoint: EndpointKey, fault: Fault | AnswerFault): void;
   clearFaults(): void;
   tokenRequests: Array<{ at: number; scopes: string[]; granted: boolean; reason?: string }>;
   stop(): Promise<void>; // closes both listeners and all sockets promptly
@@ -126,6 +144,8 @@ interface GcInternal {
   freed: number;
   cancelAt?: number;
   forced?: { at: number; status: string };
+  /** Listed with a non-terminal status, but not the active GC (a stale record). */
+  stale?: { status: string; updatedAt: number };
 }
 interface GcState {
   status: string;
@@ -152,7 +172,7 @@ interface StageInternal {
   order: number;
 }
 interface FaultInternal {
-  fault: Fault;
+  fault: AnyFault;
   left: number;
 }
 
@@ -167,6 +187,7 @@ function randInt(min: number, max: number): number {
 }
 
 function gcStateAt(gc: GcInternal, now: number): GcState {
+  if (gc.stale) return { status: gc.stale.status, updatedAt: gc.stale.updatedAt, terminalAt: gc.stale.updatedAt };
   if (gc.forced && now >= gc.forced.at) {
     return { status: gc.forced.status, updatedAt: gc.forced.at, terminalAt: TERMINAL.has(gc.forced.status) ? gc.forced.at : undefined };
   }
@@ -445,12 +466,31 @@ class EmulatorImpl implements Emulator {
     }
   }
 
+  addStaleGc(registry: string, status: string, updatedSecondsAgo: number): GcRecord {
+    const r = this.reg(registry);
+    this.ensureRegistry(r);
+    const updatedAt = Date.now() - updatedSecondsAgo * 1000;
+    const gc: GcInternal = {
+      uuid: crypto.randomUUID(),
+      registry: r,
+      type: 'untagged manifests and unreferenced blobs',
+      createdAt: updatedAt - 60_000,
+      steps: [],
+      finalStatus: 'succeeded',
+      blobs: 0,
+      freed: 0,
+      stale: { status, updatedAt },
+    };
+    this.gcList.get(r)!.unshift(gc);
+    return gcRecord(gc, Date.now());
+  }
+
   setStages(stages: StageSpec[]): void {
     this.stagesSetAt = Date.now();
     this.stages = stages.map((spec, i) => ({ spec: { ...spec }, id: crypto.randomUUID(), order: i + 1 }));
   }
 
-  fault(endpoint: EndpointKey, fault: Fault): void {
+  fault(endpoint: EndpointKey, fault: AnyFault): void {
     const left = fault.times ?? 1;
     if (left <= 0) return;
     const q = this.faults.get(endpoint) ?? [];
@@ -475,7 +515,7 @@ class EmulatorImpl implements Emulator {
 
   // ------------------------------------------------------------------ shared request plumbing
 
-  private takeFault(endpoint: EndpointKey): Fault | undefined {
+  private takeFault(endpoint: EndpointKey): AnyFault | undefined {
     const q = this.faults.get(endpoint);
     if (!q || q.length === 0) return undefined;
     const head = q[0];
@@ -511,8 +551,35 @@ class EmulatorImpl implements Emulator {
         this.send(res, rec, status, doError(id, msg, rid), { ...extra, 'x-request-id': rid });
         return true;
       }
+      case 'status': {
+        const status = f.status ?? 422;
+        const [id, msg] = idFor(status);
+        this.send(res, rec, status, doError(id, f.message ?? msg, rid), { ...extra, 'x-request-id': rid });
+        return true;
+      }
+      case 'raw': {
+        const body = f.body ?? '<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1><hr><center>nginx</center></body></html>';
+        this.send(res, rec, f.status ?? 404, body, { ...extra, 'content-type': f.contentType ?? 'text/html; charset=utf-8' });
+        return true;
+      }
+      case 'trickle':
+        await this.trickle(res, rec, f.delayMs ?? 1000, extra);
+        return true;
     }
     return false;
+  }
+
+  /** A 200 JSON answer whose body never ends: one byte per interval until the client gives up. */
+  private async trickle(res: http.ServerResponse, rec: RequestRecord, intervalMs: number, extra: Record<string, string>): Promise<void> {
+    rec.status = 200;
+    if (res.destroyed) return;
+    res.writeHead(200, { ...extra, 'content-type': 'application/json; charset=utf-8' });
+    res.flushHeaders();
+    const head = '{"garbage_collection": ';
+    for (let i = 0; !this.stopped && !res.destroyed && !res.writableEnded; i++) {
+      res.write(i < head.length ? head[i] : ' ');
+      await this.delay(intervalMs);
+    }
   }
 
   private send(res: http.ServerResponse, rec: RequestRecord, status: number, body: string, headers: Record<string, string> = {}): void {

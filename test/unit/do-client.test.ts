@@ -1,0 +1,168 @@
+// Unit: the DigitalOcean client against a small hostile server on 127.0.0.1 (real sockets, real
+// http.ts): answers of the wrong shape are errors, never "none active"; pagination cannot loop.
+import * as assert from 'assert';
+import * as http from 'http';
+import { AddressInfo } from 'net';
+import { DigitalOceanClient, MAX_LIST_PAGES, normalizeGc } from '../../tasks/common/digitalocean';
+import { UnexpectedAnswerError } from '../../tasks/common/http';
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+const TOKEN = 'dop_v1_unit_secret_token';
+const UUID = '3f1d2c4b-5a69-4e7f-8a9b-0c1d2e3f4a5b';
+const GC = { uuid: UUID, registry_name: 'reg', status: 'succeeded', type: 'unreferenced blobs only', created_at: '2024-05-01T10:00:00Z', updated_at: '2024-05-01T10:01:00.123Z', blobs_deleted: 3, freed_bytes: 1024 };
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  const b = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(b) });
+  res.end(b);
+}
+
+/** The registry exists (GET /v2/registries/reg); everything else goes to `handler`. */
+async function hostile(handler: Handler): Promise<{ url: string; hits: string[]; close: () => Promise<void> }> {
+  const hits: string[] = [];
+  const server = http.createServer((req, res) => {
+    hits.push(req.url ?? '');
+    if (req.url === '/v2/registries/reg') return json(res, 200, { registry: { name: 'reg' } });
+    handler(req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url, hits, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+}
+
+function client(url: string): DigitalOceanClient {
+  return new DigitalOceanClient({ token: TOKEN, apiUrl: url, source: 'env' }, { maxAttempts: 2, initialBackoffSeconds: 0.01, maxBackoffSeconds: 0.02, requestTimeoutMs: 3000 });
+}
+
+describe('unit DigitalOceanClient (hostile server)', function () {
+  this.timeout(20_000);
+  let srv: Awaited<ReturnType<typeof hostile>> | undefined;
+  afterEach(async () => {
+    await srv?.close();
+    srv = undefined;
+  });
+
+  it("404 on the active-GC endpoint is 'none' only as DigitalOcean's JSON error", async () => {
+    srv = await hostile((_q, res) => json(res, 404, { id: 'not_found', message: 'The resource you requested could not be found.' }));
+    assert.strictEqual(await client(srv.url).getActiveGc('reg'), undefined);
+  });
+
+  const bad404: Array<[string, string, string]> = [
+    ['an HTML page', 'text/html', '<html><body>404 Not Found</body></html>'],
+    ['plain text', 'text/plain', 'not found'],
+    ['JSON of another shape', 'application/json', '{"error":"not found"}'],
+    ['JSON with a non-string id', 'application/json', '{"id":404,"message":"x"}'],
+  ];
+  for (const [what, type, body] of bad404) {
+    it(`a 404 that is ${what} is an error after the retries, never 'no GC active'`, async () => {
+      srv = await hostile((_q, res) => {
+        res.writeHead(404, { 'content-type': type });
+        res.end(body);
+      });
+      await assert.rejects(client(srv.url).getActiveGc('reg'), (err: Error) => /unexpected answer after 2 attempt/.test(err.message) && /not DigitalOcean's error/.test(err.message) && !err.message.includes(body));
+      assert.strictEqual(srv.hits.filter((h) => h.endsWith('/garbage-collection')).length, 2, 'retried as transient');
+    });
+  }
+
+  it('a 200 that is truncated, not JSON, or without the object is an error', async () => {
+    for (const [type, body] of [['application/json', '{"garbage_collection": {"uuid"'], ['text/html', '<html></html>'], ['application/json', '{"other": 1}'], ['application/json', '[]']]) {
+      srv = await hostile((_q, res) => {
+        res.writeHead(200, { 'content-type': type });
+        res.end(body);
+      });
+      await assert.rejects(client(srv.url).getActiveGc('reg'), /unexpected answer/, `${type} ${body}`);
+      await srv.close();
+      srv = undefined;
+    }
+  });
+
+  it("error messages carry DigitalOcean's message on one line, cut to 200 characters; non-JSON bodies only by type and length", async () => {
+    srv = await hostile((req, res) => {
+      if (req.url!.includes('garbage-collections')) {
+        res.writeHead(400, { 'content-type': 'text/plain' });
+        return res.end(`echo: Authorization: Bearer ${TOKEN}`);
+      }
+      json(res, 400, { id: 'bad_request', message: `line one\nline two ##vso[task.complete result=Succeeded]${'x'.repeat(400)}` });
+    });
+    const c = client(srv.url);
+    const err = await c.getActiveGc('reg').then(() => undefined, (e: Error) => e);
+    assert.ok(err);
+    assert.ok(!/[\r\n]/.test(err!.message), err!.message);
+    assert.ok(!err!.message.includes('##vso['), err!.message);
+    assert.match(err!.message, /answered 400 \(bad_request: line one\\nline two .*\.\.\.\)/);
+    assert.ok(err!.message.length < 400, `${err!.message.length} characters`);
+    const plain = await c.listGcs('reg').then(() => undefined, (e: Error) => e);
+    assert.match(plain!.message, /answered 400 with a body that is not DigitalOcean's error \(text\/plain, \d+ bytes\)/);
+    assert.ok(!plain!.message.includes(TOKEN) && !plain!.message.includes('echo'), plain!.message);
+  });
+
+  it('pagination stops on a looping links.pages.next and after MAX_LIST_PAGES pages', async () => {
+    let mode: 'loop' | 'endless' = 'loop';
+    srv = await hostile((req, res) => {
+      const page = Number(new URL(req.url!, 'http://x').searchParams.get('page') ?? '1');
+      const next = mode === 'loop' ? `http://elsewhere.invalid/v2/x?page=1` : `http://elsewhere.invalid/v2/x?page=${page + 1}`;
+      json(res, 200, { garbage_collections: [{ ...GC, uuid: UUID.slice(0, -4) + String(page).padStart(4, '0') }], links: { pages: { next } } });
+    });
+    const c = client(srv.url);
+    const looped = await c.listGcs('reg', 500);
+    assert.strictEqual(looped.length, 1);
+    assert.strictEqual(srv.hits.filter((h) => h.includes('garbage-collections')).length, 1, 'a next link back to page 1 is not followed');
+    mode = 'endless';
+    srv.hits.length = 0;
+    const endless = await c.listGcs('reg', 500);
+    assert.strictEqual(endless.length, MAX_LIST_PAGES);
+    assert.strictEqual(srv.hits.filter((h) => h.includes('garbage-collections')).length, MAX_LIST_PAGES);
+    assert.ok(srv.hits.every((h) => !h.includes('elsewhere')), 'only the page number is taken from the link');
+  });
+
+  it('a 412 or 422 on start is a UserError with the message; only 409 is "already active"', async () => {
+    let status = 422;
+    srv = await hostile((_q, res) => json(res, status, { id: 'x', message: 'refused for a reason' }));
+    const c = client(srv.url);
+    await assert.rejects(c.startGc('reg', 'unreferenced blobs only'), (e: Error) => e.name === 'UserError' && /refused for a reason/.test(e.message));
+    status = 412;
+    await assert.rejects(c.startGc('reg', 'unreferenced blobs only'), (e: Error) => e.name === 'UserError' && /answered 412/.test(e.message));
+    status = 409;
+    await assert.rejects(c.startGc('reg', 'unreferenced blobs only'), (e: Error) => e.constructor.name === 'GcAlreadyActiveError');
+  });
+});
+
+describe('unit normalizeGc', () => {
+  it('keeps a well-formed GC and normalises its type', () => {
+    assert.deepStrictEqual(normalizeGc({ ...GC, type: 'Unreferenced Blobs Only' }), GC);
+  });
+
+  it('drops an unknown type instead of copying it', () => {
+    const gc = normalizeGc({ ...GC, type: 'everything ##vso[x]' });
+    assert.strictEqual(gc.type, undefined);
+  });
+
+  const bad: Array<[string, unknown]> = [
+    ['uuid', 'not-a-uuid'],
+    ['uuid', 42],
+    ['registry_name', 'Reg_Name'],
+    ['status', 'done ##vso[task.complete]'],
+    ['status', 'line\nbreak'],
+    ['created_at', 'yesterday'],
+    ['updated_at', '2024-05-01 10:00:00'],
+    ['blobs_deleted', -1],
+    ['blobs_deleted', 1.5],
+    ['freed_bytes', '1024'],
+    ['freed_bytes', 2 ** 60],
+  ];
+  for (const [field, value] of bad) {
+    it(`refuses ${field}=${JSON.stringify(value)}, naming the field and not the value`, () => {
+      assert.throws(
+        () => normalizeGc({ ...GC, [field]: value }),
+        (e: Error) => e instanceof UnexpectedAnswerError && e.message.includes(`'${field}'`) && !e.message.includes(String(value)),
+      );
+    });
+  }
+
+  it('refuses a missing field and a non-object', () => {
+    const { freed_bytes: _drop, ...partial } = GC;
+    assert.throws(() => normalizeGc(partial), /'freed_bytes'/);
+    assert.throws(() => normalizeGc(null), UnexpectedAnswerError);
+    assert.throws(() => normalizeGc([GC]), UnexpectedAnswerError);
+  });
+});
