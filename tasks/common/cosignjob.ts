@@ -148,7 +148,17 @@ export async function runCosignJob(
     creds = writePrivateDockerConfig(authsForConnection(s.registryConnection), 'dockerRegistryConnection');
   } else if (s.useDigitalOceanCredentials && doClient) {
     const expirySeconds = Math.min(86_400, s.guard.timeoutSeconds + s.budget.totalTimeoutSeconds + 900);
-    const c = await digitalOceanAuths(doClient, s.guard.registry, { readWrite: write, expirySeconds }, s.budget.totalTimeoutSeconds * 1000, signal);
+    // The calls Cosign@1 makes for itself follow its own retry budget: a user who allows two attempts
+    // gets two here too. (The guard's polling keeps the client's default budget: it rides out 429s.)
+    const credentialsClient = new DigitalOceanClient(s.doConnection!, {
+      log: debug,
+      maxAttempts: s.budget.maxAttempts,
+      initialBackoffSeconds: s.budget.initialBackoffSeconds,
+      maxBackoffSeconds: s.budget.maxBackoffSeconds,
+      requestTimeoutMs: Math.min(30_000, s.budget.attemptTimeoutSeconds * 1000),
+      callTimeoutSeconds: s.budget.totalTimeoutSeconds,
+    });
+    const c = await digitalOceanAuths(credentialsClient, s.guard.registry, { readWrite: write, expirySeconds }, s.budget.totalTimeoutSeconds * 1000, signal);
     creds = writePrivateDockerConfig(c.auths, 'digitalocean');
     log(`Registry credentials: short-lived ${write ? 'read-write' : 'read-only'} DigitalOcean credentials for ${c.registry} (expire in ${formatDuration(expirySeconds)}).`);
   } else {
