@@ -3,6 +3,12 @@ import * as os from 'os';
 import * as path from 'path';
 
 /** The repository root (this file compiles to out/test/helpers/). */
+/** The task folders, as the end-to-end suites name them. */
+export const GC_TASK = 'DoRegistryGarbageCollectionV1';
+export const WAIT_TASK = 'DoRegistryGcWaitV1';
+export const COSIGN_TASK = 'CosignV1';
+export const INSTALLER_TASK = 'CosignInstallerV1';
+
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const TOOLS_BIN = path.join(ROOT, '.tools', 'bin');
 

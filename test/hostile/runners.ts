@@ -6,10 +6,9 @@ import { registerSecret } from '../helpers/secrets';
 import { Agent, agent, doConnection, keyPair, randomSecret, timelineConnection } from './env';
 import { CaseOutcome, Expect, killAfterMs } from './properties';
 
-export const WAIT_TASK = 'DoRegistryGcWaitV1';
-export const GC_TASK = 'DoRegistryGarbageCollectionV1';
-export const COSIGN_TASK = 'CosignV1';
-export const INSTALLER_TASK = 'CosignInstallerV1';
+import { COSIGN_TASK, GC_TASK, INSTALLER_TASK, WAIT_TASK } from '../helpers/paths';
+
+export { COSIGN_TASK, GC_TASK, INSTALLER_TASK, WAIT_TASK };
 export const DO_ID = 'hostiledo';
 export const REG_ID = 'hostilereg';
 export const REGISTRY = 'hostile-reg';

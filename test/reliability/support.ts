@@ -11,10 +11,9 @@ import { RunOptions, TaskRun, agentEnv, describeRun, runTask } from '../helpers/
 import { registerArgvFile, registerSecret } from '../helpers/secrets';
 import { doEndpointEnv, timelineEnv } from '../helpers/pipeline-env';
 
-export const GC_TASK = 'DoRegistryGarbageCollectionV1';
-export const WAIT_TASK = 'DoRegistryGcWaitV1';
-export const COSIGN_TASK = 'CosignV1';
-export const INSTALLER_TASK = 'CosignInstallerV1';
+import { COSIGN_TASK, GC_TASK, INSTALLER_TASK, WAIT_TASK } from '../helpers/paths';
+
+export { COSIGN_TASK, GC_TASK, INSTALLER_TASK, WAIT_TASK };
 
 export const DO_ID = 'rel-do';
 export const REG_ID = 'rel-reg';
