@@ -414,13 +414,12 @@ export function summaryMarkdown(s: CosignTaskSettings, r: JobResult): string {
   const lines: string[] = [];
   lines.push(`### Cosign@1: ${s.command}${r.skipped ? ' (skipped: already present)' : ''}`, '');
   lines.push(`| image | digest | media type | platforms | attempts | result |`, `|---|---|---|---|---|---|`);
-  const esc = mdCell;
   for (const t of r.targets) {
     const img = r.images[t.image];
     const digest = t.pinned.includes('@') ? t.pinned.slice(t.pinned.indexOf('@') + 1) : '(tag)';
     const isMain = t.pinned === img.pinned;
     lines.push(
-      `| ${esc(t.label)} | \`${digest}\` | ${isMain ? esc(img.mediaType) : 'platform manifest'} | ${isMain ? img.platforms || '-' : esc(t.platform ?? '')} | ${t.attempts} | ${t.status} |`,
+      `| ${mdCell(t.label)} | \`${digest}\` | ${isMain ? mdCell(img.mediaType) : 'platform manifest'} | ${isMain ? img.platforms || '-' : mdCell(t.platform ?? '')} | ${t.attempts} | ${t.status} |`,
     );
   }
   lines.push('', `- GC wait: ${formatDuration(r.gcWaitSeconds)}; total: ${formatDuration(r.durationSeconds)}; attempts (most for one manifest): ${r.attempts}`);

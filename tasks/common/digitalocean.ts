@@ -440,7 +440,7 @@ export class DigitalOceanClient {
         onFailure: (r) => {
           if (r.nextWaitMs !== undefined) {
             this.log(
-              `DigitalOcean API ${this.describe(spec)}: ${r.failure.reason} (${oneLine(errorMessage(r.error))}); attempt ${r.attempt + 1} of ${r.maxAttempts} in ${(r.nextWaitMs / 1000).toFixed(1)}s.`,
+              `DigitalOcean API ${this.describe(spec)}: ${r.failure.reason} (${quote(errorMessage(r.error), 300)}); attempt ${r.attempt + 1} of ${r.maxAttempts} in ${(r.nextWaitMs / 1000).toFixed(1)}s.`,
             );
           }
         },
@@ -682,10 +682,6 @@ function nextPage(next: unknown): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function oneLine(s: string): string {
-  return quote(s, 300);
 }
 
 /** The `registry.name` of a registry answer, in DigitalOcean's grammar, or UnexpectedAnswerError. */

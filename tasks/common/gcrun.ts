@@ -1,5 +1,5 @@
 import { readBool, readInt, readPick, readString } from './inputs';
-import { OutputSpec } from './output';
+import { OutputSpec, mdCell } from './output';
 import { CancelledError, errorMessage } from './errors';
 import { linkedDeadline, sleep } from './retry';
 import { formatDuration } from './vso';
@@ -126,10 +126,6 @@ function humanBytes(n: number): string {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-function mdCell(s: string): string {
-  return s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
 
 /**

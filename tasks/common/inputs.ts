@@ -17,11 +17,6 @@ function rawInput(name: string): string | undefined {
   return agentVariable(envKey(name));
 }
 
-/** A value quoted in a one-line error message: line breaks escaped, long values cut. */
-function oneLine(value: string): string {
-  return quote(value, 80);
-}
-
 export function readString(name: string, options: { required?: boolean; default?: string } = {}): string {
   const v = (rawInput(name) ?? options.default ?? '').trim();
   if (options.required && v === '') throw new UserError(`Input '${name}' is required and was empty.`);
@@ -35,7 +30,7 @@ export function readBool(name: string, defaultValue: boolean): boolean {
   const v = raw.trim().toLowerCase();
   if (v === 'true') return true;
   if (v === 'false') return false;
-  throw new UserError(`Input '${name}' must be 'true' or 'false', got '${oneLine(raw)}'.`);
+  throw new UserError(`Input '${name}' must be 'true' or 'false', got '${quote(raw)}'.`);
 }
 
 /** A whole number in [min, max]. */
@@ -44,11 +39,11 @@ export function readInt(name: string, defaultValue: number, min: number, max: nu
   if (raw === undefined) return defaultValue;
   const v = raw.trim();
   if (!/^[+-]?\d+$/.test(v)) {
-    throw new UserError(`Input '${name}' must be a whole number from ${min} to ${max}, got '${oneLine(raw)}'.`);
+    throw new UserError(`Input '${name}' must be a whole number from ${min} to ${max}, got '${quote(raw)}'.`);
   }
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UserError(`Input '${name}' must be a whole number from ${min} to ${max}, got '${oneLine(raw)}'.`);
+    throw new UserError(`Input '${name}' must be a whole number from ${min} to ${max}, got '${quote(raw)}'.`);
   }
   return n;
 }
@@ -58,7 +53,7 @@ export function readPick<T extends string>(name: string, allowed: readonly T[], 
   if (raw === undefined) return defaultValue;
   const v = raw.trim();
   const hit = allowed.find((a) => a.toLowerCase() === v.toLowerCase());
-  if (!hit) throw new UserError(`Input '${name}' must be one of ${allowed.join(', ')}, got '${oneLine(raw)}'.`);
+  if (!hit) throw new UserError(`Input '${name}' must be one of ${allowed.join(', ')}, got '${quote(raw)}'.`);
   return hit;
 }
 
@@ -111,11 +106,11 @@ export function requireHttpUrl(name: string, value: string): URL {
   try {
     url = new URL(value);
   } catch {
-    throw new UserError(`Input '${name}' must be an http(s) URL, got '${oneLine(value)}'.`);
+    throw new UserError(`Input '${name}' must be an http(s) URL, got '${quote(value)}'.`);
   }
   if (url.password) addSecret(decodeURIComponent(url.password));
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UserError(`Input '${name}' must be an http(s) URL, got '${oneLine(value)}'.`);
+    throw new UserError(`Input '${name}' must be an http(s) URL, got '${quote(value)}'.`);
   }
   return url;
 }
