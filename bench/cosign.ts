@@ -82,7 +82,20 @@ async function overhead(s: Setup, viaFront: boolean): Promise<BenchRow> {
     const runBare = async () => {
       const r = await timeProcess(
         tools.cosign3,
-        ['attest', '--yes', '--key', s.keys.key, '--predicate', predicate, '--type', 'https://example.com/promotion/v1', '--use-signing-config=false', '--tlog-upload=false', '--allow-http-registry', `${host}/${a}`],
+        [
+          'attest',
+          '--yes',
+          '--key',
+          s.keys.key,
+          '--predicate',
+          predicate,
+          '--type',
+          'https://example.com/promotion/v1',
+          '--use-signing-config=false',
+          '--tlog-upload=false',
+          '--allow-http-registry',
+          `${host}/${a}`,
+        ],
         bareEnv,
       );
       if (r.code !== 0) throw new Error(`bare cosign failed: ${r.stderr}`);

@@ -71,7 +71,10 @@ async function economy(): Promise<BenchRow[]> {
   const emu = await startEmulator({
     registries: ['guarded', 'maintained'],
     extraTokens: { dop_v1_guard_token: ['registry:read'], dop_v1_gc_token: ['registry:read', 'registry:update'] },
-    gcSteps: [{ status: 'waiting for write JWTs to expire', seconds: gcSeconds / 3 }, { status: 'scanning manifests', seconds: (2 * gcSeconds) / 3 }],
+    gcSteps: [
+      { status: 'waiting for write JWTs to expire', seconds: gcSeconds / 3 },
+      { status: 'scanning manifests', seconds: (2 * gcSeconds) / 3 },
+    ],
   });
   try {
     emu.startGc('guarded', { steps: [{ status: 'scanning manifests', seconds: gcSeconds }] });
@@ -113,9 +116,16 @@ async function fiftyGuards(): Promise<BenchRow[]> {
   const emu = await startEmulator();
   try {
     const started = Date.now();
-    emu.startGc('demo-registry', { steps: [{ status: 'waiting for write JWTs to expire', seconds: 20 }, { status: 'scanning manifests', seconds: gcSeconds - 20 }] });
+    emu.startGc('demo-registry', {
+      steps: [
+        { status: 'waiting for write JWTs to expire', seconds: 20 },
+        { status: 'scanning manifests', seconds: gcSeconds - 20 },
+      ],
+    });
     const runs = await Promise.all(
-      Array.from({ length: guards }, () => timedRun(WAIT_TASK, emu, { registry: 'demo-registry', pollIntervalSeconds: '10', settleSeconds: '30', timeoutMinutes: '10' })),
+      Array.from({ length: guards }, () =>
+        timedRun(WAIT_TASK, emu, { registry: 'demo-registry', pollIntervalSeconds: '10', settleSeconds: '30', timeoutMinutes: '10' }),
+      ),
     );
     const clear = runs.filter((r) => r.run.result === 'Succeeded' && r.run.outputs['gcWasActive'] === 'true').length;
     const reqs = emu.requests.filter((r) => r.token === emu.token).map((r) => ({ at: r.at, status: r.status }));

@@ -36,7 +36,10 @@ export async function run(): Promise<BenchRow[]> {
   execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'package.js'), '--dev'], { cwd: ROOT, stdio: 'pipe' });
   const vsix = vsixPath();
   const size = fs.statSync(vsix).size;
-  const packed = zipEntries(vsix).map((f) => /^tasks\/([^/]+)\/task\.json$/.exec(f)?.[1]).filter((t): t is string => !!t).sort();
+  const packed = zipEntries(vsix)
+    .map((f) => /^tasks\/([^/]+)\/task\.json$/.exec(f)?.[1])
+    .filter((t): t is string => !!t)
+    .sort();
   const repo = fs.readdirSync(path.join(ROOT, 'tasks')).filter((d) => fs.existsSync(path.join(ROOT, 'tasks', d, 'task.json')));
   const missing = repo.filter((t) => !packed.includes(t));
   return [

@@ -37,13 +37,14 @@ const axiosLean = {
 };
 
 function taskFolders() {
-  return fs.readdirSync(tasksDir)
-    .filter((d) => fs.existsSync(path.join(tasksDir, d, 'task.json')) && fs.existsSync(path.join(tasksDir, d, 'index.ts')));
+  return fs.readdirSync(tasksDir).filter((d) => fs.existsSync(path.join(tasksDir, d, 'task.json')) && fs.existsSync(path.join(tasksDir, d, 'index.ts')));
 }
 
 async function main() {
   const started = Date.now();
-  execFileSync(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', root], { stdio: 'inherit' });
+  // The native TypeScript compiler (7.x) builds; the `typescript` package (6.x) is only there for
+  // typescript-eslint, which needs the compiler's JavaScript API that 7.x does not have.
+  execFileSync(path.join(root, 'node_modules', 'typescript-native', 'bin', 'tsc'), ['-p', root], { stdio: 'inherit' });
   for (const task of taskFolders()) {
     await esbuild.build({
       entryPoints: [path.join(tasksDir, task, 'index.ts')],

@@ -39,7 +39,10 @@ function say(lane, text) {
 
 /** Turns a task's raw stdout lines into timeline lines (drops debug noise). */
 function unescapeVso(s) {
-  return s.replace(/%0D/g, '').replace(/%0A/g, ' ').replace(/%AZP25/g, '%');
+  return s
+    .replace(/%0D/g, '')
+    .replace(/%0A/g, ' ')
+    .replace(/%AZP25/g, '%');
 }
 
 function narrator(lane, keep) {
@@ -77,9 +80,11 @@ async function main() {
   const work = fs.mkdtempSync(path.join(require('os').tmpdir(), 'cgg-demo-'));
   const cleanups = [];
   try {
-    console.log(noGuard
-      ? 'Cosign GC Guard demo: the incident (seed 000), attest WITHOUT the guard while GC runs\n'
-      : 'Cosign GC Guard demo: the fixed pipeline (seed 000), attest WITH the guard while GC runs\n');
+    console.log(
+      noGuard
+        ? 'Cosign GC Guard demo: the incident (seed 000), attest WITHOUT the guard while GC runs\n'
+        : 'Cosign GC Guard demo: the fixed pipeline (seed 000), attest WITH the guard while GC runs\n',
+    );
 
     const registry = await startRegistry();
     cleanups.push(() => registry.stop());
@@ -159,12 +164,29 @@ async function main() {
       say('AttestStaging', `Cosign@1 attest starts (${noGuard ? 'guard OFF' : 'guard ON: waits for GC and stage RegistryMaintenance'})`);
       const cosign = await runTask('CosignV1', {
         inputs: {
-          command: 'attest', images: image, key: path.join(work, 'cosign.key'), keyPassword, publicKey: path.join(work, 'cosign.pub'),
-          predicate, predicateType: 'https://example.com/promotion/v1', digitalOceanConnection: endpointId,
-          useDigitalOceanCredentials: 'true', gcGuard: noGuard ? 'false' : 'true', waitForStages: noGuard ? '' : 'RegistryMaintenance',
-          settleSeconds: '2', pollIntervalSeconds: '1', guardTimeoutMinutes: '5', maxAttempts: noGuard ? '1' : '5',
-          attemptTimeoutSeconds: '60', initialBackoffSeconds: '1', maxBackoffSeconds: '5', totalTimeoutMinutes: '10',
-          tlogUpload: 'false', allowHttpRegistry: 'true', allowInsecureRegistry: 'true', verifyAfter: 'true',
+          command: 'attest',
+          images: image,
+          key: path.join(work, 'cosign.key'),
+          keyPassword,
+          publicKey: path.join(work, 'cosign.pub'),
+          predicate,
+          predicateType: 'https://example.com/promotion/v1',
+          digitalOceanConnection: endpointId,
+          useDigitalOceanCredentials: 'true',
+          gcGuard: noGuard ? 'false' : 'true',
+          waitForStages: noGuard ? '' : 'RegistryMaintenance',
+          settleSeconds: '2',
+          pollIntervalSeconds: '1',
+          guardTimeoutMinutes: '5',
+          maxAttempts: noGuard ? '1' : '5',
+          attemptTimeoutSeconds: '60',
+          initialBackoffSeconds: '1',
+          maxBackoffSeconds: '5',
+          totalTimeoutMinutes: '10',
+          tlogUpload: 'false',
+          allowHttpRegistry: 'true',
+          allowInsecureRegistry: 'true',
+          verifyAfter: 'true',
           cosignPath: install.outputs.cosignPath,
         },
         env: { ...agent, ...doEnv },
@@ -177,8 +199,21 @@ async function main() {
     const [gc, job] = await Promise.all([maintenance, attest]);
     let verified = false;
     if (job.cosign && job.cosign.result === 'Succeeded') {
-      await run(tools.cosign3, ['verify-attestation', '--key', path.join(work, 'cosign.pub'), '--insecure-ignore-tlog', '--type', 'https://example.com/promotion/v1',
-        '--allow-http-registry', '--allow-insecure-registry', job.cosign.outputs.digest], { DOCKER_CONFIG: dockerConfig });
+      await run(
+        tools.cosign3,
+        [
+          'verify-attestation',
+          '--key',
+          path.join(work, 'cosign.pub'),
+          '--insecure-ignore-tlog',
+          '--type',
+          'https://example.com/promotion/v1',
+          '--allow-http-registry',
+          '--allow-insecure-registry',
+          job.cosign.outputs.digest,
+        ],
+        { DOCKER_CONFIG: dockerConfig },
+      );
       verified = true;
       say('AttestStaging', `independent check: cosign verify-attestation ${job.cosign.outputs.digest} verified`);
     }
@@ -197,15 +232,19 @@ async function main() {
     console.log(`\n  Token endpoint: ${emu.tokenRequests.length} requests, ${refused} refused (push during GC).`);
     if (noGuard) {
       const reproduced = job.cosign && job.cosign.result === 'Failed' && /401|UNAUTHORIZED|Unauthorized/.test(job.cosign.stdout + job.cosign.stderr);
-      console.log(reproduced
-        ? '\nReproduced the incident: without the guard the attest ran during GC and the token endpoint answered 401.\nRun `npm start` without --no-guard to see the fix.'
-        : '\nThe incident did not reproduce (the attest did not fail with 401).');
+      console.log(
+        reproduced
+          ? '\nReproduced the incident: without the guard the attest ran during GC and the token endpoint answered 401.\nRun `npm start` without --no-guard to see the fix.'
+          : '\nThe incident did not reproduce (the attest did not fail with 401).',
+      );
       process.exitCode = reproduced ? 0 : 1;
     } else {
       const ok = gc.result === 'Succeeded' && job.cosign && job.cosign.result === 'Succeeded' && verified;
-      console.log(ok
-        ? '\nDone: GC ran and was timed, the attest waited for it, then attested the registry digest and verified.'
-        : '\nThe demo did not complete; see the lines above.');
+      console.log(
+        ok
+          ? '\nDone: GC ran and was timed, the attest waited for it, then attested the registry digest and verified.'
+          : '\nThe demo did not complete; see the lines above.',
+      );
       process.exitCode = ok ? 0 : 1;
     }
   } finally {

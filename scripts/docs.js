@@ -14,7 +14,10 @@ const END = '<!-- END GENERATED: task-reference -->';
 const ORDER = ['CosignInstallerV1', 'DoRegistryGarbageCollectionV1', 'DoRegistryGcWaitV1', 'CosignV1'];
 
 function cell(text) {
-  return String(text ?? '').replace(/\r?\n/g, ' ').replace(/\|/g, '\\|').trim();
+  return String(text ?? '')
+    .replace(/\r?\n/g, ' ')
+    .replace(/\|/g, '\\|')
+    .trim();
 }
 
 function taskSection(folder) {
@@ -25,7 +28,12 @@ function taskSection(folder) {
   lines.push('| input | type | default | group | description |', '|---|---|---|---|---|');
   for (const input of task.inputs) {
     let type = input.type;
-    if (input.type === 'pickList' || input.type === 'radio') type += ': ' + Object.keys(input.options || {}).map((o) => `\`${o}\``).join(', ');
+    if (input.type === 'pickList' || input.type === 'radio')
+      type +=
+        ': ' +
+        Object.keys(input.options || {})
+          .map((o) => `\`${o}\``)
+          .join(', ');
     const def = input.defaultValue === undefined || input.defaultValue === '' ? (input.required ? '(required)' : '') : `\`${input.defaultValue}\``;
     lines.push(`| \`${input.name}\` | ${cell(type)} | ${cell(def)} | ${cell(groups[input.groupName] || '')} | ${cell(input.helpMarkDown)} |`);
   }

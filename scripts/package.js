@@ -24,8 +24,24 @@ for (const f of manifest.files) {
 const out = path.join(root, 'dist');
 fs.mkdirSync(out, { recursive: true });
 const tfx = path.join(root, 'node_modules', '.bin', 'tfx');
-execFileSync(tfx, ['extension', 'create', '--root', root, '--manifests', 'vss-extension.json', '--overrides-file', overrides,
-  '--output-path', out, '--no-prompt', '--no-color'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+execFileSync(
+  tfx,
+  [
+    'extension',
+    'create',
+    '--root',
+    root,
+    '--manifests',
+    'vss-extension.json',
+    '--overrides-file',
+    overrides,
+    '--output-path',
+    out,
+    '--no-prompt',
+    '--no-color',
+  ],
+  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
+);
 const publisher = JSON.parse(fs.readFileSync(overrides, 'utf8')).publisher;
 const vsix = path.join(out, `${publisher}.${manifest.id}-${manifest.version}.vsix`);
 if (!fs.existsSync(vsix)) {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Everything: provision the real test tools (cached in .tools/), build, run
-# every test (L0 on out/, end-to-end on the bundles and the VSIX).
+# Everything: lint (typescript-eslint, prettier), provision the real test tools (cached in .tools/),
+# build, run every test (L0 on out/, end-to-end on the bundles and the VSIX).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+npx eslint .
+npx prettier --check .
 bash scripts/provision-tools.sh
 node scripts/build.js
 node scripts/package.js --dev

@@ -17,7 +17,10 @@ import { info, runTask } from '../common/vso';
 runTask(async (signal) => {
   const version = normalizeVersion(readString('version', { default: DEFAULT_COSIGN_VERSION }) || DEFAULT_COSIGN_VERSION);
   const checksum = normalizeChecksum(readString('checksum'));
-  const baseUrl = requireHttpUrl('downloadBaseUrl', readString('downloadBaseUrl', { default: DEFAULT_DOWNLOAD_BASE_URL }) || DEFAULT_DOWNLOAD_BASE_URL).toString();
+  const baseUrl = requireHttpUrl(
+    'downloadBaseUrl',
+    readString('downloadBaseUrl', { default: DEFAULT_DOWNLOAD_BASE_URL }) || DEFAULT_DOWNLOAD_BASE_URL,
+  ).toString();
   const timeoutSeconds = readInt('timeoutSeconds', DEFAULT_TIMEOUT_SECONDS, TIMEOUT_SECONDS_RANGE.min, TIMEOUT_SECONDS_RANGE.max);
   const platform = cosignPlatform();
 

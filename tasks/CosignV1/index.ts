@@ -46,6 +46,8 @@ runTask(async (signal) => {
   uploadSummary('cosign', summaryMarkdown(settings, result));
 
   const what = result.skipped ? 'skipped (already present)' : `${settings.command} done`;
-  info(`Cosign@1 ${what}: ${result.images.length} image(s), ${result.targets.length} manifest(s), attempts ${result.attempts}, GC wait ${result.gcWaitSeconds}s.`);
+  info(
+    `Cosign@1 ${what}: ${result.images.length} image(s), ${result.targets.length} manifest(s), attempts ${result.attempts}, GC wait ${result.gcWaitSeconds}s.`,
+  );
   return { message: `cosign ${what}` };
 });

@@ -289,7 +289,10 @@ export type CosignOutcome = ProcessOutcome;
 
 /** A failed cosign run; the message is cosign's own last error line. */
 export class CosignFailure extends Error {
-  constructor(readonly outcome: CosignOutcome, readonly command: string) {
+  constructor(
+    readonly outcome: CosignOutcome,
+    readonly command: string,
+  ) {
     super(summarizeStderr(outcome));
     this.name = 'CosignFailure';
   }
@@ -297,7 +300,10 @@ export class CosignFailure extends Error {
 
 export function summarizeStderr(o: Pick<CosignOutcome, 'stderr' | 'code' | 'timedOut' | 'signal'>): string {
   if (o.timedOut) return 'the attempt timed out (attemptTimeoutSeconds) and cosign was stopped';
-  const lines = o.stderr.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const lines = o.stderr
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
   const err = [...lines].reverse().find((l) => /^error|^Error:|error during command execution/i.test(l)) ?? lines[lines.length - 1];
   const text = (err ?? `cosign exited with ${o.code ?? o.signal}`).replace(/^error during command execution:\s*/i, '');
   return text.length > 400 ? text.slice(0, 397) + '...' : text;
@@ -337,7 +343,7 @@ export function classifyCosignFailure(o: Pick<CosignOutcome, 'stderr' | 'code' |
     return permanent('missing-key', "the key file does not exist on the agent: check 'key'/'publicKey'");
   }
   if (/invalid pem block|reading key|loading (public )?key|unsupported pem type|parsing (private|public) key|unsupported key type|not a valid .*key/i.test(e)) {
-    return permanent('bad-key', "the key could not be read: check it is a cosign key file or a reachable KMS URI");
+    return permanent('bad-key', 'the key could not be read: check it is a cosign key file or a reachable KMS URI');
   }
   if (/predicate: |invalid predicate|required field \S+ missing|looking for beginning of value|cannot unmarshal/i.test(e) && isWriteCommand(ctx.command)) {
     return permanent('invalid-predicate', `the predicate is not valid for --type; check 'predicate' and 'predicateType'`);
@@ -362,9 +368,11 @@ export function classifyCosignFailure(o: Pick<CosignOutcome, 'stderr' | 'code' |
   if (/connection reset|broken pipe|connection refused|\bEOF\b|no such host|network is unreachable|TLS handshake/i.test(e)) {
     return { kind: 'transient', reason: 'network' };
   }
-  if (!isWriteCommand(ctx.command) && /no signatures found|no matching (signatures|attestations)|none of the attestations matched|signature mismatch|invalid signature/i.test(e)) {
+  if (
+    !isWriteCommand(ctx.command) &&
+    /no signatures found|no matching (signatures|attestations)|none of the attestations matched|signature mismatch|invalid signature/i.test(e)
+  ) {
     return permanent('not-verified', 'no signature/attestation verifies with the given public key');
   }
   return { kind: 'transient', reason: 'unknown' };
 }
-

@@ -128,7 +128,9 @@ export async function runCosignJob(
   const timeline: TimelineClient | undefined = guardActive && s.guard.stages.length > 0 ? readTimelineClient(true, { log }) : undefined;
   let gcWaitSeconds = 0;
   const guard = async (why: string): Promise<GuardResult> => {
-    log(`GC guard (${why}): waiting until no garbage collection is active${s.guard.stages.length ? ` and stages ${s.guard.stages.join(', ')} completed` : ''}...`);
+    log(
+      `GC guard (${why}): waiting until no garbage collection is active${s.guard.stages.length ? ` and stages ${s.guard.stages.join(', ')} completed` : ''}...`,
+    );
     const g = await waitForGuard({ client: doClient, timeline, log, warn, currentStage: process.env['SYSTEM_STAGENAME'] }, s.guard, signal);
     gcWaitSeconds += g.gcWaitSeconds;
     progress.gcWaitSeconds = Math.round(gcWaitSeconds);
@@ -160,7 +162,9 @@ export async function runCosignJob(
     });
     const c = await digitalOceanAuths(credentialsClient, s.guard.registry, { readWrite: write, expirySeconds }, s.budget.totalTimeoutSeconds * 1000, signal);
     creds = writePrivateDockerConfig(c.auths, 'digitalocean');
-    log(`Registry credentials: short-lived ${write ? 'read-write' : 'read-only'} DigitalOcean credentials for ${c.registry} (expire in ${formatDuration(expirySeconds)}).`);
+    log(
+      `Registry credentials: short-lived ${write ? 'read-write' : 'read-only'} DigitalOcean credentials for ${c.registry} (expire in ${formatDuration(expirySeconds)}).`,
+    );
   } else {
     creds = agentDockerConfig();
   }
@@ -180,24 +184,29 @@ export async function runCosignJob(
         resolved.push(undefined);
         continue;
       }
-      const { value } = await withRetry((_n, attemptSignal) =>
-        resolveImage(ref, {
-          credentials: creds.lookup,
-          allowHttp: s.allowHttpRegistry,
-          allowInsecure: s.allowInsecureRegistry,
-          timeoutMs: Math.min(30_000, s.budget.attemptTimeoutSeconds * 1000),
-          signal: attemptSignal,
-          cancelSignal: signal,
-          log,
-        }), {
-        budget: s.budget,
-        signal,
-        classify: classifyRegistryFailure,
-        onFailure: (r) => logAttempt(log, 'digest resolution', r),
-      }).catch((err) => {
+      const { value } = await withRetry(
+        (_n, attemptSignal) =>
+          resolveImage(ref, {
+            credentials: creds.lookup,
+            allowHttp: s.allowHttpRegistry,
+            allowInsecure: s.allowInsecureRegistry,
+            timeoutMs: Math.min(30_000, s.budget.attemptTimeoutSeconds * 1000),
+            signal: attemptSignal,
+            cancelSignal: signal,
+            log,
+          }),
+        {
+          budget: s.budget,
+          signal,
+          classify: classifyRegistryFailure,
+          onFailure: (r) => logAttempt(log, 'digest resolution', r),
+        },
+      ).catch((err) => {
         if (!(err instanceof RetryError)) throw err;
         const f = err.failure;
-        throw new UserError(`Resolving ${ref.original} failed after ${err.attempts} attempt(s) [${f.kind}: ${f.reason}]${f.hint ? ` (${f.hint})` : ''}: ${errorMessage(err.lastError)}`);
+        throw new UserError(
+          `Resolving ${ref.original} failed after ${err.attempts} attempt(s) [${f.kind}: ${f.reason}]${f.hint ? ` (${f.hint})` : ''}: ${errorMessage(err.lastError)}`,
+        );
       });
       resolved.push(value);
       images.push({ input: ref.original, pinned: value.pinned, digest: value.digest, mediaType: value.mediaType, platforms: value.platforms.length });
@@ -214,7 +223,15 @@ export async function runCosignJob(
       const r = resolved[i];
       if (s.recursive && r?.isIndex) {
         for (const p of r.platforms) {
-          targets.push({ image: i, pinned: `${repoName(r.ref)}@${p.digest}`, label: `${img.input} [${p.platform}]`, platform: p.platform, skipped: false, attempts: 0, status: 'pending' });
+          targets.push({
+            image: i,
+            pinned: `${repoName(r.ref)}@${p.digest}`,
+            label: `${img.input} [${p.platform}]`,
+            platform: p.platform,
+            skipped: false,
+            attempts: 0,
+            status: 'pending',
+          });
         }
       }
     });
@@ -230,7 +247,12 @@ export async function runCosignJob(
     const ctxFor = (command: CosignCommand) => ({ reguardOn401, command });
 
     /** One cosign command on one target, retried within the budget; returns the successful outcome. */
-    const runWithRetry = async (command: CosignCommand, args: string[], target: Target, quiet: boolean): Promise<{ outcome: CosignOutcome; attempts: number }> => {
+    const runWithRetry = async (
+      command: CosignCommand,
+      args: string[],
+      target: Target,
+      quiet: boolean,
+    ): Promise<{ outcome: CosignOutcome; attempts: number }> => {
       try {
         const { value, attempts } = await withRetry(
           async (attempt, attemptSignal) => {
@@ -248,8 +270,7 @@ export async function runCosignJob(
           {
             budget: s.budget,
             signal,
-            classify: (err) =>
-              err instanceof CosignFailure ? classifyCosignFailure(err.outcome, ctxFor(command)) : { kind: 'transient', reason: 'unknown' },
+            classify: (err) => (err instanceof CosignFailure ? classifyCosignFailure(err.outcome, ctxFor(command)) : { kind: 'transient', reason: 'unknown' }),
             onFailure: (r) => {
               if (quiet && r.error instanceof CosignFailure) {
                 for (const l of r.error.outcome.stderr.split(/\r?\n/)) if (l.trim()) onLine(l, 'stderr');

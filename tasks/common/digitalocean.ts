@@ -151,7 +151,6 @@ const DO_MESSAGE_MAX = 200;
 /** links.pages.next is followed at most this many times: a looping or endless list cannot hold a task. */
 export const MAX_LIST_PAGES = 20;
 
-
 type Scope = 'registry:read' | 'registry:update';
 
 interface RequestSpec {
@@ -269,7 +268,8 @@ export class DigitalOceanClient {
     const rate = this.observedTokenRate(now, prev);
     if (rate !== undefined && rate > 0) delay = Math.max(baseMs, (prev * rate) / this.targetRpm);
     else if (rate === undefined) delay = Math.max(baseMs, prev);
-    if (delay > baseMs && rate !== undefined) reason = `the token is used at about ${Math.round(rate)} requests/min by every job sharing it (pacing to ${this.targetRpm}/min)`;
+    if (delay > baseMs && rate !== undefined)
+      reason = `the token is used at about ${Math.round(rate)} requests/min by every job sharing it (pacing to ${this.targetRpm}/min)`;
     if (this.slowFactor > 1.05) {
       delay *= this.slowFactor;
       reason = 'DigitalOcean answered 429 (rate limited) recently';
@@ -373,7 +373,9 @@ export class DigitalOceanClient {
   private okBody(spec: RequestSpec, res: HttpResponse): Record<string, unknown> {
     const what = `DigitalOcean API ${this.describe(spec)}`;
     if (res.mediaType !== 'application/json') {
-      throw new UnexpectedAnswerError(`${what} answered ${res.status} with a body that is not JSON (${res.mediaType || 'no content type'}, ${res.body.length} bytes)`);
+      throw new UnexpectedAnswerError(
+        `${what} answered ${res.status} with a body that is not JSON (${res.mediaType || 'no content type'}, ${res.body.length} bytes)`,
+      );
     }
     let v: unknown;
     try {
@@ -584,7 +586,11 @@ export class DigitalOceanClient {
    */
   async getActiveGc(registry: string, signal?: AbortSignal): Promise<GarbageCollection | undefined> {
     const check = (d: any) => void normalizeGc(d.garbage_collection, 'GET active garbage collection');
-    const a = await this.onRegistry(registry, (b) => ({ method: 'GET', path: `${b}/garbage-collection`, scope: 'registry:read', accept: [404], check }), signal);
+    const a = await this.onRegistry(
+      registry,
+      (b) => ({ method: 'GET', path: `${b}/garbage-collection`, scope: 'registry:read', accept: [404], check }),
+      signal,
+    );
     if (a.status === 404) return undefined;
     return normalizeGc(a.data.garbage_collection, 'GET active garbage collection');
   }
@@ -597,7 +603,11 @@ export class DigitalOceanClient {
     const out: GarbageCollection[] = [];
     const perPage = Math.max(1, Math.min(200, limit));
     const check = (d: any) => void gcListOf(d, 'GET garbage collections');
-    let page = await this.onRegistry(registry, (b) => ({ method: 'GET', path: `${b}/garbage-collections`, params: { per_page: perPage, page: 1 }, scope: 'registry:read', check }), signal);
+    let page = await this.onRegistry(
+      registry,
+      (b) => ({ method: 'GET', path: `${b}/garbage-collections`, params: { per_page: perPage, page: 1 }, scope: 'registry:read', check }),
+      signal,
+    );
     const path = this.base(registry, this.modes.get(registry) ?? 'new') + '/garbage-collections';
     const seen = new Set<number>([1]);
     for (let pages = 1; ; pages++) {
@@ -618,7 +628,17 @@ export class DigitalOceanClient {
    */
   async startGc(registry: string, type: string, signal?: AbortSignal): Promise<GarbageCollection> {
     try {
-      const a = await this.onRegistry(registry, (b) => ({ method: 'POST', path: `${b}/garbage-collection`, body: { type }, scope: 'registry:update', check: (d) => void normalizeGc(d.garbage_collection, 'start garbage collection') }), signal);
+      const a = await this.onRegistry(
+        registry,
+        (b) => ({
+          method: 'POST',
+          path: `${b}/garbage-collection`,
+          body: { type },
+          scope: 'registry:update',
+          check: (d) => void normalizeGc(d.garbage_collection, 'start garbage collection'),
+        }),
+        signal,
+      );
       return normalizeGc(a.data.garbage_collection, 'start garbage collection');
     } catch (err) {
       if (err instanceof DoApiError && err.status === 409) {
@@ -706,7 +726,8 @@ function gcListOf(data: any, what: string): GarbageCollection[] {
  * naming the field (never its value). An unknown `type` is dropped (it is informational).
  */
 export function normalizeGc(raw: unknown, what = 'garbage collection'): GarbageCollection {
-  const bad = (field: string) => new UnexpectedAnswerError(`DigitalOcean API ${what} answered a garbage_collection whose '${field}' is missing or out of grammar`);
+  const bad = (field: string) =>
+    new UnexpectedAnswerError(`DigitalOcean API ${what} answered a garbage_collection whose '${field}' is missing or out of grammar`);
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw bad('garbage_collection');
   const r = raw as Record<string, unknown>;
   const str = (field: string, ok: (v: string) => boolean): string => {

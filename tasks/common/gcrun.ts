@@ -133,12 +133,7 @@ function iso(ms: number): string {
  * outcomes: the result says succeeded / withIssues / failed, with outputs and
  * the Markdown summary, so the task can report all of them first.
  */
-export async function runGarbageCollection(
-  client: DigitalOceanClient,
-  settings: GcRunSettings,
-  signal: AbortSignal,
-  ui: GcRunUi,
-): Promise<GcRunResult> {
+export async function runGarbageCollection(client: DigitalOceanClient, settings: GcRunSettings, signal: AbortSignal, ui: GcRunUi): Promise<GcRunResult> {
   const started = Date.now();
   const deadline = started + settings.timeoutSeconds * 1000;
   const pollMs = settings.pollIntervalSeconds * 1000;
@@ -333,7 +328,7 @@ export async function runGarbageCollection(
   async function waitUntilEnded(gc: GarbageCollection, mine: boolean): Promise<{ gc: GarbageCollection; timedOut: boolean }> {
     let last = gc;
     lastSeen = gc;
-    phase = 'the DigitalOcean API (the GC\'s status)';
+    phase = "the DigitalOcean API (the GC's status)";
     let warnedLong = false;
     const since = mine ? ourStart : Date.now();
     while (!isTerminalGcStatus(last.status)) {
@@ -342,7 +337,11 @@ export async function runGarbageCollection(
       const delay = client.pollDelayMs(pollMs);
       if (client.pacing !== lastPacing) {
         lastPacing = client.pacing;
-        ui.log(lastPacing ? `Polling every ${formatDuration(delay / 1000)} instead of ${settings.pollIntervalSeconds}s: ${lastPacing}.` : `Polling every ${settings.pollIntervalSeconds}s again.`);
+        ui.log(
+          lastPacing
+            ? `Polling every ${formatDuration(delay / 1000)} instead of ${settings.pollIntervalSeconds}s: ${lastPacing}.`
+            : `Polling every ${settings.pollIntervalSeconds}s again.`,
+        );
       }
       await sleep(Math.min(delay, Math.max(0, deadline - now)), rs);
       if (Date.now() >= deadline) return { gc: last, timedOut: true };
@@ -368,7 +367,9 @@ export async function runGarbageCollection(
       }
       if (mine && !warnedLong && Date.now() - since > settings.warnAfterSeconds * 1000 && !isTerminalGcStatus(seen.status)) {
         warnedLong = true;
-        ui.log(`GC ${seen.uuid} is still '${seen.status}' after ${formatDuration((Date.now() - since) / 1000)} (warnAfterMinutes: ${settings.warnAfterSeconds / 60}).`);
+        ui.log(
+          `GC ${seen.uuid} is still '${seen.status}' after ${formatDuration((Date.now() - since) / 1000)} (warnAfterMinutes: ${settings.warnAfterSeconds / 60}).`,
+        );
       }
       last = seen;
       lastSeen = seen;
@@ -384,7 +385,13 @@ export async function runGarbageCollection(
     return 50;
   }
 
-  async function finish(r: { outcome: GcRunResult['outcome']; action: GcAction; gc?: GarbageCollection; message: string; timedOut?: boolean }): Promise<GcRunResult> {
+  async function finish(r: {
+    outcome: GcRunResult['outcome'];
+    action: GcAction;
+    gc?: GarbageCollection;
+    message: string;
+    timedOut?: boolean;
+  }): Promise<GcRunResult> {
     const gc = r.gc;
     const terminal = gc ? isTerminalGcStatus(gc.status) : false;
     const dur = gc && (r.action === 'started' || r.action === 'adopted') ? durationOf(gc, ourStart) : undefined;
@@ -443,7 +450,9 @@ function renderSummary(
   lines.push('| | |', '|---|---|');
   lines.push(`| Registry | \`${registry}\` |`);
   if (gc) {
-    lines.push(`| GC | \`${gc.uuid}\` (${r.action === 'started' ? 'started by this task' : r.action === 'adopted' ? 'adopted: started elsewhere' : r.action === 'skipped' ? 'already running; skipped' : 'already running'}) |`);
+    lines.push(
+      `| GC | \`${gc.uuid}\` (${r.action === 'started' ? 'started by this task' : r.action === 'adopted' ? 'adopted: started elsewhere' : r.action === 'skipped' ? 'already running; skipped' : 'already running'}) |`,
+    );
     if (gc.type) lines.push(`| Type | ${mdCell(gc.type)} |`);
     lines.push(`| Status | **${mdCell(gc.status)}**${r.timedOut ? ' (timed out)' : ''} |`);
     lines.push(`| Started | ${mdCell(gc.created_at)} |`);
@@ -470,11 +479,16 @@ function renderSummary(
       const pct = Math.round(((dur.seconds - med) / med) * 100);
       cmp = `; this one took ${formatDuration(dur.seconds)}, ${pct === 0 ? 'the same as the median' : `${Math.abs(pct)}% ${pct > 0 ? 'longer' : 'shorter'} than the median`}`;
     }
-    lines.push(`Median duration ${formatDuration(med)} (shortest ${formatDuration(Math.min(...durations))}, longest ${formatDuration(Math.max(...durations))})${cmp}.`, '');
+    lines.push(
+      `Median duration ${formatDuration(med)} (shortest ${formatDuration(Math.min(...durations))}, longest ${formatDuration(Math.max(...durations))})${cmp}.`,
+      '',
+    );
     lines.push('| started | type | status | duration | blobs deleted | freed |', '|---|---|---|---|---|---|');
     for (const g of past) {
       const d = gcOwnDurationSeconds(g);
-      lines.push(`| ${mdCell(g.created_at)} | ${mdCell(g.type ?? '')} | ${mdCell(g.status)} | ${d === undefined ? '?' : formatDuration(d)} | ${g.blobs_deleted} | ${humanBytes(g.freed_bytes)} |`);
+      lines.push(
+        `| ${mdCell(g.created_at)} | ${mdCell(g.type ?? '')} | ${mdCell(g.status)} | ${d === undefined ? '?' : formatDuration(d)} | ${g.blobs_deleted} | ${humanBytes(g.freed_bytes)} |`,
+      );
     }
   }
   lines.push('');

@@ -2,15 +2,7 @@ import { CancelledError, UserError } from './errors';
 import { readInt, readList, readPick, readString } from './inputs';
 import { linkedDeadline, sleep } from './retry';
 import { formatDuration } from './vso';
-import {
-  DigitalOceanClient,
-  GarbageCollection,
-  gcOwnDurationSeconds,
-  isTerminalGcStatus,
-  median,
-  parseDoTime,
-  validateRegistryName,
-} from './digitalocean';
+import { DigitalOceanClient, GarbageCollection, gcOwnDurationSeconds, isTerminalGcStatus, median, parseDoTime, validateRegistryName } from './digitalocean';
 import { StageState, TimelineClient } from './timeline';
 
 export interface GuardSettings {
@@ -315,7 +307,13 @@ async function pollGc(client: DigitalOceanClient, settings: GuardSettings, st: G
  * still has its tail window, measured from its own updated_at. An old entry, even a non-terminal
  * one the active-GC endpoint no longer reports, triggers nothing.
  */
-async function recentTail(client: DigitalOceanClient, settings: GuardSettings, st: GuardState, signal: AbortSignal, log: (line: string) => void): Promise<void> {
+async function recentTail(
+  client: DigitalOceanClient,
+  settings: GuardSettings,
+  st: GuardState,
+  signal: AbortSignal,
+  log: (line: string) => void,
+): Promise<void> {
   const settleMs = settings.settleSeconds * 1000;
   let recent = st.history[0];
   if (!recent) return;
@@ -350,10 +348,16 @@ function clearResult(deps: GuardDeps, st: GuardState, settleEnd: number): GuardR
   const stageWaitSeconds = stageWait(st, Date.now());
   const parts: string[] = [];
   if (client) {
-    parts.push(st.gcWasActive ? `GC ended (${st.observed}) and settled after ${formatDuration(gcWaitSeconds)}` : `no GC active on ${st.registry}${gcWaitSeconds ? ` (settled for ${formatDuration(gcWaitSeconds)})` : ''}`);
+    parts.push(
+      st.gcWasActive
+        ? `GC ended (${st.observed}) and settled after ${formatDuration(gcWaitSeconds)}`
+        : `no GC active on ${st.registry}${gcWaitSeconds ? ` (settled for ${formatDuration(gcWaitSeconds)})` : ''}`,
+    );
   }
   if (st.stageStates.length) {
-    parts.push(`stage${st.stageStates.length > 1 ? 's' : ''} ${st.stageStates.map((s) => s.identifier).join(', ')} completed${stageWaitSeconds ? ` after ${formatDuration(stageWaitSeconds)}` : ''}`);
+    parts.push(
+      `stage${st.stageStates.length > 1 ? 's' : ''} ${st.stageStates.map((s) => s.identifier).join(', ')} completed${stageWaitSeconds ? ` after ${formatDuration(stageWaitSeconds)}` : ''}`,
+    );
   }
   return {
     gcWaitSeconds,

@@ -218,7 +218,6 @@ class TunnelAgent extends https.Agent {
     super(options);
   }
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   override createConnection(options: any, done?: (err: Error | null, socket: any) => void): undefined {
     if (!done) throw new Error('TunnelAgent needs a callback');
     const p = this.proxy;
@@ -341,7 +340,8 @@ function readBody(
       d.signal.removeEventListener('abort', onAbort);
       fn();
     };
-    const cutShort = (err?: Error) => settle(() => reject(d.reason() ?? new HttpFailure(`the answer was cut short${err ? `: ${err.message}` : ''}`, 'truncated', true)));
+    const cutShort = (err?: Error) =>
+      settle(() => reject(d.reason() ?? new HttpFailure(`the answer was cut short${err ? `: ${err.message}` : ''}`, 'truncated', true)));
     const onAbort = () => {
       cutShort();
       stream.destroy();
@@ -424,7 +424,8 @@ export async function request(req: HttpRequest): Promise<HttpResponse> {
     if (url.protocol === 'https:' && next.protocol !== 'https:') {
       throw new HttpFailure(`${url.host} redirected from https to ${next.protocol.replace(':', '')}; refused`, 'redirect', false);
     }
-    if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new HttpFailure(`${url.host} redirected to a ${next.protocol} URL; refused`, 'redirect', false);
+    if (next.protocol !== 'https:' && next.protocol !== 'http:')
+      throw new HttpFailure(`${url.host} redirected to a ${next.protocol} URL; refused`, 'redirect', false);
     if (seen.has(next.href)) throw new HttpFailure(`${url.host} redirects in a loop`, 'redirect', false);
     if (hops + 1 > max) throw new HttpFailure(`more than ${max} redirects from ${new URL(req.url).host}`, 'redirect', false);
     seen.add(next.href);

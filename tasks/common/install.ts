@@ -230,7 +230,9 @@ async function downloadRetry<T>(what: string, op: (signal: AbortSignal, timeoutM
       signal: net.signal,
       onFailure: (r) => {
         last = errorMessage(r.error);
-        info(`Download of ${q(what)} failed (attempt ${r.attempt}/${r.maxAttempts}, ${r.failure.reason}): ${q(last)}${r.nextWaitMs !== undefined ? `; retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s` : ''}`);
+        info(
+          `Download of ${q(what)} failed (attempt ${r.attempt}/${r.maxAttempts}, ${r.failure.reason}): ${q(last)}${r.nextWaitMs !== undefined ? `; retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s` : ''}`,
+        );
       },
     });
     return r.value;
@@ -238,7 +240,9 @@ async function downloadRetry<T>(what: string, op: (signal: AbortSignal, timeoutM
     if (net.job.aborted) throw new CancelledError();
     if (err instanceof UserError) throw err;
     if (net.outOfTime()) {
-      throw new UserError(`Could not download ${q(what)} within timeoutSeconds (${net.seconds}s)${last ? `: ${q(last)}` : ''}; check the mirror or raise timeoutSeconds.`);
+      throw new UserError(
+        `Could not download ${q(what)} within timeoutSeconds (${net.seconds}s)${last ? `: ${q(last)}` : ''}; check the mirror or raise timeoutSeconds.`,
+      );
     }
     const inner = err instanceof RetryError ? err.lastError : err;
     throw new UserError(`Could not download ${q(what)}: ${q(errorMessage(inner))}`);
@@ -262,7 +266,9 @@ async function releaseChecksum(baseUrl: string, version: string, asset: string, 
   }
   const found = checksumsFor(text, asset);
   if (found.length === 0) {
-    throw new UserError(`${lead}${q(url)} lists no checksum for ${asset} (no line '<64 hex digits>  ${asset}' in ${text.length} bytes); set the 'checksum' input.`);
+    throw new UserError(
+      `${lead}${q(url)} lists no checksum for ${asset} (no line '<64 hex digits>  ${asset}' in ${text.length} bytes); set the 'checksum' input.`,
+    );
   }
   if (found.length > 1) throw new UserError(`${lead}${q(url)} lists ${found.length} different checksums for ${asset}; set the 'checksum' input.`);
   return found[0];
@@ -312,7 +318,7 @@ async function copyVerified(src: string, got: Download, dest: string): Promise<v
     const hash = crypto.createHash('sha256');
     try {
       const buf = Buffer.allocUnsafe(1 << 20);
-      for (let n: number; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) {
+      for (let n: number; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) {
         hash.update(buf.subarray(0, n));
         fs.writeSync(out, buf, 0, n);
       }
@@ -416,7 +422,9 @@ async function verifyCacheHit(dir: string, req: InstallRequest, plat: CosignPlat
   const bin = path.join(dir, plat.binaryName);
   const altered = (what: string) => {
     removeCacheEntry(dir);
-    return new UserError(`The cached cosign ${req.version} at '${q(bin)}' ${what}: the agent's tool cache was altered. The cache entry was removed; re-run to download a verified copy.`);
+    return new UserError(
+      `The cached cosign ${req.version} at '${q(bin)}' ${what}: the agent's tool cache was altered. The cache entry was removed; re-run to download a verified copy.`,
+    );
   };
   let h: StableHash;
   try {
@@ -462,7 +470,12 @@ function readHint(dir: string): string {
  * A fresh install: download into a private 0700 folder, hashing as the bytes are written; that
  * same file (checked unchanged) is the one run for the version check and copied into the cache.
  */
-async function downloadAndCache(req: InstallRequest, plat: CosignPlatform, pin: Pin, net: NetworkDeadline): Promise<{ dir: string; sha256: string; reported: string }> {
+async function downloadAndCache(
+  req: InstallRequest,
+  plat: CosignPlatform,
+  pin: Pin,
+  net: NetworkDeadline,
+): Promise<{ dir: string; sha256: string; reported: string }> {
   let { expected, source } = pinSource(pin);
   if (!expected) {
     const sumsUrl = releaseUrl(req.baseUrl, req.version, 'cosign_checksums.txt');

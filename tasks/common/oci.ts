@@ -30,12 +30,7 @@ export const MEDIA_TYPES = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
 } as const;
 
-export const MANIFEST_ACCEPT = [
-  MEDIA_TYPES.ociIndex,
-  MEDIA_TYPES.ociManifest,
-  MEDIA_TYPES.dockerList,
-  MEDIA_TYPES.dockerManifest,
-].join(', ');
+export const MANIFEST_ACCEPT = [MEDIA_TYPES.ociIndex, MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerList, MEDIA_TYPES.dockerManifest].join(', ');
 
 export function isIndexMediaType(mediaType: string): boolean {
   return mediaType === MEDIA_TYPES.ociIndex || mediaType === MEDIA_TYPES.dockerList;
@@ -246,7 +241,10 @@ class RegistrySession {
   private authorization: string | undefined;
   private readonly host: string;
 
-  constructor(private readonly ref: ImageReference, private readonly options: ResolveOptions) {
+  constructor(
+    private readonly ref: ImageReference,
+    private readonly options: ResolveOptions,
+  ) {
     this.host = apiHost(ref.registry);
   }
 
@@ -311,7 +309,8 @@ class RegistrySession {
     } catch {
       throw new UnexpectedAnswerError(`registry ${this.host} sent a Bearer challenge whose realm is not a URL`);
     }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new UnexpectedAnswerError(`registry ${this.host} points its token realm at a ${quote(url.protocol, 20)} URL`);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      throw new UnexpectedAnswerError(`registry ${this.host} points its token realm at a ${quote(url.protocol, 20)} URL`);
     if (challenge['service']) url.searchParams.set('service', challenge['service']);
     url.searchParams.set('scope', `repository:${this.ref.repository}:pull`);
     if (url.protocol === 'http:' && !this.options.allowHttp && !isLoopbackHost(url.host)) {
@@ -379,11 +378,16 @@ function describeFailure(ref: ImageReference, reference: string, method: 'HEAD' 
   const code = codes.length ? ` ${codes.join(',')}` : '';
   if (res.status === 404) {
     if (method === 'GET' && codes.some((c) => c === 'MANIFEST_UNKNOWN' || c === 'NAME_UNKNOWN')) {
-      return new RegistryError(`${at}: ${codes.join(',')} (the registry has no such tag or digest; was the image pushed to this registry and repository?)`, 'manifest-unknown', 404);
+      return new RegistryError(
+        `${at}: ${codes.join(',')} (the registry has no such tag or digest; was the image pushed to this registry and repository?)`,
+        'manifest-unknown',
+        404,
+      );
     }
     return new UnexpectedAnswerError(`${at}: registry answered 404 without a MANIFEST_UNKNOWN error body (${res.mediaType || 'no content type'})`);
   }
-  if (res.status === 401 || res.status === 403) return new RegistryError(`${at}: registry answered ${res.status}${code} (${CREDENTIALS_HINT})`, 'auth', res.status);
+  if (res.status === 401 || res.status === 403)
+    return new RegistryError(`${at}: registry answered ${res.status}${code} (${CREDENTIALS_HINT})`, 'auth', res.status);
   return new HttpStatusError(`${at}: registry answered ${res.status}${code}`, res.status, retryAfterMs(res.headers));
 }
 
@@ -417,7 +421,8 @@ interface ManifestDoc {
  * hashing it would publish a digest the registry does not have. Returns its media type.
  */
 function readManifestBody(ref: ImageReference, body: Buffer, fromHeader: string | undefined): ManifestDoc {
-  const refuse = (why: string) => new UnexpectedAnswerError(`${ref.original}: the registry answered 200 with a body that is not a manifest (${why}, ${body.length} bytes)`);
+  const refuse = (why: string) =>
+    new UnexpectedAnswerError(`${ref.original}: the registry answered 200 with a body that is not a manifest (${why}, ${body.length} bytes)`);
   let doc: { schemaVersion?: unknown; mediaType?: unknown; manifests?: unknown; layers?: unknown; config?: unknown };
   try {
     doc = JSON.parse(body.toString('utf8'));
@@ -444,7 +449,9 @@ function parsePlatforms(manifests: unknown[]): PlatformManifest[] {
     .map((m) => ({
       digest: m!.digest as string,
       mediaType: typeof m!.mediaType === 'string' && MEDIA_TYPE.test(m!.mediaType) ? m!.mediaType : '',
-      platform: m!.platform ? [word(m!.platform.os), word(m!.platform.architecture), word(m!.platform.variant)].filter(Boolean).join('/') || 'unknown' : 'unknown',
+      platform: m!.platform
+        ? [word(m!.platform.os), word(m!.platform.architecture), word(m!.platform.variant)].filter(Boolean).join('/') || 'unknown'
+        : 'unknown',
     }));
 }
 
@@ -475,13 +482,17 @@ export async function resolveImage(ref: ImageReference, options: ResolveOptions)
     const hashed = sha256Digest(get.body);
     const header = headerDigest(get);
     if (header && header !== hashed) {
-      throw new RegistryError(`${ref.original}: the registry's Docker-Content-Digest (${header}) does not match the sha256 of the bytes it returned (${hashed})`, 'digest-mismatch');
+      throw new RegistryError(
+        `${ref.original}: the registry's Docker-Content-Digest (${header}) does not match the sha256 of the bytes it returned (${hashed})`,
+        'digest-mismatch',
+      );
     }
     if (!digest) {
       digest = hashed;
       source = 'get';
     }
-    if (digest !== hashed) throw new RegistryError(`${ref.original}: HEAD reported ${digest} but GET returned bytes hashing to ${hashed} (did the tag move?)`, 'tag-moved');
+    if (digest !== hashed)
+      throw new RegistryError(`${ref.original}: HEAD reported ${digest} but GET returned bytes hashing to ${hashed} (did the tag move?)`, 'tag-moved');
     mediaType = doc.mediaType;
     platforms = doc.platforms;
   }

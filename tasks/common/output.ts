@@ -69,6 +69,7 @@ const LINE_BREAK_ESCAPES: Record<string, string> = {
 
 /** One physical line: line breaks and other control characters (tab aside) become visible escapes. */
 export function flatten(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return text.replace(/\r\n|[\u0000-\u0008\u000a-\u001f\u007f\u0085\u2028\u2029]/g, (c) => {
     return LINE_BREAK_ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
   });
@@ -185,7 +186,7 @@ const DIGEST = /^sha256:[a-f0-9]{64}$/;
 const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
 const REPO_PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 /** RFC 6838 restricted-name: 1 to 127 characters, first alphanumeric. */
-const MEDIA_NAME = "[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}";
+const MEDIA_NAME = '[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}';
 export const MEDIA_TYPE = new RegExp(`^${MEDIA_NAME}/${MEDIA_NAME}$`);
 /** DigitalOcean status words ("waiting for write JWTs to expire"). */
 export const STATUS_WORD = /^[A-Za-z][A-Za-z ]{0,62}[A-Za-z]$|^[A-Za-z]$/;
@@ -217,7 +218,10 @@ export const GRAMMARS = {
 export type Grammar = keyof typeof GRAMMARS;
 
 export class OutputGrammarError extends Error {
-  constructor(readonly output: string, grammar: string) {
+  constructor(
+    readonly output: string,
+    grammar: string,
+  ) {
     super(`Output '${output}': the value the server sent does not fit its grammar (${grammar}); it was not set.`);
     this.name = 'OutputGrammarError';
   }
@@ -244,7 +248,8 @@ export function setOutput(name: string, value: string | number | boolean, spec: 
 // ---------------------------------------------------------------------------------------------
 // Guards on the streams, installed when this module loads
 
-const SECRET_ENV = /^(SECRET_.+|AGENT_PROXYPASSWORD|AGENT_CLIENTCERTPASSWORD|SYSTEM_ACCESSTOKEN|DIGITALOCEAN_ACCESS_TOKEN|ENDPOINT_AUTH_PARAMETER_.+_(APITOKEN|ACCESSTOKEN|PASSWORD|TOKEN|SECRET|KEY|SERVICEPRINCIPALKEY))$/i;
+const SECRET_ENV =
+  /^(SECRET_.+|AGENT_PROXYPASSWORD|AGENT_CLIENTCERTPASSWORD|SYSTEM_ACCESSTOKEN|DIGITALOCEAN_ACCESS_TOKEN|ENDPOINT_AUTH_PARAMETER_.+_(APITOKEN|ACCESSTOKEN|PASSWORD|TOKEN|SECRET|KEY|SERVICEPRINCIPALKEY))$/i;
 
 /** The secrets the agent hands every task: secret variables, endpoint secrets, the job token, the proxy password. */
 export function collectAmbientSecrets(env: Readonly<Record<string, string | undefined>> = agentEnvironment()): void {

@@ -80,7 +80,12 @@ export interface RetryOptions {
 }
 
 export class RetryError extends Error {
-  constructor(message: string, readonly attempts: number, readonly failure: FailureClass, readonly lastError: unknown) {
+  constructor(
+    message: string,
+    readonly attempts: number,
+    readonly failure: FailureClass,
+    readonly lastError: unknown,
+  ) {
     super(message);
     this.name = 'RetryError';
   }
@@ -101,10 +106,13 @@ export interface LinkedDeadline {
 export function linkedDeadline(parent: AbortSignal | undefined, ms: number): LinkedDeadline {
   const controller = new AbortController();
   let expired = false;
-  const timer = setTimeout(() => {
-    expired = true;
-    controller.abort(new CancelledError('deadline'));
-  }, Math.max(0, ms));
+  const timer = setTimeout(
+    () => {
+      expired = true;
+      controller.abort(new CancelledError('deadline'));
+    },
+    Math.max(0, ms),
+  );
   const onParent = () => controller.abort(parent?.reason);
   if (parent?.aborted) onParent();
   else parent?.addEventListener('abort', onParent, { once: true });
@@ -122,10 +130,13 @@ export function linkedDeadline(parent: AbortSignal | undefined, ms: number): Lin
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new CancelledError());
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      Math.max(0, ms),
+    );
     const onAbort = () => {
       clearTimeout(timer);
       reject(new CancelledError());
@@ -169,9 +180,10 @@ export async function withRetry<T>(
       }
       options.onFailure?.({ attempt, maxAttempts: budget.maxAttempts, failure, error: err, nextWaitMs: waitMs });
       if (waitMs === undefined) {
-        const why = failure.kind === 'permanent'
-          ? `${failure.reason} (not retried${failure.hint ? `: ${failure.hint}` : ''})`
-          : `${failure.reason} after ${attempt} attempt(s)`;
+        const why =
+          failure.kind === 'permanent'
+            ? `${failure.reason} (not retried${failure.hint ? `: ${failure.hint}` : ''})`
+            : `${failure.reason} after ${attempt} attempt(s)`;
         throw new RetryError(`${why}: ${errorMessage(err)}`, attempt, failure, err);
       }
       await sleep(waitMs, signal);

@@ -93,17 +93,26 @@ export class TimelineClient {
             // "Not found" only from Azure DevOps' own JSON error (typeKey and message): a proxy's
             // or router's 404 page says nothing about the build, and is retried like any odd answer.
             if (isAdoError(res)) throw new UserError(`The Azure DevOps build timeline of this build was not found (404).`);
-            throw new UnexpectedAnswerError(`the build timeline answered 404 with a body that is not Azure DevOps' error (${res.mediaType || 'no content type'}, ${res.body.length} bytes)`);
+            throw new UnexpectedAnswerError(
+              `the build timeline answered 404 with a body that is not Azure DevOps' error (${res.mediaType || 'no content type'}, ${res.body.length} bytes)`,
+            );
           }
           if (res.status !== 200) throw new HttpStatusError(`the build timeline answered ${res.status}`, res.status, retryAfterMs(res.headers));
           return stagesOf(jsonBody(res, 'the build timeline'));
         },
         {
-          budget: { maxAttempts: 5, attemptTimeoutSeconds: Math.ceil(timeoutMs / 1000) + 1, initialBackoffSeconds: 1, maxBackoffSeconds: 15, totalTimeoutSeconds: 180 },
+          budget: {
+            maxAttempts: 5,
+            attemptTimeoutSeconds: Math.ceil(timeoutMs / 1000) + 1,
+            initialBackoffSeconds: 1,
+            maxBackoffSeconds: 15,
+            totalTimeoutSeconds: 180,
+          },
           classify: classifyHttpFailure,
           signal,
           onFailure: (r) => {
-            if (r.nextWaitMs !== undefined) this.options.log?.(`Build timeline: ${r.failure.reason} (${errorMessage(r.error)}); retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s.`);
+            if (r.nextWaitMs !== undefined)
+              this.options.log?.(`Build timeline: ${r.failure.reason} (${errorMessage(r.error)}); retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s.`);
           },
         },
       );

@@ -56,7 +56,17 @@ async function pushIndex(reg: RealRegistry, repo: string, tag: string): Promise<
       await run(tools.crane, ['mutate', '--set-platform', `linux/${arch}`, '-t', ref, ref, '--insecure']);
       digests[arch] = (await run(tools.crane, ['digest', ref, '--insecure'])).stdout.trim();
     }
-    await run(tools.crane, ['index', 'append', '-m', `${reg.host}/${repo}:amd64`, '-m', `${reg.host}/${repo}:arm64`, '-t', `${reg.host}/${repo}:${tag}`, '--insecure']);
+    await run(tools.crane, [
+      'index',
+      'append',
+      '-m',
+      `${reg.host}/${repo}:amd64`,
+      '-m',
+      `${reg.host}/${repo}:arm64`,
+      '-t',
+      `${reg.host}/${repo}:${tag}`,
+      '--insecure',
+    ]);
     const index = (await run(tools.crane, ['digest', `${reg.host}/${repo}:${tag}`, '--insecure'])).stdout.trim();
     return { index, amd64: digests.amd64, arm64: digests.arm64 };
   } finally {
@@ -74,7 +84,11 @@ function baseInputs(f: Fixture, cosign: string, image: string, extra: Record<str
   return offlineAttestInputs(setup, { settleSeconds: '2', attemptTimeoutSeconds: '60', totalTimeoutMinutes: '10', ...extra });
 }
 
-async function runCosignTask(f: Fixture, inputs: Record<string, string>, options: { env?: Record<string, string>; onSpawn?: (c: ChildProcess) => void; onLine?: (l: string) => void; agent?: Record<string, string> } = {}): Promise<TaskRun> {
+async function runCosignTask(
+  f: Fixture,
+  inputs: Record<string, string>,
+  options: { env?: Record<string, string>; onSpawn?: (c: ChildProcess) => void; onLine?: (l: string) => void; agent?: Record<string, string> } = {},
+): Promise<TaskRun> {
   return runTask('CosignV1', {
     inputs,
     env: { ...(options.agent ?? agentEnv()), ...doEnv(f), ...(options.env ?? {}) },
@@ -85,7 +99,13 @@ async function runCosignTask(f: Fixture, inputs: Record<string, string>, options
 }
 
 /** The real `cosign verify-attestation` (or verify) through the front, with a read credential. */
-async function cosignVerifies(f: Fixture, cosign: string, pinned: string, command: 'verify-attestation' | 'verify' = 'verify-attestation', type = PREDICATE_TYPE): Promise<boolean> {
+async function cosignVerifies(
+  f: Fixture,
+  cosign: string,
+  pinned: string,
+  command: 'verify-attestation' | 'verify' = 'verify-attestation',
+  type = PREDICATE_TYPE,
+): Promise<boolean> {
   const args = [command, '--key', f.keys.pub, '--insecure-ignore-tlog', '--allow-http-registry', '--allow-insecure-registry'];
   if (command === 'verify-attestation') args.push('--type', type);
   try {
@@ -134,7 +154,10 @@ describe('Cosign@1 end-to-end (bundled task, real cosign, registry behind the em
     f.emu?.clearFaults();
   });
 
-  for (const [label, cosign] of [['cosign 2.x', tools.cosign2], ['cosign 3.x', tools.cosign3]] as const) {
+  for (const [label, cosign] of [
+    ['cosign 2.x', tools.cosign2],
+    ['cosign 3.x', tools.cosign3],
+  ] as const) {
     describe(label, () => {
       it('seed 000: GC running when the attest starts → waits, then succeeds, and cosign verify-attestation passes', async () => {
         const repo = uniqueRepo('s000');
@@ -158,7 +181,10 @@ describe('Cosign@1 end-to-end (bundled task, real cosign, registry behind the em
         assert.strictEqual(r.result, 'Failed', describeRun(r));
         assert.match(r.resultMessage, /401|UNAUTHORIZED/i, describeRun(r));
         assert.match(r.resultMessage, /after 1 attempt/);
-        assert.ok(f.emu.tokenRequests.some((t) => !t.granted && /write-scoped/.test(t.reason ?? '')), 'the token endpoint refused a push scope');
+        assert.ok(
+          f.emu.tokenRequests.some((t) => !t.granted && /write-scoped/.test(t.reason ?? '')),
+          'the token endpoint refused a push scope',
+        );
       });
 
       it('seed 002: a two-platform OCI index by tag → digests is the index digest the registry reports; recursive covers each platform', async () => {
@@ -230,7 +256,10 @@ exec "${cosign}" "$@"`,
         const ok = await runCosignTask(f, baseInputs(f, w, image, { skipIfPresent: 'true', verifyAfter: 'true', arguments: '--timeout=50s' }));
         assert.strictEqual(ok.result, 'Succeeded', describeRun(ok));
         const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
-        assert.deepStrictEqual(lines.map((l) => l.split(' ')[0]), ['verify-attestation', 'attest', 'verify-attestation']);
+        assert.deepStrictEqual(
+          lines.map((l) => l.split(' ')[0]),
+          ['verify-attestation', 'attest', 'verify-attestation'],
+        );
         for (const l of lines) assert.ok(l.endsWith(` -- ${ok.outputs.digest}`), `'--' right before the image: ${l}`);
         const attest = lines[1].split(' ');
         assert.ok(attest.indexOf('--timeout=50s') > 0 && attest.indexOf('--timeout=50s') < attest.indexOf('--'), lines[1]);
@@ -239,7 +268,14 @@ exec "${cosign}" "$@"`,
         const bad = await runCosignTask(f, baseInputs(f, w, image, { skipIfPresent: 'false', arguments: '--timeout=abc' }));
         assert.strictEqual(bad.result, 'Failed', describeRun(bad));
         assert.match(bad.resultMessage, /after 1 attempt\(s\) \[permanent: usage\].*invalid argument "abc"/);
-        assert.deepStrictEqual(fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')[0]), ['attest']);
+        assert.deepStrictEqual(
+          fs
+            .readFileSync(log, 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => l.split(' ')[0]),
+          ['attest'],
+        );
       });
 
       it('GC starting during the retry loop (401 mid-run) goes back to the guard and recovers', async () => {
@@ -295,7 +331,11 @@ exec "${cosign}" "$@"`,
         const repo = uniqueRepo('va');
         await pushTinyImage(f.reg.host, `${repo}:1.0`);
         const dir = tempDir('wrap');
-        const w = wrapper(dir, 'cosign-noop', `if [ "$1" = attest ] && [[ " $* " != *" --help "* ]]; then echo "pretending to attest" >&2; exit 0; fi\nexec "${cosign}" "$@"`);
+        const w = wrapper(
+          dir,
+          'cosign-noop',
+          `if [ "$1" = attest ] && [[ " $* " != *" --help "* ]]; then echo "pretending to attest" >&2; exit 0; fi\nexec "${cosign}" "$@"`,
+        );
         const r = await runCosignTask(f, baseInputs(f, w, `${f.emu.registryHost}/${repo}:1.0`, { verifyAfter: 'true', maxAttempts: '2' }));
         assert.strictEqual(r.result, 'Failed', describeRun(r));
         assert.match(r.resultMessage, /^verifyAfter: .* does not verify/);
@@ -311,9 +351,15 @@ exec "${cosign}" "$@"`,
       const dir = tempDir('wrap');
       const log = path.join(dir, 'calls');
       const w = wrapper(dir, 'cosign-any', `echo "$*" >> "${log}"\nexec "${cosign}" "$@"`);
-      const r = await runCosignTask(f, baseInputs(f, w, `${f.emu.registryHost}/demo-registry/x:1`, { maxAttempts: '5', attemptTimeoutSeconds: '300', totalTimeoutMinutes: '20' }));
+      const r = await runCosignTask(
+        f,
+        baseInputs(f, w, `${f.emu.registryHost}/demo-registry/x:1`, { maxAttempts: '5', attemptTimeoutSeconds: '300', totalTimeoutMinutes: '20' }),
+      );
       assert.strictEqual(r.result, 'Failed', describeRun(r));
-      assert.match(r.resultMessage, /maxAttempts \(5\) × attemptTimeoutSeconds \(300\) \+ largest backoffs \(\d+s\) = \d+s exceeds totalTimeoutMinutes \(1200s\)/);
+      assert.match(
+        r.resultMessage,
+        /maxAttempts \(5\) × attemptTimeoutSeconds \(300\) \+ largest backoffs \(\d+s\) = \d+s exceeds totalTimeoutMinutes \(1200s\)/,
+      );
       assert.strictEqual(f.emu.requests.length, before, 'no request reached the emulator');
       assert.ok(!fs.existsSync(log), 'cosign never ran');
     });
@@ -323,7 +369,11 @@ exec "${cosign}" "$@"`,
       await pushTinyImage(f.reg.host, `${repo}:1.0`);
       const dir = tempDir('wrap');
       const pidFile = path.join(dir, 'pid');
-      const w = wrapper(dir, 'cosign-hang', `if [ "$1" = attest ] && [[ " $* " != *" --help "* ]]; then echo $$ > "${pidFile}"; sleep 60; fi\nexec "${cosign}" "$@"`);
+      const w = wrapper(
+        dir,
+        'cosign-hang',
+        `if [ "$1" = attest ] && [[ " $* " != *" --help "* ]]; then echo $$ > "${pidFile}"; sleep 60; fi\nexec "${cosign}" "$@"`,
+      );
       const agent = agentEnv();
       let child: ChildProcess | undefined;
       let sentAt = 0;
@@ -461,12 +511,20 @@ exec "${cosign}" "$@"`,
       const log = path.join(dir, 'calls');
       const w = wrapper(dir, 'cosign-count', `[[ " $* " != *" --help "* ]] && echo "$1" >> "${log}"\nexec "${cosign}" "$@"`);
       const pages: Array<[string, (res: http.ServerResponse) => void, RegExp]> = [
-        ['html', (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>proxy login ##vso[task.complete result=Succeeded]</html>'), /\[transient: unexpected answer\].*text\/html/],
-        ['trickle', (res) => {
-          res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
-          const t = setInterval(() => res.write(' '), 1000);
-          res.on('close', () => clearInterval(t));
-        }, /\[transient: timeout\].*attempt deadline/],
+        [
+          'html',
+          (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>proxy login ##vso[task.complete result=Succeeded]</html>'),
+          /\[transient: unexpected answer\].*text\/html/,
+        ],
+        [
+          'trickle',
+          (res) => {
+            res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+            const t = setInterval(() => res.write(' '), 1000);
+            res.on('close', () => clearInterval(t));
+          },
+          /\[transient: timeout\].*attempt deadline/,
+        ],
       ];
       for (const [name, answer, re] of pages) {
         const sockets = new Set<import('net').Socket>();
@@ -475,7 +533,15 @@ exec "${cosign}" "$@"`,
         await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
         const host = `127.0.0.1:${(srv.address() as AddressInfo).port}`;
         try {
-          const inputs = baseInputs(f, w, `${host}/demo/app:1`, { useDigitalOceanCredentials: 'false', gcGuard: 'false', maxAttempts: '2', attemptTimeoutSeconds: '2', initialBackoffSeconds: '0', maxBackoffSeconds: '0', totalTimeoutMinutes: '1' });
+          const inputs = baseInputs(f, w, `${host}/demo/app:1`, {
+            useDigitalOceanCredentials: 'false',
+            gcGuard: 'false',
+            maxAttempts: '2',
+            attemptTimeoutSeconds: '2',
+            initialBackoffSeconds: '0',
+            maxBackoffSeconds: '0',
+            totalTimeoutMinutes: '1',
+          });
           const r = await runCosignTask(f, inputs);
           assert.strictEqual(r.result, 'Failed', `${name}\n${describeRun(r)}`);
           assert.match(r.resultMessage, /Resolving .* failed after 2 attempt\(s\)/, name);
@@ -494,7 +560,10 @@ exec "${cosign}" "$@"`,
     it('resolveDigest false: by digest, mediaTypes is the fixed placeholder; by tag, no digest outputs at all', async () => {
       const repo = uniqueRepo('noresolve');
       const digest = await pushTinyImage(f.reg.host, `${repo}:1.0`);
-      const byDigest = await runCosignTask(f, baseInputs(f, cosign, `${f.emu.registryHost}/${repo}@${digest}`, { resolveDigest: 'false', skipIfPresent: 'false' }));
+      const byDigest = await runCosignTask(
+        f,
+        baseInputs(f, cosign, `${f.emu.registryHost}/${repo}@${digest}`, { resolveDigest: 'false', skipIfPresent: 'false' }),
+      );
       assert.strictEqual(byDigest.result, 'Succeeded', describeRun(byDigest));
       assert.strictEqual(byDigest.outputs.digests, `${f.emu.registryHost}/${repo}@${digest}`);
       assert.strictEqual(byDigest.outputs.mediaTypes, 'application/octet-stream');
@@ -508,7 +577,10 @@ exec "${cosign}" "$@"`,
       const repo = uniqueRepo('issued');
       await pushTinyImage(f.reg.host, `${repo}:1.0`);
       const agent = agentEnv();
-      const r = await runCosignTask(f, baseInputs(f, cosign, `${f.emu.registryHost}/${repo}:1.0`, { skipIfPresent: 'false' }), { agent, env: { SYSTEM_DEBUG: 'true' } });
+      const r = await runCosignTask(f, baseInputs(f, cosign, `${f.emu.registryHost}/${repo}:1.0`, { skipIfPresent: 'false' }), {
+        agent,
+        env: { SYSTEM_DEBUG: 'true' },
+      });
       assert.strictEqual(r.result, 'Succeeded', describeRun(r));
       const registered = r.commands.filter((c) => c.command === 'task.setsecret').map((c) => c.message);
       const auth = registered.find((v) => /^[A-Za-z0-9+/]+=*$/.test(v) && Buffer.from(v, 'base64').toString('utf8').includes(':'));
@@ -553,15 +625,19 @@ exec "${cosign}" "$@"`,
         { name: 'RegistryMaintenance', state: 'inProgress', completeAfterSeconds: 2, result: 'succeeded' },
         { name: 'AttestStaging', state: 'inProgress', current: true },
       ]);
-      const r = await runCosignTask(f, baseInputs(f, cosign, `${f.emu.registryHost}/${repo}:1.0`, { waitForStages: 'RegistryMaintenance', settleSeconds: '0' }), {
-        env: {
-          SYSTEM_COLLECTIONURI: f.emu.collectionUri,
-          SYSTEM_TEAMPROJECT: f.emu.project,
-          BUILD_BUILDID: f.emu.buildId,
-          SYSTEM_ACCESSTOKEN: f.emu.buildAccessToken,
-          SYSTEM_STAGENAME: 'AttestStaging',
+      const r = await runCosignTask(
+        f,
+        baseInputs(f, cosign, `${f.emu.registryHost}/${repo}:1.0`, { waitForStages: 'RegistryMaintenance', settleSeconds: '0' }),
+        {
+          env: {
+            SYSTEM_COLLECTIONURI: f.emu.collectionUri,
+            SYSTEM_TEAMPROJECT: f.emu.project,
+            BUILD_BUILDID: f.emu.buildId,
+            SYSTEM_ACCESSTOKEN: f.emu.buildAccessToken,
+            SYSTEM_STAGENAME: 'AttestStaging',
+          },
         },
-      });
+      );
       assert.strictEqual(r.result, 'Succeeded', describeRun(r));
       assert.ok(r.durationMs >= 1500, `waited for the stage (${r.durationMs} ms)`);
       assert.ok(await cosignVerifies(f, cosign, r.outputs.digest));
@@ -579,7 +655,11 @@ exec "${cosign}" "$@"`,
       assert.match(r.resultMessage, /GC guard timed out/);
       const calls = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
       assert.ok(!/^attest$/m.test(calls), `cosign attest never ran: ${calls}`);
-      assert.strictEqual(r.outputs.digest, `${f.emu.registryHost}/${repo}@${(await run(tools.crane, ['digest', `${f.reg.host}/${repo}:1.0`, '--insecure'])).stdout.trim()}`, 'digests are reported even on failure');
+      assert.strictEqual(
+        r.outputs.digest,
+        `${f.emu.registryHost}/${repo}@${(await run(tools.crane, ['digest', `${f.reg.host}/${repo}:1.0`, '--insecure'])).stdout.trim()}`,
+        'digests are reported even on failure',
+      );
     });
 
     it("the agent's own docker config (after a docker login) is used as is: nothing written to temp", async () => {

@@ -131,7 +131,10 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
     assert.match(run.resultMessage, /ended 'failed'/);
     const lenient = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, failOnGcFailure: 'false' } });
     expectResult(lenient, 'SucceededWithIssues');
-    assert.ok(lenient.warnings.some((w) => /failed/.test(w)), describeRun(lenient));
+    assert.ok(
+      lenient.warnings.some((w) => /failed/.test(w)),
+      describeRun(lenient),
+    );
   });
 
   it('a GC that never ends: times out and leaves it running without cancelOnTimeout', async () => {
@@ -154,11 +157,19 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
     assert.strictEqual(run.outputs.gcStatus, 'cancelled');
     assert.match(run.resultMessage, /cancel requested, now 'cancelled'/);
     assert.strictEqual(e.activeGc('demo-registry'), undefined);
-    assert.ok(!run.warnings.some((w) => /without finishing/.test(w)), `no "without finishing" warning after an accepted cancel: ${JSON.stringify(run.warnings)}`);
+    assert.ok(
+      !run.warnings.some((w) => /without finishing/.test(w)),
+      `no "without finishing" warning after an accepted cancel: ${JSON.stringify(run.warnings)}`,
+    );
   });
 
   it('an undocumented status counts as active and is shown as it is', async () => {
-    const e = await start({ gcSteps: [{ status: 'waiting for delete requests', seconds: 1.5 }, { status: 'compacting', seconds: 1 }] });
+    const e = await start({
+      gcSteps: [
+        { status: 'waiting for delete requests', seconds: 1.5 },
+        { status: 'compacting', seconds: 1 },
+      ],
+    });
     const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK } });
     expectResult(run, 'Succeeded');
     assert.match(run.stdout, /'compacting'/);
@@ -219,7 +230,7 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
   it('a 5xx burst longer than the retry budget fails with the DigitalOcean message and request id', async () => {
     const e = await start();
     e.fault('gc-get', { kind: '5xx', times: 100, status: 500 });
-    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK }, env: {} , timeoutMs: 90_000 });
+    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK }, env: {}, timeoutMs: 90_000 });
     expectResult(run, 'Failed');
     assert.match(run.resultMessage, /answered 500.*request id/);
   });
@@ -262,7 +273,7 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
       assert.strictEqual(e.count('gc-start'), 2);
     });
 
-    it("a non-JSON 500 body is described by status, content type and length only (never echoed)", async () => {
+    it('a non-JSON 500 body is described by status, content type and length only (never echoed)', async () => {
       const e = await start();
       e.fault('gc-start', { kind: 'raw', times: 1, status: 500, contentType: 'text/plain', body: `upstream said: Authorization: Bearer ${e.token}` });
       const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, waitForCompletion: 'false' } });
@@ -273,7 +284,17 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
 
     it('a GC object out of grammar is an unexpected answer: retried, then the good one is used; nothing copied', async () => {
       const e = await start();
-      const evil = { garbage_collection: { uuid: 'x##vso[task.complete result=Succeeded]', registry_name: 'demo-registry', status: 'requested', created_at: '2024-01-01T00:00:00Z', updated_at: '2024-01-01T00:00:00Z', blobs_deleted: 0, freed_bytes: 0 } };
+      const evil = {
+        garbage_collection: {
+          uuid: 'x##vso[task.complete result=Succeeded]',
+          registry_name: 'demo-registry',
+          status: 'requested',
+          created_at: '2024-01-01T00:00:00Z',
+          updated_at: '2024-01-01T00:00:00Z',
+          blobs_deleted: 0,
+          freed_bytes: 0,
+        },
+      };
       e.fault('gc-get', { kind: 'raw', times: 1, status: 200, contentType: 'application/json', body: JSON.stringify(evil) });
       const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, waitForCompletion: 'false' } });
       expectResult(run, 'Succeeded');
@@ -289,7 +310,10 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
       const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, timeoutSeconds: '3' } });
       expectResult(run, 'Failed');
       assert.ok(Date.now() - t0 < 9000, `took ${Date.now() - t0} ms for a 3 s timeout`);
-      assert.match(run.resultMessage, /Timed out after 3s \(timeout 3s\): the DigitalOcean API \(the active GC\) gave no usable answer in time; no GC was started/);
+      assert.match(
+        run.resultMessage,
+        /Timed out after 3s \(timeout 3s\): the DigitalOcean API \(the active GC\) gave no usable answer in time; no GC was started/,
+      );
       assert.strictEqual(e.count('gc-start'), 0);
       assert.strictEqual(run.outputs.gcAction, 'none');
     });

@@ -30,7 +30,12 @@ describe('e2e DoRegistryGcWait@1', function () {
   it('GC active: waits until it ends and settles; a push token is granted right after', async () => {
     const e = await start();
     e.addPastGcs('demo-registry', [3, 3, 4]);
-    const gc = e.startGc('demo-registry', { steps: [{ status: 'waiting for write JWTs to expire', seconds: 1 }, { status: 'scanning manifests', seconds: 1.5 }] });
+    const gc = e.startGc('demo-registry', {
+      steps: [
+        { status: 'waiting for write JWTs to expire', seconds: 1 },
+        { status: 'scanning manifests', seconds: 1.5 },
+      ],
+    });
     assert.strictEqual(await pushTokenStatus(e), 401, 'the emulator refuses push tokens during GC');
     const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST } });
     expectResult(run, 'Succeeded');
@@ -66,7 +71,12 @@ describe('e2e DoRegistryGcWait@1', function () {
     ]);
     const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, waitForStages: 'RegistryMaintenance' }, timeline: 'AttestStaging' });
     expectResult(run, 'Succeeded');
-    assert.ok(run.warnings.some((w) => /'RegistryMaintenance' has not completed and runs in parallel with this job.*dependsOn: \[RegistryMaintenance\].*AttestStaging/.test(w)), describeRun(run));
+    assert.ok(
+      run.warnings.some((w) =>
+        /'RegistryMaintenance' has not completed and runs in parallel with this job.*dependsOn: \[RegistryMaintenance\].*AttestStaging/.test(w),
+      ),
+      describeRun(run),
+    );
     assert.match(run.stdout, / {4}- RegistryMaintenance/);
     assert.match(run.stdout, /Stage RegistryMaintenance: completed \(failed\)/);
     assert.ok(Number(run.outputs.stageWaitSeconds) >= 2, run.outputs.stageWaitSeconds);
@@ -92,7 +102,10 @@ describe('e2e DoRegistryGcWait@1', function () {
 
   it('stages only (no DigitalOcean connection) work too', async () => {
     const e = await start();
-    e.setStages([{ name: 'Build', state: 'completed', result: 'succeeded' }, { name: 'Deploy', state: 'pending', startAfterSeconds: 0.5, completeAfterSeconds: 1.5 }]);
+    e.setStages([
+      { name: 'Build', state: 'completed', result: 'succeeded' },
+      { name: 'Deploy', state: 'pending', startAfterSeconds: 0.5, completeAfterSeconds: 1.5 },
+    ]);
     const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, waitForStages: 'Build\nDeploy' }, connection: false, timeline: true });
     expectResult(run, 'Succeeded');
     assert.ok(Number(run.outputs.stageWaitSeconds) >= 1);
@@ -108,7 +121,10 @@ describe('e2e DoRegistryGcWait@1', function () {
     ]);
     const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, waitForStages: 'RegistryMaintenence' }, timeline: 'Attest' });
     expectResult(run, 'Failed');
-    assert.match(run.resultMessage, /'RegistryMaintenence' is not a stage of this run; its stages are: Build, RegistryMaintenance \("Registry maintenance"\), Attest/);
+    assert.match(
+      run.resultMessage,
+      /'RegistryMaintenence' is not a stage of this run; its stages are: Build, RegistryMaintenance \("Registry maintenance"\), Attest/,
+    );
   });
 
   it("naming this job's own stage fails instead of deadlocking", async () => {
@@ -232,7 +248,10 @@ describe('e2e DoRegistryGcWait@1', function () {
 
     it('a build timeline that never answers is bounded by the same timeout', async () => {
       const e = await start();
-      e.setStages([{ name: 'Maint', state: 'inProgress' }, { name: 'Attest', state: 'inProgress', current: true }]);
+      e.setStages([
+        { name: 'Maint', state: 'inProgress' },
+        { name: 'Attest', state: 'inProgress', current: true },
+      ]);
       e.fault('timeline', { kind: 'slow', times: Infinity, delayMs: 60_000 });
       const t0 = Date.now();
       const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, timeoutSeconds: '2', waitForStages: 'Maint' }, timeline: 'Attest' });
@@ -243,7 +262,10 @@ describe('e2e DoRegistryGcWait@1', function () {
 
     it("a build timeline 404 that is not Azure DevOps' JSON error is retried, not a 'not found' failure", async () => {
       const e = await start();
-      e.setStages([{ name: 'Build', state: 'completed', result: 'succeeded' }, { name: 'Attest', state: 'inProgress', current: true }]);
+      e.setStages([
+        { name: 'Build', state: 'completed', result: 'succeeded' },
+        { name: 'Attest', state: 'inProgress', current: true },
+      ]);
       e.fault('timeline', { kind: 'raw', times: 1 });
       const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, waitForStages: 'Build' }, timeline: 'Attest' });
       expectResult(run, 'Succeeded');
@@ -262,7 +284,7 @@ describe('e2e DoRegistryGcWait@1', function () {
       assert.doesNotMatch(run.resultMessage, /settled for/);
     });
 
-    it("an old non-terminal record in the list while GET says none is active triggers no settle", async () => {
+    it('an old non-terminal record in the list while GET says none is active triggers no settle', async () => {
       const e = await start();
       const stale = e.addStaleGc('demo-registry', 'scanning manifests', 86_400);
       const run = await runDoTask(WAIT_TASK, e, { inputs: { pollIntervalSeconds: '1', settleSeconds: '30' } });

@@ -26,7 +26,12 @@ function cleanUp(): void {
 
 /** Entries of a folder (none when it does not exist), without task-lib's vault key file. */
 function entries(dir: string): string[] {
-  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f !== '.taskkey').sort() : [];
+  return fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f !== '.taskkey')
+        .sort()
+    : [];
 }
 
 function sha256File(file: string): string {
@@ -239,7 +244,11 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     assert.strictEqual(runs[0].outputs['cosignSha256'], runs[1].outputs['cosignSha256']);
     assert.strictEqual(runs[0].outputs['cosignPath'], runs[1].outputs['cosignPath']);
     assert.strictEqual(mirror.count(`/v3.1.1/${ASSET}`), 2);
-    assert.strictEqual(runs.filter((r) => r.stdout.includes('Another job cached cosign 3.1.1 at the same time')).length, 1, 'exactly one run lost the race to publish');
+    assert.strictEqual(
+      runs.filter((r) => r.stdout.includes('Another job cached cosign 3.1.1 at the same time')).length,
+      1,
+      'exactly one run lost the race to publish',
+    );
     assertCleanCache(env);
   });
 
@@ -258,7 +267,10 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     const run = await install(env);
     assertInstalled(run, env, false);
     assert.strictEqual(mirror.count('/v3.1.1/cosign_checksums.txt'), 1);
-    assert.ok(run.warnings.some((w) => w.includes(`checksum: ${cosignSha}`)), describeRun(run));
+    assert.ok(
+      run.warnings.some((w) => w.includes(`checksum: ${cosignSha}`)),
+      describeRun(run),
+    );
     assert.ok(run.stdout.includes(`trusting sha256 ${cosignSha} from ${mirror.url}/v3.1.1/cosign_checksums.txt`), describeRun(run));
     // The mirror's file also lists other assets: nothing of it is printed but the one digest matched.
     for (const other of ['0'.repeat(64), 'f'.repeat(64), 'cosign-darwin-arm64', 'amd64.deb']) {
@@ -326,7 +338,10 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
       const bin = seedCache(env, DEFAULT_VERSION, markingScript(marker, `v${DEFAULT_VERSION}`));
       const run = await install(env, { version: DEFAULT_VERSION });
       assertFailedOneLine(run, /tool cache was altered/);
-      assert.ok(run.errors[0].includes("expected c956e5dfcac53d52bcf058360d579472f0c1d2d9b69f55209e256fe7783f4c74 from the task's checksum table"), run.errors[0]);
+      assert.ok(
+        run.errors[0].includes("expected c956e5dfcac53d52bcf058360d579472f0c1d2d9b69f55209e256fe7783f4c74 from the task's checksum table"),
+        run.errors[0],
+      );
       assert.ok(!fs.existsSync(marker), 'the altered binary was never run');
       assert.ok(!fs.existsSync(bin) && !fs.existsSync(`${path.dirname(bin)}.complete`), 'the entry was removed');
       assert.strictEqual(mirror.count(), 0, 'the table decides: no request');
@@ -356,7 +371,10 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
         assert.strictEqual(mirror.count('/v3.1.1/cosign_checksums.txt'), 1, 'checked against the release checksums');
         assert.strictEqual(mirror.count(`/v3.1.1/${ASSET}`), 0);
         assert.ok(run.stdout.includes(`sha256 ${cosignSha} verified against the release checksums`), describeRun(run));
-        assert.ok(run.warnings.some((w) => w.includes(`checksum: ${cosignSha}`)), describeRun(run));
+        assert.ok(
+          run.warnings.some((w) => w.includes(`checksum: ${cosignSha}`)),
+          describeRun(run),
+        );
       }
     });
 
@@ -367,7 +385,10 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
         const marker = path.join(env.AGENT_WORKFOLDER, 'ran');
         seedCache(env, '3.1.1', markingScript(marker, 'v3.1.1'));
         const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url }, env });
-        assertFailedOneLine(run, /^The cached cosign 3\.1\.1 cannot be verified: cosign 3\.1\.1 is not in the task's checksum table, no 'checksum' input was given, and the release checksums could not be read \(.*HTTP 404.*\); set 'checksum'/);
+        assertFailedOneLine(
+          run,
+          /^The cached cosign 3\.1\.1 cannot be verified: cosign 3\.1\.1 is not in the task's checksum table, no 'checksum' input was given, and the release checksums could not be read \(.*HTTP 404.*\); set 'checksum'/,
+        );
         assert.ok(!fs.existsSync(marker), 'never run');
         assert.strictEqual(m.count(), 1, 'one read of cosign_checksums.txt, no download');
       } finally {
@@ -477,7 +498,10 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
         m.setFile('/v3.1.1/cosign_checksums.txt', page, 'text/html; charset=utf-8');
         const env = agentEnv();
         const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url }, env });
-        assertFailedOneLine(run, /cosign_checksums\.txt lists no checksum for cosign-linux-amd64 \(no line '<64 hex digits>  cosign-linux-amd64' in \d+ bytes\); set the 'checksum' input/);
+        assertFailedOneLine(
+          run,
+          /cosign_checksums\.txt lists no checksum for cosign-linux-amd64 \(no line '<64 hex digits> {2}cosign-linux-amd64' in \d+ bytes\); set the 'checksum' input/,
+        );
         assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 0, 'no download without a usable digest');
         for (const s of ['Sign in', 'injected', 'evil', '<p>', cosignSha]) assert.ok(!run.stdout.includes(s), `${s} not printed`);
         assert.ok(!run.commands.some((c) => c.properties['variable'] === 'injected'));
@@ -531,7 +555,27 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
       certDir = tempDir('mirror-tls');
       const key = path.join(certDir, 'key.pem');
       const cert = path.join(certDir, 'cert.pem');
-      const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { encoding: 'utf8' });
+      const r = spawnSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+          '-days',
+          '1',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+        ],
+        { encoding: 'utf8' },
+      );
       assert.strictEqual(r.status, 0, r.stderr);
       tlsMirror = await startMirror({ tls: { key: fs.readFileSync(key), cert: fs.readFileSync(cert) } });
       plain = await startMirror();
@@ -547,7 +591,10 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
 
     it('installs from the https mirror the agent trusts', async () => {
       const env = agentEnv();
-      const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', checksum: cosignSha, downloadBaseUrl: tlsMirror!.url }, env: { ...env, ...caEnv } });
+      const run = await runTask('CosignInstallerV1', {
+        inputs: { version: '3.1.1', checksum: cosignSha, downloadBaseUrl: tlsMirror!.url },
+        env: { ...env, ...caEnv },
+      });
       assertInstalled(run, env, false);
       assert.ok(tlsMirror!.url.startsWith('https://'));
     });
@@ -561,7 +608,10 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
           const env = agentEnv();
           const inputs: Record<string, string> = { version: '3.1.1', downloadBaseUrl: tlsMirror!.url, ...(file === ASSET ? { checksum: cosignSha } : {}) };
           const run = await runTask('CosignInstallerV1', { inputs, env: { ...env, ...caEnv } });
-          assertFailedOneLine(run, new RegExp(`Could not download \\S*${file.replace(/\./g, '\\.')}: 127\\.0\\.0\\.1:\\d+ redirected from https to http; refused`));
+          assertFailedOneLine(
+            run,
+            new RegExp(`Could not download \\S*${file.replace(/\./g, '\\.')}: 127\\.0\\.0\\.1:\\d+ redirected from https to http; refused`),
+          );
           assert.strictEqual(tlsMirror!.count(`/v3.1.1/${file}`), 1, 'a refused redirect is permanent');
           assert.strictEqual(plain!.count(), 0, 'nothing was fetched over http');
           assertNothingCached(env);

@@ -15,7 +15,18 @@ import { Mirror, readOnce, sha256, startMirror } from '../helpers/mirror';
 import { ROOT, tools } from '../helpers/paths';
 import { agentEnv, describeRun, runTask } from '../helpers/run-task';
 
-const TASK_CATEGORIES = ['Build', 'Utility', 'Test', 'Package', 'Deploy', 'Azure Repos', 'Azure Boards', 'Azure Pipelines', 'Azure Test Plans', 'Azure Artifacts'];
+const TASK_CATEGORIES = [
+  'Build',
+  'Utility',
+  'Test',
+  'Package',
+  'Deploy',
+  'Azure Repos',
+  'Azure Boards',
+  'Azure Pipelines',
+  'Azure Test Plans',
+  'Azure Artifacts',
+];
 const INPUT_TYPES = ['boolean', 'filePath', 'multiLine', 'pickList', 'radio', 'secureFile', 'string', 'int', 'identities', 'querycontrol'];
 /** Node24 arrived in agent 4.265.1 (azure-pipelines-tasks docs/migrateNode24.md). */
 const MIN_AGENT_FOR_NODE24 = [4, 265, 1];
@@ -113,7 +124,15 @@ function versionAtLeast(v: string, min: number[]): boolean {
 /** A settableVariables pattern (may end in *) admits a name, case-insensitively. */
 function allows(patterns: string[], name: string): boolean {
   return patterns.some((p) => {
-    const re = new RegExp('^' + p.split('*').map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$', 'i');
+    const re = new RegExp(
+      '^' +
+        p
+          .split('*')
+          .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+          .join('.*') +
+        '$',
+      'i',
+    );
     return re.test(name);
   });
 }
@@ -148,7 +167,10 @@ describe('VSIX packaging', function () {
     unpacked = fs.mkdtempSync(path.join(os.tmpdir(), 'cgg-vsix-'));
     unpack(vsix, unpacked);
     files = walk(unpacked);
-    taskDirs = files.filter((f) => /^tasks\/[^/]+\/task\.json$/.test(f)).map((f) => path.posix.dirname(f)).sort();
+    taskDirs = files
+      .filter((f) => /^tasks\/[^/]+\/task\.json$/.test(f))
+      .map((f) => path.posix.dirname(f))
+      .sort();
     tasks = new Map(taskDirs.map((d) => [d, JSON.parse(fs.readFileSync(path.join(unpacked, d, 'task.json'), 'utf8')) as TaskJson]));
     vsoManifest = JSON.parse(fs.readFileSync(path.join(unpacked, 'extension.vsomanifest'), 'utf8'));
   });
@@ -191,13 +213,19 @@ describe('VSIX packaging', function () {
       assert.match(t.name, /^[A-Za-z0-9-]+$/, `${where}: name`);
       assert.ok(!names.has(t.name), `${where}: name ${t.name} is unique`);
       names.add(t.name);
-      assert.ok(typeof t.friendlyName === 'string' && t.friendlyName.length > 0 && t.friendlyName.length <= 40, `${where}: friendlyName '${t.friendlyName}' is 1-40 characters`);
+      assert.ok(
+        typeof t.friendlyName === 'string' && t.friendlyName.length > 0 && t.friendlyName.length <= 40,
+        `${where}: friendlyName '${t.friendlyName}' is 1-40 characters`,
+      );
       assert.ok(typeof t.instanceNameFormat === 'string' && t.instanceNameFormat.trim() !== '', `${where}: instanceNameFormat`);
       assert.ok(t.description && t.description.trim(), `${where}: description`);
       assert.ok(TASK_CATEGORIES.includes(t.category), `${where}: category '${t.category}'`);
       assert.ok(t.version && ['Major', 'Minor', 'Patch'].every((k) => Number.isInteger(t.version[k as 'Major'])), `${where}: version {Major, Minor, Patch}`);
       assert.match(t.minimumAgentVersion ?? '', /^\d+\.\d+(\.\d+)?$/, `${where}: minimumAgentVersion`);
-      assert.ok(versionAtLeast(t.minimumAgentVersion!, MIN_AGENT_FOR_NODE24), `${where}: minimumAgentVersion ${t.minimumAgentVersion} runs Node24 (>= ${MIN_AGENT_FOR_NODE24.join('.')})`);
+      assert.ok(
+        versionAtLeast(t.minimumAgentVersion!, MIN_AGENT_FOR_NODE24),
+        `${where}: minimumAgentVersion ${t.minimumAgentVersion} runs Node24 (>= ${MIN_AGENT_FOR_NODE24.join('.')})`,
+      );
 
       // Handlers: Node20_1 and Node24, targets inside the VSIX, self-contained bundles.
       for (const h of ['Node20_1', 'Node24']) {
@@ -281,7 +309,11 @@ describe('VSIX packaging', function () {
     for (const [dir, t] of tasks) {
       for (const i of t.inputs ?? []) {
         const m = /^connectedService:(.+)$/.exec(i.type);
-        if (m) assert.ok(m[1].split(/[,:]/).every((t) => declared.has(t.trim().toLowerCase())), `${dir}: input '${i.name}' uses undeclared endpoint type ${m[1]}`);
+        if (m)
+          assert.ok(
+            m[1].split(/[,:]/).every((t) => declared.has(t.trim().toLowerCase())),
+            `${dir}: input '${i.name}' uses undeclared endpoint type ${m[1]}`,
+          );
       }
     }
   });

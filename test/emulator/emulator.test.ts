@@ -126,7 +126,10 @@ describe('emulator', function () {
     assert.strictEqual(p2.json.garbage_collections.length, 2);
     assert.strictEqual(p2.json.links.pages.next, undefined);
     const times = [...p1.json.garbage_collections, ...p2.json.garbage_collections].map((g: any) => Date.parse(g.created_at));
-    assert.deepStrictEqual(times, [...times].sort((a, b) => b - a));
+    assert.deepStrictEqual(
+      times,
+      [...times].sort((a, b) => b - a),
+    );
   });
 
   it('GC cancel: cancelling, then cancelled; unknown uuid 404', async () => {
@@ -263,7 +266,14 @@ describe('emulator', function () {
     e.setStages([
       { name: 'Build', state: 'completed' },
       { name: 'AttestStaging', state: 'inProgress', current: true },
-      { name: 'RegistryMaintenance', displayName: 'Registry maintenance', state: 'pending', startAfterSeconds: 0.1, completeAfterSeconds: 0.3, result: 'succeeded' },
+      {
+        name: 'RegistryMaintenance',
+        displayName: 'Registry maintenance',
+        state: 'pending',
+        startAfterSeconds: 0.1,
+        completeAfterSeconds: 0.3,
+        result: 'succeeded',
+      },
     ]);
     const url = `${e.collectionUri}${e.project}/_apis/build/builds/${e.buildId}/timeline?api-version=7.1`;
     assert.strictEqual((await fetch(url)).status, 401);
@@ -307,7 +317,10 @@ describe('emulator', function () {
       assert.match(m.headers.get('www-authenticate')!, /scope="repository:demo-registry\/app:pull,push"/);
       assert.strictEqual(((await m.json()) as any).errors[0].code, 'UNAUTHORIZED');
       const pullTok = (await tokenFor(e, ['repository:demo-registry/app:pull'])).json.token;
-      const ins = await fetch(`http://${e.registryHost}/v2/demo-registry/app/blobs/uploads/`, { method: 'POST', headers: { authorization: `Bearer ${pullTok}` } });
+      const ins = await fetch(`http://${e.registryHost}/v2/demo-registry/app/blobs/uploads/`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${pullTok}` },
+      });
       assert.match(ins.headers.get('www-authenticate')!, /error="insufficient_scope"/);
 
       const dockerConfig = tempDir('dockercfg');
@@ -328,7 +341,10 @@ describe('emulator', function () {
         const { stdout } = await run(tools.crane, ['digest', `${e.registryHost}/demo-registry/app:v1`, '--insecure'], env);
         assert.strictEqual(stdout.trim(), digest);
         // the bytes really are in the upstream registry
-        const up = await fetch(`${reg.url}/v2/demo-registry/app/manifests/v1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json' } });
+        const up = await fetch(`${reg.url}/v2/demo-registry/app/manifests/v1`, {
+          method: 'HEAD',
+          headers: { accept: 'application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json' },
+        });
         assert.strictEqual(up.headers.get('docker-content-digest'), digest);
 
         e.startGc(undefined, { steps: [{ status: 'waiting for write JWTs to expire', seconds: 60 }] });
@@ -363,7 +379,17 @@ describe('emulator', function () {
         for (const cosign of ['cosign2', 'cosign3'] as const) {
           const keyPrefix = path.join(dir, cosign);
           await run(tools[cosign], ['generate-key-pair', '--output-key-prefix', keyPrefix], env);
-          const args = ['attest', '--key', `${keyPrefix}.key`, '--predicate', predicate, '--type', 'https://example.com/emulator/v1', '--allow-insecure-registry', '--allow-http-registry'];
+          const args = [
+            'attest',
+            '--key',
+            `${keyPrefix}.key`,
+            '--predicate',
+            predicate,
+            '--type',
+            'https://example.com/emulator/v1',
+            '--allow-insecure-registry',
+            '--allow-http-registry',
+          ];
           if (cosign === 'cosign3') args.push('--use-signing-config=false');
           args.push('--tlog-upload=false', '-y', ref);
           await run(tools[cosign], args, env);

@@ -610,7 +610,10 @@ class EmulatorImpl implements Emulator {
 
   // ------------------------------------------------------------------ DO API + token + ADO listener
 
-  private classify(method: string, pathname: string): {
+  private classify(
+    method: string,
+    pathname: string,
+  ): {
     endpoint: EndpointKey | 'other';
     route?: string;
     name?: string;
@@ -715,7 +718,10 @@ class EmulatorImpl implements Emulator {
     const apiToken = this.bearer(req);
     rec.token = apiToken;
     const rid = crypto.randomUUID();
-    const headers = (): Record<string, string> => ({ ...this.rateHeaders(apiToken && this.tokens.has(apiToken) ? apiToken : undefined, Date.now()), 'x-request-id': rid });
+    const headers = (): Record<string, string> => ({
+      ...this.rateHeaders(apiToken && this.tokens.has(apiToken) ? apiToken : undefined, Date.now()),
+      'x-request-id': rid,
+    });
     const err = (status: number, id: string, message: string, extra: Record<string, string> = {}): void =>
       this.send(res, rec, status, doError(id, message, rid), { ...headers(), ...extra });
 
@@ -748,7 +754,11 @@ class EmulatorImpl implements Emulator {
         if (!has('registry:read')) return forbidden();
         if (c.route === 'registry-legacy') {
           if (this.registries.length > 1)
-            return err(412, 'precondition_failed', "This API is not supported if you have created multiple registries. Please use '/v2/registries/{registry_name}' instead.");
+            return err(
+              412,
+              'precondition_failed',
+              "This API is not supported if you have created multiple registries. Please use '/v2/registries/{registry_name}' instead.",
+            );
           return json(200, { registry: this.registryInfo(this.registries[0], true) });
         }
         if (c.route === 'registries') {
@@ -897,7 +907,10 @@ class EmulatorImpl implements Emulator {
 
   private handleToken(req: http.IncomingMessage, res: http.ServerResponse, rec: RequestRecord, url: URL): void {
     const now = Date.now();
-    const scopesRaw = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
+    const scopesRaw = url.searchParams
+      .getAll('scope')
+      .flatMap((s) => s.split(' '))
+      .filter(Boolean);
     const unauthorized = (reason: string): void => {
       this.tokenRequests.push({ at: now, scopes: scopesRaw, granted: false, reason });
       this.send(res, rec, 401, '{"id": "Unauthorized", "message": "Unable to authenticate you" }', { 'x-request-id': crypto.randomUUID() });
@@ -950,7 +963,10 @@ class EmulatorImpl implements Emulator {
     const ok = bt === this.buildAccessToken || bb?.pass === this.buildAccessToken;
     if (!ok) {
       rec.status = 401;
-      res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8', 'www-authenticate': 'Bearer authorization_uri=https://login.microsoftonline.com/common' });
+      res.writeHead(401, {
+        'content-type': 'text/plain; charset=utf-8',
+        'www-authenticate': 'Bearer authorization_uri=https://login.microsoftonline.com/common',
+      });
       res.end('Access denied. The token is missing, invalid or expired.');
       return;
     }
@@ -976,7 +992,20 @@ class EmulatorImpl implements Emulator {
     if (project !== this.project) return adoErr(404, 'ProjectDoesNotExistWithNameException', `TF200016: The following project does not exist: ${project}.`);
     if (buildId !== this.buildId) return adoErr(404, 'BuildNotFoundException', `The requested build ${buildId} could not be found.`);
     const records = this.timelineRecords(Date.now());
-    this.send(res, rec, 200, JSON.stringify({ records, lastChangedBy: '00000000-0000-0000-0000-000000000000', lastChangedOn: isoMillis(Date.now()), id: this.phaseId, changeId: records.length, url: `${this.collectionUri}${this.project}/_apis/build/builds/${this.buildId}/timeline`, count: records.length }));
+    this.send(
+      res,
+      rec,
+      200,
+      JSON.stringify({
+        records,
+        lastChangedBy: '00000000-0000-0000-0000-000000000000',
+        lastChangedOn: isoMillis(Date.now()),
+        id: this.phaseId,
+        changeId: records.length,
+        url: `${this.collectionUri}${this.project}/_apis/build/builds/${this.buildId}/timeline`,
+        count: records.length,
+      }),
+    );
   }
 
   private timelineRecords(now: number): Record<string, unknown>[] {
@@ -1131,7 +1160,18 @@ class EmulatorImpl implements Emulator {
 
   private proxy(req: http.IncomingMessage, res: http.ServerResponse, rec: RequestRecord): void {
     const up = this.upstream!;
-    const hop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'authorization', 'host']);
+    const hop = new Set([
+      'connection',
+      'keep-alive',
+      'proxy-connection',
+      'transfer-encoding',
+      'upgrade',
+      'te',
+      'trailer',
+      'proxy-authorization',
+      'authorization',
+      'host',
+    ]);
     const headers: http.OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers)) if (!hop.has(k) && v !== undefined) headers[k] = v;
     headers.host = up.host;

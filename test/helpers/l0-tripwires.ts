@@ -29,6 +29,5 @@ export function reportScenarioError(err: unknown): void {
 
 /** Loads the task library's snapshot of the agent's variables, as the task's first module does on the agent. */
 export function startAgentSnapshot(): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('../../tasks/common/agent');
 }

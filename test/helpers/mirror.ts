@@ -116,7 +116,8 @@ export class Mirror {
     const asset = options.asset ?? 'cosign-linux-amd64';
     this.setFile(`/v${version}/${asset}`, binary);
     if (options.checksums ?? true) {
-      const text = options.checksumsText ?? `${'0'.repeat(64)}  cosign-darwin-arm64\n${sha256(binary)}  ${asset}\n${'f'.repeat(64)}  cosign_${version}_amd64.deb\n`;
+      const text =
+        options.checksumsText ?? `${'0'.repeat(64)}  cosign-darwin-arm64\n${sha256(binary)}  ${asset}\n${'f'.repeat(64)}  cosign_${version}_amd64.deb\n`;
       this.setFile(`/v${version}/cosign_checksums.txt`, text);
     } else {
       this.removeFile(`/v${version}/cosign_checksums.txt`);

@@ -90,7 +90,12 @@ export function run(cmd: string, args: string[], env: Record<string, string> = {
 }
 
 /** Pushes a tiny single-layer image with crane; returns the digest the registry reports. */
-export async function pushTinyImage(host: string, repoTag: string, content = `hello ${Date.now()} ${Math.random()}`, env: Record<string, string> = {}): Promise<string> {
+export async function pushTinyImage(
+  host: string,
+  repoTag: string,
+  content = `hello ${Date.now()} ${Math.random()}`,
+  env: Record<string, string> = {},
+): Promise<string> {
   const dir = tempDir('img');
   try {
     const file = path.join(dir, 'hello.txt');

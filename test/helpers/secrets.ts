@@ -116,7 +116,12 @@ function scanText(text: string, where: string, secrets: string[], leaks: Leak[])
     // `##vso[task.setsecret]` is the one command whose job is to carry a secret (to the agent's masker).
     if (/^##vso\[task\.setsecret\]/i.test(raw)) continue;
     // The ##vso escaping could split a value (%0A, %3B): look at the unescaped line too.
-    const line = raw.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%3B/g, ';').replace(/%5D/g, ']').replace(/%AZP25/g, '%');
+    const line = raw
+      .replace(/%0D/g, '\r')
+      .replace(/%0A/g, '\n')
+      .replace(/%3B/g, ';')
+      .replace(/%5D/g, ']')
+      .replace(/%AZP25/g, '%');
     for (const s of secrets) {
       if (raw.includes(s) || line.includes(s)) leaks.push({ where, line: raw.split(s).join('<SECRET>').slice(0, 200), secret: mask(s) });
     }

@@ -10,7 +10,19 @@ import { Expect, violations } from './properties';
 const SECRET = 'dop_v1_checker_secret_value';
 
 function run(stdout: string, stderr = '', durationMs = 1000): TaskRun {
-  return { code: 0, signal: null, stdout, stderr, commands: parseVso(stdout), outputs: {}, result: undefined, resultMessage: '', errors: [], warnings: [], durationMs };
+  return {
+    code: 0,
+    signal: null,
+    stdout,
+    stderr,
+    commands: parseVso(stdout),
+    outputs: {},
+    result: undefined,
+    resultMessage: '',
+    errors: [],
+    warnings: [],
+    durationMs,
+  };
 }
 
 function check(stdout: string, over: Partial<Expect> = {}, stderr = '', durationMs = 1000): string[] {
@@ -42,7 +54,10 @@ describe('hostile: the property check itself', () => {
   for (const [property, what, stdout, over, stderr, ms] of bad) {
     it(`flags ${what} (${property})`, () => {
       const v = check(stdout, over, stderr, ms);
-      assert.ok(v.some((x) => x.startsWith(`${property}:`)), `expected a '${property}' violation, got:\n${v.join('\n')}`);
+      assert.ok(
+        v.some((x) => x.startsWith(`${property}:`)),
+        `expected a '${property}' violation, got:\n${v.join('\n')}`,
+      );
     });
   }
   it('flags a credential folder left in the agent temp folder', () => {

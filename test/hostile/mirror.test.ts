@@ -10,8 +10,20 @@ import { sha256 } from '../helpers/mirror';
 import { HostileCase, table } from './properties';
 import { runInstaller } from './runners';
 import {
-  Handler, Hostile, SeenRequest, htmlPage, selfSignedCert, sendEndless, sendHeadersThenStall, sendHuge, sendJson, sendRaw, sendRedirectLoop,
-  sendTrickle, startBlackhole, startHttp,
+  Handler,
+  Hostile,
+  SeenRequest,
+  htmlPage,
+  selfSignedCert,
+  sendEndless,
+  sendHeadersThenStall,
+  sendHuge,
+  sendJson,
+  sendRaw,
+  sendRedirectLoop,
+  sendTrickle,
+  startBlackhole,
+  startHttp,
 } from './servers';
 
 const VERSION = '9.9.9';
@@ -66,22 +78,42 @@ function mirrorCase(name: string, classes: HostileCase['classes'], over: Partial
   };
 }
 
-const text = (body: string, status = 200, type = 'text/plain'): Handler => (_q, r) => sendRaw(r, status, type, body);
+const text =
+  (body: string, status = 200, type = 'text/plain'): Handler =>
+  (_q, r) =>
+    sendRaw(r, status, type, body);
 
 function commandCases(): HostileCase[] {
-  const stubSaying = (v: string) => Buffer.from(`#!/bin/sh\necho '{"gitVersion":"${v}"}'\necho '##vso[task.setvariable variable=pwned]1'\necho '##vso[task.uploadfile]/etc/passwd' >&2\n`);
+  const stubSaying = (v: string) =>
+    Buffer.from(`#!/bin/sh\necho '{"gitVersion":"${v}"}'\necho '##vso[task.setvariable variable=pwned]1'\necho '##vso[task.uploadfile]/etc/passwd' >&2\n`);
   const loud = stubSaying(`v${VERSION}${inj(5).text}`);
   return [
-    mirrorCase('checksum file with command lines around the real entry', ['commands'], {
-      checksums: text(`##vso[task.setvariable variable=pwned]1\n${'1'.repeat(64)}  ${ASSET}${inj(1).text}\r\n${checksums()}${inj(2).text}\n`),
-    }, { result: 'any' }),
-    mirrorCase(`checksum file whose only asset entry carries a command ${inj(5).label}`, ['commands'], { checksums: text(`${sha256(STUB)}  ${ASSET}${inj(5).text}\n`) }),
-    mirrorCase('checksum file 500 whose body is commands', ['commands'], { checksums: text(`##vso[task.setvariable variable=pwned]1\n##vso[task.uploadfile]/etc/passwd\n`, 500) }),
-    mirrorCase('checksum file 404 with a Content-Type carrying a command', ['commands', 'content-type'], { checksums: text('Not Found', 404, `text/plain; x=${HEADER_INJECTION}`) }),
-    mirrorCase('downloaded binary prints commands when asked its version', ['commands'], {
-      binary: (_q, r) => sendRaw(r, 200, 'application/octet-stream', loud),
-      checksums: text(checksums(sha256(loud))),
-    }, { result: 'any' }),
+    mirrorCase(
+      'checksum file with command lines around the real entry',
+      ['commands'],
+      {
+        checksums: text(`##vso[task.setvariable variable=pwned]1\n${'1'.repeat(64)}  ${ASSET}${inj(1).text}\r\n${checksums()}${inj(2).text}\n`),
+      },
+      { result: 'any' },
+    ),
+    mirrorCase(`checksum file whose only asset entry carries a command ${inj(5).label}`, ['commands'], {
+      checksums: text(`${sha256(STUB)}  ${ASSET}${inj(5).text}\n`),
+    }),
+    mirrorCase('checksum file 500 whose body is commands', ['commands'], {
+      checksums: text(`##vso[task.setvariable variable=pwned]1\n##vso[task.uploadfile]/etc/passwd\n`, 500),
+    }),
+    mirrorCase('checksum file 404 with a Content-Type carrying a command', ['commands', 'content-type'], {
+      checksums: text('Not Found', 404, `text/plain; x=${HEADER_INJECTION}`),
+    }),
+    mirrorCase(
+      'downloaded binary prints commands when asked its version',
+      ['commands'],
+      {
+        binary: (_q, r) => sendRaw(r, 200, 'application/octet-stream', loud),
+        checksums: text(checksums(sha256(loud))),
+      },
+      { result: 'any' },
+    ),
   ];
 }
 
@@ -107,9 +139,19 @@ function sizeTimeCases(): HostileCase[] {
   return [
     mirrorCase('64 MiB checksum file', ['size'], { checksums: (_q, r) => sendHuge(r, 200, 'text/plain', `${'0'.repeat(64)}  x\n`) }),
     mirrorCase('endless binary', ['size', 'time'], { binary: (_q, r) => sendEndless(r, 200, 'application/octet-stream', '') }, { pinned: true, idle: true }),
-    mirrorCase('binary trickles 1 byte a second', ['time'], { binary: (_q, r) => sendTrickle(r, 200, 'application/octet-stream', STUB.toString()) }, { pinned: true, idle: true }),
+    mirrorCase(
+      'binary trickles 1 byte a second',
+      ['time'],
+      { binary: (_q, r) => sendTrickle(r, 200, 'application/octet-stream', STUB.toString()) },
+      { pinned: true, idle: true },
+    ),
     mirrorCase('checksum file trickles 1 byte a second', ['time'], { checksums: (_q, r) => sendTrickle(r, 200, 'text/plain', checksums()) }, { idle: true }),
-    mirrorCase('binary headers, then nothing', ['time'], { binary: (_q, r) => sendHeadersThenStall(r, 200, 'application/octet-stream') }, { pinned: true, idle: true }),
+    mirrorCase(
+      'binary headers, then nothing',
+      ['time'],
+      { binary: (_q, r) => sendHeadersThenStall(r, 200, 'application/octet-stream') },
+      { pinned: true, idle: true },
+    ),
     {
       name: 'mirror accepts connections and never answers',
       classes: ['time'],
@@ -143,9 +185,17 @@ function downgradeCase(): HostileCase {
         const first = await mirror({ binary: (_q, r) => (r.writeHead(302, { Location: `${plain.url}/v${VERSION}/${ASSET}`, 'Content-Length': 0 }), r.end()) });
         return runInstaller(first.url, VERSION, { inputs: { checksum: sha256(STUB) }, cleanup: [first, plain] });
       }
-      const origin = await mirror({ binary: (_q, r) => (r.writeHead(302, { Location: `${plain.url}/v${VERSION}/${ASSET}`, 'Content-Length': 0 }), r.end()) }, tls);
+      const origin = await mirror(
+        { binary: (_q, r) => (r.writeHead(302, { Location: `${plain.url}/v${VERSION}/${ASSET}`, 'Content-Length': 0 }), r.end()) },
+        tls,
+      );
       const served = () => (plain.requests.length > 0 ? `redirects: the http server was asked for ${plain.requests.map((q) => q.path).join(', ')}` : undefined);
-      return runInstaller(origin.url, VERSION, { inputs: { checksum: sha256(STUB) }, env: { AGENT_CAINFO: tls.certFile }, cleanup: [origin, plain], extra: [served] });
+      return runInstaller(origin.url, VERSION, {
+        inputs: { checksum: sha256(STUB) },
+        env: { AGENT_CAINFO: tls.certFile },
+        cleanup: [origin, plain],
+        extra: [served],
+      });
     },
   };
 }

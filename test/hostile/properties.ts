@@ -42,7 +42,17 @@ export interface Expect {
   extra?: Array<(run: TaskRun) => string | undefined>;
 }
 
-const ALLOWED = new Set(['task.debug', 'task.setvariable', 'task.complete', 'task.issue', 'task.logissue', 'task.setprogress', 'task.uploadsummary', 'task.prependpath', 'task.setsecret']);
+const ALLOWED = new Set([
+  'task.debug',
+  'task.setvariable',
+  'task.complete',
+  'task.issue',
+  'task.logissue',
+  'task.setprogress',
+  'task.uploadsummary',
+  'task.prependpath',
+  'task.setsecret',
+]);
 const BREAKS = /[\r\n\u2028\u2029\u0085]/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
@@ -80,6 +90,7 @@ const GRAMMAR: Record<string, (v: string) => boolean> = {
   mediaTypes: opt(list((x) => x === 'unresolved' || x === 'unknown' || MEDIA.test(x))),
   cosignSha256: (v) => /^[0-9a-f]{64}$/.test(v),
   cosignVersion: (v) => /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(v),
+  // eslint-disable-next-line no-control-regex -- a control character in a path is the finding
   cosignPath: (v) => v.startsWith('/') && !/[\x00-\x1f\x7f\u2028\u2029\u0085]|##/.test(v),
 };
 
@@ -96,7 +107,13 @@ function declaredOutputs(task: string): Set<string> {
 
 const lines = (text: string) => text.split(/\r\n|\n|\r/);
 const cut = (s: string) => JSON.stringify(s.length > 160 ? s.slice(0, 160) + '…' : s);
-const unescape = (s: string) => s.replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%3B/gi, ';').replace(/%5D/gi, ']').replace(/%AZP25/g, '%');
+const unescape = (s: string) =>
+  s
+    .replace(/%0D/gi, '\r')
+    .replace(/%0A/gi, '\n')
+    .replace(/%3B/gi, ';')
+    .replace(/%5D/gi, ']')
+    .replace(/%AZP25/g, '%');
 
 /** No command from data: where `##vso[` and `##[` may appear, which commands, which variables. */
 function commandViolations(run: TaskRun, task: string): string[] {
@@ -124,12 +141,16 @@ function commandViolations(run: TaskRun, task: string): string[] {
 function secretViolations(run: TaskRun, secrets: string[]): string[] {
   const out: string[] = [];
   const wanted = secrets.filter((s) => s && s.length >= 6);
-  for (const [where, text] of [['stdout', run.stdout], ['stderr', run.stderr]] as const) {
+  for (const [where, text] of [
+    ['stdout', run.stdout],
+    ['stderr', run.stderr],
+  ] as const) {
     for (const line of lines(text)) {
       if (/^##vso\[task\.setsecret\]/i.test(line)) continue;
       const plain = unescape(line);
       for (const s of wanted) {
-        if (line.includes(s) || plain.includes(s)) out.push(`secrets: a secret (${s.slice(0, 4)}…, ${s.length} chars) in ${where}: ${cut(line.split(s).join('<SECRET>'))}`);
+        if (line.includes(s) || plain.includes(s))
+          out.push(`secrets: a secret (${s.slice(0, 4)}…, ${s.length} chars) in ${where}: ${cut(line.split(s).join('<SECRET>'))}`);
       }
     }
   }
@@ -177,7 +198,8 @@ function leftovers(dir: string | undefined): string[] {
 export function violations(run: TaskRun, ex: Expect): string[] {
   const out = [...commandViolations(run, ex.task), ...secretViolations(run, ex.secrets), ...resultViolations(run, ex)];
   const limitMs = (ex.budgetS + SLACK_S) * 1000;
-  if (run.durationMs > limitMs || run.signal) out.push(`bounded time: ran ${(run.durationMs / 1000).toFixed(1)} s${run.signal ? ` (killed, ${run.signal})` : ''}, budget ${ex.budgetS} s + ${SLACK_S} s`);
+  if (run.durationMs > limitMs || run.signal)
+    out.push(`bounded time: ran ${(run.durationMs / 1000).toFixed(1)} s${run.signal ? ` (killed, ${run.signal})` : ''}, budget ${ex.budgetS} s + ${SLACK_S} s`);
   const left = leftovers(ex.agentTemp);
   if (left.length) out.push(`nothing left behind: AGENT_TEMPDIRECTORY holds ${left.join(', ')}`);
   const n = ex.networkRequests?.() ?? 0;
@@ -290,12 +312,18 @@ export function table(surface: Surface, cases: HostileCase[]): void {
     });
     for (const c of cases) {
       const e = register(surface, c);
-      e.promise!.then((o) => judge(e, o), () => undefined);
+      e.promise!.then(
+        (o) => judge(e, o),
+        () => undefined,
+      );
       it(`[${c.classes.join(', ')}] ${c.name}`, async () => {
         const o = await e.promise!;
         if (!e.outcome) judge(e, o);
         const v = e.outcome!.violations;
-        assert.ok(v.length === 0, `${v.length} propert${v.length === 1 ? 'y' : 'ies'} violated:\n  ${v.slice(0, 8).join('\n  ')}\n${describeRun(o.run).slice(0, 4000)}`);
+        assert.ok(
+          v.length === 0,
+          `${v.length} propert${v.length === 1 ? 'y' : 'ies'} violated:\n  ${v.slice(0, 8).join('\n  ')}\n${describeRun(o.run).slice(0, 4000)}`,
+        );
       });
     }
   });
@@ -314,6 +342,3 @@ export function hostileTotalsLine(): string {
     `longest run ${longest ? (longest.outcome!.durationMs / 1000).toFixed(1) : 0} s vs budget ${longest?.outcome!.budgetS ?? 0} s; ${failed} of ${done.length} cases failing`
   );
 }
-
-
-

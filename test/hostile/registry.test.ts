@@ -7,8 +7,19 @@ import { HEADER_INJECTION, agentProxy, b64, hex64, inj, randomSecret, registryCo
 import { HostileCase, table } from './properties';
 import { REG_ID, runCosign } from './runners';
 import {
-  Handler, Hostile, SeenRequest, htmlPage, sendEndless, sendHuge, sendJson, sendRaw, sendRedirectLoop, sendTrickle, sendTruncated,
-  startBlackhole, startHttp,
+  Handler,
+  Hostile,
+  SeenRequest,
+  htmlPage,
+  sendEndless,
+  sendHuge,
+  sendJson,
+  sendRaw,
+  sendRedirectLoop,
+  sendTrickle,
+  sendTruncated,
+  startBlackhole,
+  startHttp,
 } from './servers';
 
 type Route = 'head' | 'get' | 'token' | 'ping' | 'other';
@@ -97,8 +108,20 @@ function tokenCase(name: string, classes: HostileCase['classes'], body: (token: 
       let realm = '';
       const s = await registryServer({
         token: (_q, r) => sendJson(r, 200, body(issued)),
-        head: (_q, r, seen) => sendJson(r, 401, { errors: [{ code: 'UNAUTHORIZED', message: `token ${auth(seen)} rejected` }] }, { 'WWW-Authenticate': `Bearer realm="${realm}",service="hostile"` }),
-        get: (_q, r, seen) => sendJson(r, 401, { errors: [{ code: 'UNAUTHORIZED', message: `token ${auth(seen)} rejected` }] }, { 'WWW-Authenticate': `Bearer realm="${realm}",service="hostile"` }),
+        head: (_q, r, seen) =>
+          sendJson(
+            r,
+            401,
+            { errors: [{ code: 'UNAUTHORIZED', message: `token ${auth(seen)} rejected` }] },
+            { 'WWW-Authenticate': `Bearer realm="${realm}",service="hostile"` },
+          ),
+        get: (_q, r, seen) =>
+          sendJson(
+            r,
+            401,
+            { errors: [{ code: 'UNAUTHORIZED', message: `token ${auth(seen)} rejected` }] },
+            { 'WWW-Authenticate': `Bearer realm="${realm}",service="hostile"` },
+          ),
       });
       realm = `${s.url}/token`;
       const password = randomSecret('reg-pw-');
@@ -109,7 +132,17 @@ function tokenCase(name: string, classes: HostileCase['classes'], body: (token: 
 }
 
 function echoBasic(status: number): Handler {
-  return (_q, r, seen) => sendJson(r, status, { errors: [{ code: 'UNAUTHORIZED', message: `credentials ${auth(seen)} (${Buffer.from(auth(seen).replace(/^Basic /, ''), 'base64').toString()}) refused` }] }, basicChallenge);
+  return (_q, r, seen) =>
+    sendJson(
+      r,
+      status,
+      {
+        errors: [
+          { code: 'UNAUTHORIZED', message: `credentials ${auth(seen)} (${Buffer.from(auth(seen).replace(/^Basic /, ''), 'base64').toString()}) refused` },
+        ],
+      },
+      basicChallenge,
+    );
 }
 
 function secretCases(): HostileCase[] {
@@ -122,7 +155,8 @@ function secretCases(): HostileCase[] {
         let realm = '';
         const s = await registryServer({
           token: echoBasic(403),
-          head: (_q, r) => sendJson(r, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'auth' }] }, { 'WWW-Authenticate': `Bearer realm="${realm}",service="hostile"` }),
+          head: (_q, r) =>
+            sendJson(r, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'auth' }] }, { 'WWW-Authenticate': `Bearer realm="${realm}",service="hostile"` }),
         });
         realm = `${s.url}/token`;
         const password = randomSecret('reg-pw-');
@@ -138,7 +172,12 @@ function sizeTimeCases(): HostileCase[] {
   const noDigest = (_q: http.IncomingMessage, r: http.ServerResponse) => sendRaw(r, 200, OCI, MANIFEST);
   return [
     regCase('manifest GET answers 64 MiB', ['size'], { head: noDigest, get: (_q, r) => sendHuge(r, 200, OCI, '{"schemaVersion":2,"layers":[') }),
-    regCase('manifest GET never ends', ['size', 'time'], { head: noDigest, get: (_q, r) => sendEndless(r, 200, OCI, '{"schemaVersion":2,"layers":[', '{"digest":"sha256:0"},') }, true),
+    regCase(
+      'manifest GET never ends',
+      ['size', 'time'],
+      { head: noDigest, get: (_q, r) => sendEndless(r, 200, OCI, '{"schemaVersion":2,"layers":[', '{"digest":"sha256:0"},') },
+      true,
+    ),
     regCase('manifest GET trickles 1 byte a second', ['time'], { head: noDigest, get: (_q, r) => sendTrickle(r, 200, OCI, MANIFEST) }, true),
     regCase('HEAD never answered', ['time'], { head: () => undefined }, true),
     {
@@ -156,15 +195,26 @@ function sizeTimeCases(): HostileCase[] {
 function contentTypeCases(): HostileCase[] {
   const noDigest = (_q: http.IncomingMessage, r: http.ServerResponse) => sendRaw(r, 200, OCI, MANIFEST);
   return [
-    regCase('HEAD without a digest, GET 200 text/html page', ['content-type'], { head: noDigest, get: (_q, r) => sendRaw(r, 200, 'text/html', htmlPage(200, 'OK')) }),
-    regCase('HEAD and GET 200 text/plain (a manifest as text)', ['content-type'], { head: (_q, r) => sendRaw(r, 200, 'text/plain', MANIFEST, { 'Docker-Content-Digest': DIGEST }), get: (_q, r) => sendRaw(r, 200, 'text/plain', MANIFEST, { 'Docker-Content-Digest': DIGEST }) }),
-    regCase('HEAD 404 text/html page from a proxy', ['content-type'], { head: (_q, r) => sendRaw(r, 404, 'text/html', htmlPage(404, 'Not Found')), get: (_q, r) => sendRaw(r, 404, 'text/html', htmlPage(404, 'Not Found')) }),
+    regCase('HEAD without a digest, GET 200 text/html page', ['content-type'], {
+      head: noDigest,
+      get: (_q, r) => sendRaw(r, 200, 'text/html', htmlPage(200, 'OK')),
+    }),
+    regCase('HEAD and GET 200 text/plain (a manifest as text)', ['content-type'], {
+      head: (_q, r) => sendRaw(r, 200, 'text/plain', MANIFEST, { 'Docker-Content-Digest': DIGEST }),
+      get: (_q, r) => sendRaw(r, 200, 'text/plain', MANIFEST, { 'Docker-Content-Digest': DIGEST }),
+    }),
+    regCase('HEAD 404 text/html page from a proxy', ['content-type'], {
+      head: (_q, r) => sendRaw(r, 404, 'text/html', htmlPage(404, 'Not Found')),
+      get: (_q, r) => sendRaw(r, 404, 'text/html', htmlPage(404, 'Not Found')),
+    }),
     regCase('GET manifest truncated JSON', ['content-type'], { head: noDigest, get: (_q, r) => sendTruncated(r, 200, OCI, MANIFEST) }),
   ];
 }
 
 function redirectCases(): HostileCase[] {
-  return [regCase('manifest redirect loop', ['redirects'], { head: (_q, r, seen) => sendRedirectLoop(r, seen), get: (_q, r, seen) => sendRedirectLoop(r, seen) })];
+  return [
+    regCase('manifest redirect loop', ['redirects'], { head: (_q, r, seen) => sendRedirectLoop(r, seen), get: (_q, r, seen) => sendRedirectLoop(r, seen) }),
+  ];
 }
 
 /** A malformed or flag-like reference: one-line failure, no request to our registry, no cosign call. */

@@ -49,7 +49,14 @@ async function go(task: string, a: Agent, budgetS: number, inputs: Record<string
 /** DoRegistryGcWait@1 on the DigitalOcean API at `apiUrl`: 6 s timeout, 1 s polls, no settle. */
 export function runWait(apiUrl: string, spec: RunSpec = {}, timeoutS = 6): Promise<CaseOutcome> {
   const token = randomSecret('dop_v1_hostile_');
-  const inputs = { digitalOceanConnection: DO_ID, registry: REGISTRY, timeoutSeconds: String(timeoutS), pollIntervalSeconds: '1', settleSeconds: '0', onTimeout: 'fail' };
+  const inputs = {
+    digitalOceanConnection: DO_ID,
+    registry: REGISTRY,
+    timeoutSeconds: String(timeoutS),
+    pollIntervalSeconds: '1',
+    settleSeconds: '0',
+    onTimeout: 'fail',
+  };
   return go(WAIT_TASK, agent(), timeoutS, inputs, doConnection(DO_ID, apiUrl, token), { ...spec, secrets: [token, ...(spec.secrets ?? [])] });
 }
 
@@ -64,7 +71,14 @@ export function runGc(apiUrl: string, spec: RunSpec = {}, timeoutS = 6): Promise
 export function runTimeline(collection: string, spec: RunSpec = {}, timeoutS = 6): Promise<CaseOutcome> {
   const token = randomSecret('ado_hostile_');
   const inputs = { waitForStages: 'Build', timeoutSeconds: String(timeoutS), pollIntervalSeconds: '1', settleSeconds: '0', onTimeout: 'fail' };
-  return go(WAIT_TASK, agent(), timeoutS, inputs, { ...timelineConnection(collection, token), SYSTEM_STAGENAME: 'Sign' }, { ...spec, secrets: [token, ...(spec.secrets ?? [])] });
+  return go(
+    WAIT_TASK,
+    agent(),
+    timeoutS,
+    inputs,
+    { ...timelineConnection(collection, token), SYSTEM_STAGENAME: 'Sign' },
+    { ...spec, secrets: [token, ...(spec.secrets ?? [])] },
+  );
 }
 
 /** The Cosign@1 attempt budget of the hostile cases: 2 attempts of 4 s, 1 s backoff. */

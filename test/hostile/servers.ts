@@ -83,7 +83,11 @@ export function startHttp(handler: Handler, tls?: { key: string; cert: string })
 
 /** A TCP server that accepts connections and never reads or answers. */
 export function startBlackhole(): Promise<Hostile> {
-  return listen(net.createServer(() => undefined), 'http', []);
+  return listen(
+    net.createServer(() => undefined),
+    'http',
+    [],
+  );
 }
 
 /** A port nothing listens on (bound, then closed). */
@@ -106,7 +110,14 @@ export function sendRaw(res: http.ServerResponse, status: number, contentType: s
 }
 
 /** `total` bytes: `prefix`, then filler, written as fast as the client reads (with a length). */
-export function sendHuge(res: http.ServerResponse, status: number, contentType: string, prefix: string, total = 64 << 20, headers: http.OutgoingHttpHeaders = {}): void {
+export function sendHuge(
+  res: http.ServerResponse,
+  status: number,
+  contentType: string,
+  prefix: string,
+  total = 64 << 20,
+  headers: http.OutgoingHttpHeaders = {},
+): void {
   res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': total, ...headers });
   const chunk = Buffer.alloc(1 << 20, 'a');
   let sent = 0;
@@ -126,7 +137,14 @@ export function sendHuge(res: http.ServerResponse, status: number, contentType: 
 }
 
 /** Never ends: `prefix`, then 64 KiB of `filler` every 20 ms (about 3 MB/s), until the client goes. */
-export function sendEndless(res: http.ServerResponse, status: number, contentType: string, prefix: string, filler = 'a', headers: http.OutgoingHttpHeaders = {}): void {
+export function sendEndless(
+  res: http.ServerResponse,
+  status: number,
+  contentType: string,
+  prefix: string,
+  filler = 'a',
+  headers: http.OutgoingHttpHeaders = {},
+): void {
   res.writeHead(status, { 'Content-Type': contentType, ...headers });
   res.write(prefix);
   const piece = Buffer.from(filler.repeat(Math.ceil(65536 / filler.length)));
@@ -161,7 +179,14 @@ export function stall(_res: http.ServerResponse): void {
 }
 
 /** A body cut short: the first `keep` characters, then the connection closes cleanly. */
-export function sendTruncated(res: http.ServerResponse, status: number, contentType: string, full: string, keep = Math.floor(full.length / 2), headers: http.OutgoingHttpHeaders = {}): void {
+export function sendTruncated(
+  res: http.ServerResponse,
+  status: number,
+  contentType: string,
+  full: string,
+  keep = Math.floor(full.length / 2),
+  headers: http.OutgoingHttpHeaders = {},
+): void {
   res.writeHead(status, { 'Content-Type': contentType, Connection: 'close', ...headers });
   res.end(full.slice(0, keep));
 }
@@ -241,7 +266,27 @@ export function selfSignedCert(): { key: string; cert: string; certFile: string 
   const keyFile = path.join(dir, 'key.pem');
   const certFile = path.join(dir, 'cert.pem');
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
   } catch {
     return undefined;
   }

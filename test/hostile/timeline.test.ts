@@ -4,7 +4,20 @@ import * as http from 'http';
 import { HEADER_INJECTION, INJECTIONS, agentProxy, inj } from './env';
 import { HostileCase, table } from './properties';
 import { runTimeline } from './runners';
-import { Handler, SeenRequest, htmlPage, sendEndless, sendHuge, sendJson, sendRaw, sendRedirectLoop, sendTrickle, sendTruncated, startBlackhole, startHttp } from './servers';
+import {
+  Handler,
+  SeenRequest,
+  htmlPage,
+  sendEndless,
+  sendHuge,
+  sendJson,
+  sendRaw,
+  sendRedirectLoop,
+  sendTrickle,
+  sendTruncated,
+  startBlackhole,
+  startHttp,
+} from './servers';
 
 interface Stage {
   identifier: string;
@@ -13,7 +26,17 @@ interface Stage {
   result: string | null;
 }
 
-const stage = (s: Stage) => ({ id: `id-${s.identifier}`, parentId: null, type: 'Stage', name: s.name ?? s.identifier, identifier: s.identifier, state: s.state, result: s.result, order: 1, attempt: 1 });
+const stage = (s: Stage) => ({
+  id: `id-${s.identifier}`,
+  parentId: null,
+  type: 'Stage',
+  name: s.name ?? s.identifier,
+  identifier: s.identifier,
+  state: s.state,
+  result: s.result,
+  order: 1,
+  attempt: 1,
+});
 const BUILD_DONE: Stage = { identifier: 'Build', state: 'completed', result: 'succeeded' };
 const SIGN: Stage = { identifier: 'Sign', state: 'inProgress', result: null };
 
@@ -25,7 +48,12 @@ function records(stages: Stage[]): Record<string, unknown> {
 const isTimeline = (seen: SeenRequest) => /^\/hostile\/_apis\/build\/builds\/42\/timeline\/?(\?|$)/.test(seen.path);
 
 /** A timeline server: `answer` for the timeline path, a JSON 404 elsewhere. */
-function timelineCase(name: string, classes: HostileCase['classes'], answer: Handler, opts: { result?: 'any' | 'Failed'; idle?: boolean; proxy?: 'forwarding' | 'closed' } = {}): HostileCase {
+function timelineCase(
+  name: string,
+  classes: HostileCase['classes'],
+  answer: Handler,
+  opts: { result?: 'any' | 'Failed'; idle?: boolean; proxy?: 'forwarding' | 'closed' } = {},
+): HostileCase {
   return {
     name,
     classes,
@@ -38,20 +66,57 @@ function timelineCase(name: string, classes: HostileCase['classes'], answer: Han
   };
 }
 
-const stages = (list: Stage[]): Handler => (_q, r) => sendJson(r, 200, records(list));
+const stages =
+  (list: Stage[]): Handler =>
+  (_q, r) =>
+    sendJson(r, 200, records(list));
 const auth = (seen: SeenRequest) => String(seen.headers['authorization'] ?? '');
-const echo = (status: number): Handler => (_q, r, seen) => sendJson(r, status, { $id: '1', message: `Access denied for ${auth(seen)}`, typeKey: 'UnauthorizedRequestException' });
+const echo =
+  (status: number): Handler =>
+  (_q, r, seen) =>
+    sendJson(r, status, { $id: '1', message: `Access denied for ${auth(seen)}`, typeKey: 'UnauthorizedRequestException' });
 
 function commandCases(): HostileCase[] {
   return [
-    timelineCase(`stage display name with a command ${inj(0).label}`, ['commands'], stages([{ ...BUILD_DONE, name: `Build${inj(0).text}` }, SIGN]), { result: 'any' }),
-    timelineCase(`stage state with a command ${inj(1).label}`, ['commands'], stages([{ ...BUILD_DONE, state: `inProgress${inj(1).text}`, result: null }, SIGN]), { result: 'any', idle: true }),
-    timelineCase(`stage result with a command ${inj(2).label}`, ['commands'], stages([{ ...BUILD_DONE, result: `succeeded${inj(2).text}` }, SIGN]), { result: 'any' }),
-    timelineCase(`unknown stage: the listed names carry a command ${inj(3).label}`, ['commands'], stages([{ identifier: `Compile${inj(3).text}`, state: 'completed', result: 'succeeded' }, SIGN])),
-    timelineCase(`unknown stage: identifier with a command ${inj(4).label}`, ['commands'], stages([{ identifier: `Test${inj(4).text}`, name: `Test${inj(5).text}`, state: 'completed', result: 'succeeded' }, SIGN])),
-    timelineCase(`stage in progress, its display name carries a command ${inj(6).label}`, ['commands'], stages([{ identifier: 'Build', name: `Build${inj(6).text}`, state: 'inProgress', result: null }, SIGN]), { idle: true }),
-    timelineCase('Content-Type carrying a command (500, retried)', ['commands', 'content-type'], (_q, r) => sendRaw(r, 500, `application/json; x=${HEADER_INJECTION}`, JSON.stringify({ message: 'server error' })), { idle: true }),
-    ...INJECTIONS.slice(5, 6).map((x) => timelineCase(`error message with a command ${x.label} (500, retried)`, ['commands'], (_q, r) => sendJson(r, 500, { message: `server error${x.text}` }), { idle: true })),
+    timelineCase(`stage display name with a command ${inj(0).label}`, ['commands'], stages([{ ...BUILD_DONE, name: `Build${inj(0).text}` }, SIGN]), {
+      result: 'any',
+    }),
+    timelineCase(
+      `stage state with a command ${inj(1).label}`,
+      ['commands'],
+      stages([{ ...BUILD_DONE, state: `inProgress${inj(1).text}`, result: null }, SIGN]),
+      { result: 'any', idle: true },
+    ),
+    timelineCase(`stage result with a command ${inj(2).label}`, ['commands'], stages([{ ...BUILD_DONE, result: `succeeded${inj(2).text}` }, SIGN]), {
+      result: 'any',
+    }),
+    timelineCase(
+      `unknown stage: the listed names carry a command ${inj(3).label}`,
+      ['commands'],
+      stages([{ identifier: `Compile${inj(3).text}`, state: 'completed', result: 'succeeded' }, SIGN]),
+    ),
+    timelineCase(
+      `unknown stage: identifier with a command ${inj(4).label}`,
+      ['commands'],
+      stages([{ identifier: `Test${inj(4).text}`, name: `Test${inj(5).text}`, state: 'completed', result: 'succeeded' }, SIGN]),
+    ),
+    timelineCase(
+      `stage in progress, its display name carries a command ${inj(6).label}`,
+      ['commands'],
+      stages([{ identifier: 'Build', name: `Build${inj(6).text}`, state: 'inProgress', result: null }, SIGN]),
+      { idle: true },
+    ),
+    timelineCase(
+      'Content-Type carrying a command (500, retried)',
+      ['commands', 'content-type'],
+      (_q, r) => sendRaw(r, 500, `application/json; x=${HEADER_INJECTION}`, JSON.stringify({ message: 'server error' })),
+      { idle: true },
+    ),
+    ...INJECTIONS.slice(5, 6).map((x) =>
+      timelineCase(`error message with a command ${x.label} (500, retried)`, ['commands'], (_q, r) => sendJson(r, 500, { message: `server error${x.text}` }), {
+        idle: true,
+      }),
+    ),
   ];
 }
 
@@ -60,15 +125,25 @@ function secretCases(): HostileCase[] {
     timelineCase('401 whose body echoes the Authorization header', ['secrets'], echo(401)),
     timelineCase('404 whose body echoes the Authorization header', ['secrets'], echo(404)),
     timelineCase('500 whose body echoes the token (retried)', ['secrets', 'time'], echo(500), { idle: true }),
-    timelineCase('agent proxy with credentials (forwarding proxy, polite timeline)', ['secrets'], stages([BUILD_DONE, SIGN]), { result: 'any', proxy: 'forwarding' }),
+    timelineCase('agent proxy with credentials (forwarding proxy, polite timeline)', ['secrets'], stages([BUILD_DONE, SIGN]), {
+      result: 'any',
+      proxy: 'forwarding',
+    }),
   ];
 }
 
 function sizeTimeCases(): HostileCase[] {
   return [
     timelineCase('64 MiB timeline', ['size'], (_q, r) => sendHuge(r, 200, 'application/json', '{"records":[')),
-    timelineCase('endless timeline', ['size', 'time'], (_q, r) => sendEndless(r, 200, 'application/json', '{"records":[', '{"type":"Phase","name":"x"},'), { idle: true }),
-    timelineCase('timeline trickles 1 byte a second', ['time'], (_q, r) => sendTrickle(r, 200, 'application/json', JSON.stringify(records([BUILD_DONE, SIGN]))), { idle: true }),
+    timelineCase('endless timeline', ['size', 'time'], (_q, r) => sendEndless(r, 200, 'application/json', '{"records":[', '{"type":"Phase","name":"x"},'), {
+      idle: true,
+    }),
+    timelineCase(
+      'timeline trickles 1 byte a second',
+      ['time'],
+      (_q, r) => sendTrickle(r, 200, 'application/json', JSON.stringify(records([BUILD_DONE, SIGN]))),
+      { idle: true },
+    ),
     {
       name: 'collection accepts connections and never answers',
       classes: ['time'],
@@ -82,7 +157,10 @@ function sizeTimeCases(): HostileCase[] {
 }
 
 function contentTypeCases(): HostileCase[] {
-  const signIn = (status: number): Handler => (_q: http.IncomingMessage, r: http.ServerResponse) => sendRaw(r, status, 'text/html; charset=utf-8', htmlPage(status, 'Azure DevOps Services | Sign In'));
+  const signIn =
+    (status: number): Handler =>
+    (_q: http.IncomingMessage, r: http.ServerResponse) =>
+      sendRaw(r, status, 'text/html; charset=utf-8', htmlPage(status, 'Azure DevOps Services | Sign In'));
   return [
     timelineCase('200 text/html page', ['content-type'], signIn(200)),
     timelineCase('203 sign-in page (an expired token)', ['content-type'], signIn(203)),

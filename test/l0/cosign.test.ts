@@ -42,7 +42,8 @@ const SAMPLES: Array<{ name: string; stderr: string; kind: string; reason: strin
   },
   {
     name: 'seed 000 without a DO connection: retried, not reguarded',
-    stderr: 'error during command execution: writing bundle: GET http://x/v2/registry/auth: unexpected status code 401 Unauthorized: {"id": "Unauthorized", "message": "Unable to authenticate you" }',
+    stderr:
+      'error during command execution: writing bundle: GET http://x/v2/registry/auth: unexpected status code 401 Unauthorized: {"id": "Unauthorized", "message": "Unable to authenticate you" }',
     kind: 'transient',
     reason: 'registry-401',
     reguard: false,
@@ -56,7 +57,8 @@ const SAMPLES: Array<{ name: string; stderr: string; kind: string; reason: strin
   },
   {
     name: 'seed 001: Rekor 404 getLogEntryByUuidNotFound',
-    stderr: 'error during command execution: signing [docker.io/l/t@sha256:49758a04]: signing digest: [GET /api/v1/log/entries/{entryUUID}][404] getLogEntryByUuidNotFound',
+    stderr:
+      'error during command execution: signing [docker.io/l/t@sha256:49758a04]: signing digest: [GET /api/v1/log/entries/{entryUUID}][404] getLogEntryByUuidNotFound',
     kind: 'transient',
     reason: 'rekor-404',
   },
@@ -67,18 +69,35 @@ const SAMPLES: Array<{ name: string; stderr: string; kind: string; reason: strin
     reason: 'timeout',
   },
   { name: 'HTTP 503', stderr: 'Error: GET https://r/v2/: unexpected status code 503 Service Unavailable', kind: 'transient', reason: 'server-5xx' },
-  { name: 'HTTP 502 in brackets', stderr: 'error during command execution: [POST /api/v1/log/entries][502] createLogEntryBadGateway', kind: 'transient', reason: 'server-5xx' },
-  { name: 'HTTP 429', stderr: 'Error: GET https://r/v2/a/manifests/x: TOOMANYREQUESTS: rate limit exceeded; unexpected status code 429 Too Many Requests', kind: 'transient', reason: 'rate-limited' },
-  { name: 'connection reset', stderr: 'Error: Put "https://r/v2/a/blobs/uploads/x": read tcp 10.0.0.1:5555->1.2.3.4:443: read: connection reset by peer', kind: 'transient', reason: 'network' },
+  {
+    name: 'HTTP 502 in brackets',
+    stderr: 'error during command execution: [POST /api/v1/log/entries][502] createLogEntryBadGateway',
+    kind: 'transient',
+    reason: 'server-5xx',
+  },
+  {
+    name: 'HTTP 429',
+    stderr: 'Error: GET https://r/v2/a/manifests/x: TOOMANYREQUESTS: rate limit exceeded; unexpected status code 429 Too Many Requests',
+    kind: 'transient',
+    reason: 'rate-limited',
+  },
+  {
+    name: 'connection reset',
+    stderr: 'Error: Put "https://r/v2/a/blobs/uploads/x": read tcp 10.0.0.1:5555->1.2.3.4:443: read: connection reset by peer',
+    kind: 'transient',
+    reason: 'network',
+  },
   {
     name: 'connection refused (real cosign 2.5)',
-    stderr: 'error during command execution: signing 127.0.0.1:5999/demo/app@sha256:8b: Get "https://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused',
+    stderr:
+      'error during command execution: signing 127.0.0.1:5999/demo/app@sha256:8b: Get "https://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused',
     kind: 'transient',
     reason: 'network',
   },
   {
     name: 'seed 002: MANIFEST_UNKNOWN',
-    stderr: 'Error: signing [ghcr.io/slashdevops/idp-scim-sync@sha256:2925]: GET https://ghcr.io/v2/slashdevops/idp-scim-sync/manifests/sha256:2925: MANIFEST_UNKNOWN: manifest unknown',
+    stderr:
+      'Error: signing [ghcr.io/slashdevops/idp-scim-sync@sha256:2925]: GET https://ghcr.io/v2/slashdevops/idp-scim-sync/manifests/sha256:2925: MANIFEST_UNKNOWN: manifest unknown',
     kind: 'permanent',
     reason: 'manifest-unknown',
   },
@@ -89,21 +108,37 @@ const SAMPLES: Array<{ name: string; stderr: string; kind: string; reason: strin
     kind: 'permanent',
     reason: 'manifest-unknown',
   },
-  { name: 'unknown flag (seed 004: --retry)', stderr: 'Error: unknown flag: --retry\nerror during command execution: unknown flag: --retry', kind: 'permanent', reason: 'unknown-flag' },
+  {
+    name: 'unknown flag (seed 004: --retry)',
+    stderr: 'Error: unknown flag: --retry\nerror during command execution: unknown flag: --retry',
+    kind: 'permanent',
+    reason: 'unknown-flag',
+  },
   {
     name: 'missing key file (real cosign 3.1)',
-    stderr: 'error during command execution: signing x@sha256:8b: creating bundle: getting keypair and token: getting signer: reading key: open nokey.key: no such file or directory',
+    stderr:
+      'error during command execution: signing x@sha256:8b: creating bundle: getting keypair and token: getting signer: reading key: open nokey.key: no such file or directory',
     kind: 'permanent',
     reason: 'missing-key',
   },
-  { name: 'bad key file (real cosign 2.5)', stderr: 'error during command execution: signing x@sha256:8b: getting signer: reading key: invalid pem block', kind: 'permanent', reason: 'bad-key' },
+  {
+    name: 'bad key file (real cosign 2.5)',
+    stderr: 'error during command execution: signing x@sha256:8b: getting signer: reading key: invalid pem block',
+    kind: 'permanent',
+    reason: 'bad-key',
+  },
   {
     name: 'wrong key password (real cosign 2.5 and 3.1)',
     stderr: 'error during command execution: signing x@sha256:8b: getting signer: reading key: decrypt: encrypted: decryption failed',
     kind: 'permanent',
     reason: 'wrong-key-password',
   },
-  { name: 'wrong key password (incorrect password wording)', stderr: 'Error: incorrect password for encrypted cosign private key', kind: 'permanent', reason: 'wrong-key-password' },
+  {
+    name: 'wrong key password (incorrect password wording)',
+    stderr: 'Error: incorrect password for encrypted cosign private key',
+    kind: 'permanent',
+    reason: 'wrong-key-password',
+  },
   {
     name: 'encrypted key, no password (real cosign 3.1, no TTY)',
     stderr: 'Enter password for private key: Error: signing x: reading key: inappropriate ioctl for device',
@@ -118,26 +153,71 @@ const SAMPLES: Array<{ name: string; stderr: string; kind: string; reason: strin
   },
   {
     name: 'seed 001: DENIED on an immutable tag',
-    stderr: 'ERROR: failed to push: denied: requested access to the resource is denied — tag 2.2.0-beta.6 is already assigned to an image in this repository and cannot be updated due to immutability settings.',
+    stderr:
+      'ERROR: failed to push: denied: requested access to the resource is denied — tag 2.2.0-beta.6 is already assigned to an image in this repository and cannot be updated due to immutability settings.',
     kind: 'permanent',
     reason: 'denied',
   },
   {
     name: '"Using payload from: predicate.json" does not make a 401 an invalid predicate',
-    stderr: 'Using payload from: /tmp/predicate.json\nSigning artifact...\nerror during command execution: GET http://x/v2/registry/auth?scope=a: unexpected status code 401 Unauthorized',
+    stderr:
+      'Using payload from: /tmp/predicate.json\nSigning artifact...\nerror during command execution: GET http://x/v2/registry/auth?scope=a: unexpected status code 401 Unauthorized',
     kind: 'reguard',
     reason: 'registry-401',
     reguard: true,
   },
   // cobra usage errors, as the real cosign 2.5 and 3.1 print them: the same argv fails every time.
-  { name: 'usage: invalid flag value (real cosign)', stderr: 'Error: invalid argument "abc" for "-t, --timeout" flag: time: invalid duration "abc"\nerror during command execution: invalid argument "abc" for "-t, --timeout" flag: time: invalid duration "abc"', kind: 'permanent', reason: 'usage' },
-  { name: 'usage: flag needs an argument (real cosign)', stderr: 'Error: flag needs an argument: --key\nerror during command execution: flag needs an argument: --key', kind: 'permanent', reason: 'usage' },
-  { name: 'usage: requires at least 1 arg (real cosign)', stderr: 'Error: requires at least 1 arg(s), only received 0\nerror during command execution: requires at least 1 arg(s), only received 0', kind: 'permanent', reason: 'usage' },
-  { name: 'usage: accepts N args', stderr: 'Error: accepts 1 arg(s), received 2\nerror during command execution: accepts 1 arg(s), received 2', kind: 'permanent', reason: 'usage' },
-  { name: 'usage: unknown command (real cosign)', stderr: 'Error: unknown command "frobnicate" for "cosign"\nRun \'cosign --help\' for usage.\nerror during command execution: unknown command "frobnicate" for "cosign"', kind: 'permanent', reason: 'usage' },
-  { name: 'unknown flag (real cosign 3.1)', stderr: 'Error: unknown flag: --bogus\nerror during command execution: unknown flag: --bogus', kind: 'permanent', reason: 'unknown-flag' },
-  { name: 'verify: nothing there', stderr: 'error during command execution: no signatures found', kind: 'permanent', reason: 'not-verified', command: 'verify' },
-  { name: 'unknown failure: retried within the budget', stderr: 'error during command execution: something odd happened', kind: 'transient', reason: 'unknown' },
+  {
+    name: 'usage: invalid flag value (real cosign)',
+    stderr:
+      'Error: invalid argument "abc" for "-t, --timeout" flag: time: invalid duration "abc"\nerror during command execution: invalid argument "abc" for "-t, --timeout" flag: time: invalid duration "abc"',
+    kind: 'permanent',
+    reason: 'usage',
+  },
+  {
+    name: 'usage: flag needs an argument (real cosign)',
+    stderr: 'Error: flag needs an argument: --key\nerror during command execution: flag needs an argument: --key',
+    kind: 'permanent',
+    reason: 'usage',
+  },
+  {
+    name: 'usage: requires at least 1 arg (real cosign)',
+    stderr: 'Error: requires at least 1 arg(s), only received 0\nerror during command execution: requires at least 1 arg(s), only received 0',
+    kind: 'permanent',
+    reason: 'usage',
+  },
+  {
+    name: 'usage: accepts N args',
+    stderr: 'Error: accepts 1 arg(s), received 2\nerror during command execution: accepts 1 arg(s), received 2',
+    kind: 'permanent',
+    reason: 'usage',
+  },
+  {
+    name: 'usage: unknown command (real cosign)',
+    stderr:
+      'Error: unknown command "frobnicate" for "cosign"\nRun \'cosign --help\' for usage.\nerror during command execution: unknown command "frobnicate" for "cosign"',
+    kind: 'permanent',
+    reason: 'usage',
+  },
+  {
+    name: 'unknown flag (real cosign 3.1)',
+    stderr: 'Error: unknown flag: --bogus\nerror during command execution: unknown flag: --bogus',
+    kind: 'permanent',
+    reason: 'unknown-flag',
+  },
+  {
+    name: 'verify: nothing there',
+    stderr: 'error during command execution: no signatures found',
+    kind: 'permanent',
+    reason: 'not-verified',
+    command: 'verify',
+  },
+  {
+    name: 'unknown failure: retried within the budget',
+    stderr: 'error during command execution: something odd happened',
+    kind: 'transient',
+    reason: 'unknown',
+  },
 ];
 
 describe('Cosign@1 L0: failure classification', () => {
@@ -157,8 +237,13 @@ describe('Cosign@1 L0: failure classification', () => {
     assert.deepStrictEqual([c.kind, c.reason], ['transient', 'attempt-timeout']);
   });
 
-  it('summarizeStderr keeps cosign\'s last error line, one line', () => {
-    const s = summarizeStderr({ stderr: 'Using payload from: p.json\nError: x\nerror during command execution: the real cause\n', code: 1, timedOut: false, signal: null });
+  it("summarizeStderr keeps cosign's last error line, one line", () => {
+    const s = summarizeStderr({
+      stderr: 'Using payload from: p.json\nError: x\nerror during command execution: the real cause\n',
+      code: 1,
+      timedOut: false,
+      signal: null,
+    });
     assert.strictEqual(s, 'the real cause');
   });
 
@@ -166,7 +251,10 @@ describe('Cosign@1 L0: failure classification', () => {
     // The job's own redact() is gone: every line goes through output.ts's clean(), the one place.
     addSecret('dop_v1_abc');
     addSecret('s3cret!');
-    assert.strictEqual(clean('token dop_v1_abc and pw s3cret! ##vso[task.setvariable variable=x]y'), 'token *** and pw *** ##vso_[task.setvariable variable=x]y');
+    assert.strictEqual(
+      clean('token dop_v1_abc and pw s3cret! ##vso[task.setvariable variable=x]y'),
+      'token *** and pw *** ##vso_[task.setvariable variable=x]y',
+    );
   });
 });
 
@@ -175,12 +263,15 @@ describe('Cosign@1 L0: failure classification', () => {
 /** Help text excerpts as cosign 2.5 and 3.1 print them for `attest --help` / `verify-attestation --help`. */
 const HELP = {
   v2: {
-    attest: 'Flags:\n      --allow-http-registry=false:\n      --key=\'\':\n  -r, --recursive=false:\n      --rekor-url=\'https://rekor.sigstore.dev\':\n      --tlog-upload=true:\n      --type=\'custom\':\n  -y, --yes=false:\n',
-    'verify-attestation': 'Flags:\n      --insecure-ignore-tlog=false:\n      --key=\'\':\n      --rekor-url=\'https://rekor.sigstore.dev\':\n      --type=\'custom\':\n',
+    attest:
+      "Flags:\n      --allow-http-registry=false:\n      --key='':\n  -r, --recursive=false:\n      --rekor-url='https://rekor.sigstore.dev':\n      --tlog-upload=true:\n      --type='custom':\n  -y, --yes=false:\n",
+    'verify-attestation':
+      "Flags:\n      --insecure-ignore-tlog=false:\n      --key='':\n      --rekor-url='https://rekor.sigstore.dev':\n      --type='custom':\n",
   },
   v3: {
-    attest: 'Flags:\n      --allow-http-registry=false:\n      --key=\'\':\n      --signing-config=\'\':\n      --type=\'custom\':\n      --use-signing-config=true:\n  -y, --yes=false:\n',
-    'verify-attestation': 'Flags:\n      --insecure-ignore-tlog=false:\n      --key=\'\':\n      --trusted-root=\'\':\n      --type=\'custom\':\n',
+    attest:
+      "Flags:\n      --allow-http-registry=false:\n      --key='':\n      --signing-config='':\n      --type='custom':\n      --use-signing-config=true:\n  -y, --yes=false:\n",
+    'verify-attestation': "Flags:\n      --insecure-ignore-tlog=false:\n      --key='':\n      --trusted-root='':\n      --type='custom':\n",
   },
 };
 
@@ -227,7 +318,13 @@ describe('Cosign@1 L0: flag selection per cosign version', () => {
     const plan = await planFlags(options(), cannedProbe(HELP.v2, []));
     assert.ok(plan.args.includes('--tlog-upload=false'));
     assert.ok(!plan.args.some((a) => a.startsWith('--use-signing-config')));
-    assert.deepStrictEqual(plan.args.slice(0, 5), ['--yes', '--key=/k/cosign.key', '--predicate=/p.json', '--type=https://example.com/promotion/v1', '--tlog-upload=false']);
+    assert.deepStrictEqual(plan.args.slice(0, 5), [
+      '--yes',
+      '--key=/k/cosign.key',
+      '--predicate=/p.json',
+      '--type=https://example.com/promotion/v1',
+      '--tlog-upload=false',
+    ]);
   });
 
   it('cosign 3.x, no tlog: --use-signing-config=false --tlog-upload=false (checked by a parse probe, the flag is hidden)', async () => {
@@ -239,7 +336,10 @@ describe('Cosign@1 L0: flag selection per cosign version', () => {
   });
 
   it('tlogUpload true: cosign defaults on both (no tlog flags at all)', async () => {
-    for (const [help, hidden] of [[HELP.v2, []], [HELP.v3, ['tlog-upload']]] as const) {
+    for (const [help, hidden] of [
+      [HELP.v2, []],
+      [HELP.v3, ['tlog-upload']],
+    ] as const) {
       const plan = await planFlags(options({ tlogUpload: true }), cannedProbe(help, [...hidden]));
       assert.ok(!plan.args.some((a) => /tlog|signing-config|rekor/.test(a)), plan.args.join(' '));
     }
@@ -260,7 +360,12 @@ describe('Cosign@1 L0: flag selection per cosign version', () => {
   it('verify without tlog: --insecure-ignore-tlog=true on both; --type for verify-attestation', async () => {
     for (const help of [HELP.v2, HELP.v3]) {
       const plan = await planFlags(options({ command: 'verify-attestation' }), cannedProbe(help, []));
-      assert.deepStrictEqual(plan.args, ['--key=/k/cosign.pub', '--type=https://example.com/promotion/v1', '--insecure-ignore-tlog=true', '--allow-http-registry=true']);
+      assert.deepStrictEqual(plan.args, [
+        '--key=/k/cosign.pub',
+        '--type=https://example.com/promotion/v1',
+        '--insecure-ignore-tlog=true',
+        '--allow-http-registry=true',
+      ]);
     }
   });
 
@@ -272,7 +377,10 @@ describe('Cosign@1 L0: flag selection per cosign version', () => {
   });
 
   it('annotations and extra arguments go before the image; secrets never in the plan', async () => {
-    const plan = await planFlags(options({ command: 'sign', tlogUpload: true, annotations: ['env=prod'], extraArgs: ['--timeout', '90s'] }), cannedProbe(HELP.v2, []));
+    const plan = await planFlags(
+      options({ command: 'sign', tlogUpload: true, annotations: ['env=prod'], extraArgs: ['--timeout', '90s'] }),
+      cannedProbe(HELP.v2, []),
+    );
     assert.ok(plan.args.includes('--annotations=env=prod'));
     assert.deepStrictEqual(plan.args.slice(-2), ['--timeout', '90s']);
   });
@@ -303,7 +411,17 @@ describe('Cosign@1 L0: references, arguments, credentials', () => {
     assert.strictEqual(d.digest, 'sha256:' + 'a'.repeat(64));
     const e = parseImageReference('localhost:5000/x/y:tag@sha256:' + 'b'.repeat(64));
     assert.deepStrictEqual([e.registry, e.tag], ['localhost:5000', 'tag']);
-    for (const bad of ['', 'UPPER/case', 'a/b@sha256:short', 'a b', 'r.io/x:bad tag', '--output-signature=./x', '-x.y/z', 'host:99999/a/b:1', 'a.b?x=1/repo:1']) {
+    for (const bad of [
+      '',
+      'UPPER/case',
+      'a/b@sha256:short',
+      'a b',
+      'r.io/x:bad tag',
+      '--output-signature=./x',
+      '-x.y/z',
+      'host:99999/a/b:1',
+      'a.b?x=1/repo:1',
+    ]) {
       assert.throws(() => parseImageReference(bad), /Input 'images'/, bad);
     }
   });
@@ -393,7 +511,12 @@ describe('Cosign@1 L0: inputs are checked before any connection or child process
     { name: 'multiLine: a bad reference among good ones', inputs: { images: `${IMG}\nNot/A/Valid:Ref` }, input: 'images' },
     { name: 'string: key required for sign', inputs: { command: 'sign', key: '' }, empty: ['key'], input: 'key' },
     { name: 'string: key file missing', inputs: { key: path.join('/nonexistent', 'k.key') }, input: 'key', re: /does not exist/ },
-    { name: 'string: publicKey required for verify-attestation', inputs: { command: 'verify-attestation', publicKey: '' }, empty: ['publicKey'], input: 'publicKey' },
+    {
+      name: 'string: publicKey required for verify-attestation',
+      inputs: { command: 'verify-attestation', publicKey: '' },
+      empty: ['publicKey'],
+      input: 'publicKey',
+    },
     { name: 'filePath: predicate missing', inputs: { predicate: '/nonexistent/p.json' }, input: 'predicate' },
     { name: 'filePath: predicate is a folder (empty filePath arrives as the sources folder)', inputs: { predicate: '/tmp' }, input: 'predicate', re: /folder/ },
     { name: 'multiLine: annotation without =', inputs: { command: 'sign', annotations: 'oops' }, input: 'annotations' },
@@ -409,7 +532,12 @@ describe('Cosign@1 L0: inputs are checked before any connection or child process
     { name: 'string: rekorUrl not http(s)', inputs: { rekorUrl: 'file:///etc/passwd' }, input: 'rekorUrl' },
     { name: 'string: cosignPath not executable', inputs: { cosignPath: '/nonexistent/cosign' }, input: 'cosignPath' },
     { name: 'string: arguments with an open quote', inputs: { arguments: '--x "open' }, input: 'arguments' },
-    { name: 'connectedService:digitalocean without a token', inputs: { digitalOceanConnection: 'dx' }, env: { ENDPOINT_URL_dx: 'http://127.0.0.1:9' }, input: 'digitalOceanConnection' },
+    {
+      name: 'connectedService:digitalocean without a token',
+      inputs: { digitalOceanConnection: 'dx' },
+      env: { ENDPOINT_URL_dx: 'http://127.0.0.1:9' },
+      input: 'digitalOceanConnection',
+    },
     { name: 'connectedService:dockerregistry unknown', inputs: { dockerRegistryConnection: 'nope' }, input: 'dockerRegistryConnection' },
     { name: 'useDigitalOceanCredentials without a connection', inputs: { useDigitalOceanCredentials: 'true' }, input: 'useDigitalOceanCredentials' },
     { name: 'verifyAfter without publicKey', inputs: { verifyAfter: 'true', publicKey: '' }, empty: ['publicKey'], input: 'verifyAfter' },
@@ -429,7 +557,11 @@ describe('Cosign@1 L0: inputs are checked before any connection or child process
       inputs: { ...good(), maxAttempts: '5', attemptTimeoutSeconds: '180', initialBackoffSeconds: '5', maxBackoffSeconds: '60', totalTimeoutMinutes: '15' },
       env: { DIGITALOCEAN_ACCESS_TOKEN: 'dop_v1_l0_secret_token', DIGITALOCEAN_API_URL: 'http://127.0.0.1:9' },
     });
-    assertRefused(r, 'totalTimeoutMinutes', /maxAttempts \(5\) × attemptTimeoutSeconds \(180\) \+ largest backoffs \(75s\) = 975s exceeds totalTimeoutMinutes \(900s\)/);
+    assertRefused(
+      r,
+      'totalTimeoutMinutes',
+      /maxAttempts \(5\) × attemptTimeoutSeconds \(180\) \+ largest backoffs \(75s\) = 975s exceeds totalTimeoutMinutes \(900s\)/,
+    );
     assert.ok(!r.tr.stdout.includes('dop_v1_l0_secret_token'), 'the token is not printed');
   });
 

@@ -16,7 +16,11 @@ interface L0Run {
   warnings: string[];
 }
 
-async function runL0(task: Task, inputs: Record<string, string>, extra: { env?: Record<string, string>; connection?: boolean; emulator?: object } = {}): Promise<L0Run> {
+async function runL0(
+  task: Task,
+  inputs: Record<string, string>,
+  extra: { env?: Record<string, string>; connection?: boolean; emulator?: object } = {},
+): Promise<L0Run> {
   process.env['GC_L0_CASE'] = JSON.stringify({ task, inputs, ...extra });
   try {
     const tr = new MockTestRunner(path.join(__dirname, 'scenarios', 'gcScenario.js'), taskJson(task));
@@ -43,7 +47,13 @@ function failedLine(r: L0Run): string {
 }
 
 /** Fails, one line, names the input and the value, and nothing was requested. */
-async function expectBadInput(task: Task, inputs: Record<string, string>, input: string, value: string, extra: { env?: Record<string, string>; connection?: boolean } = {}): Promise<void> {
+async function expectBadInput(
+  task: Task,
+  inputs: Record<string, string>,
+  input: string,
+  value: string,
+  extra: { env?: Record<string, string>; connection?: boolean } = {},
+): Promise<void> {
   const r = await runL0(task, inputs, extra);
   assert.strictEqual(r.tr.succeeded, false, `expected failure:\n${r.tr.stdout}`);
   assert.strictEqual(r.tr.errorIssues.length, 1, `expected one error, got: ${failedLine(r)}`);
@@ -128,10 +138,14 @@ describe('L0 DoRegistryGarbageCollection@1 inputs', function () {
   });
 
   it('reads DIGITALOCEAN_ACCESS_TOKEN and DIGITALOCEAN_API_URL when no connection is given', async () => {
-    const r = await runL0(GC, { pollIntervalSeconds: '1', ifAlreadyRunning: 'skip' }, {
-      connection: false,
-      env: { DIGITALOCEAN_ACCESS_TOKEN: 'dop_v1_emulator_token', DIGITALOCEAN_API_URL: '$API' },
-    });
+    const r = await runL0(
+      GC,
+      { pollIntervalSeconds: '1', ifAlreadyRunning: 'skip' },
+      {
+        connection: false,
+        env: { DIGITALOCEAN_ACCESS_TOKEN: 'dop_v1_emulator_token', DIGITALOCEAN_API_URL: '$API' },
+      },
+    );
     assert.ok(r.tr.succeeded, r.tr.stdout);
     assert.ok(r.requests > 0);
     assert.ok(!r.tr.stdout.includes('dop_v1_emulator_token'), 'token leaked');
@@ -179,7 +193,10 @@ describe('L0 DoRegistryGcWait@1 inputs', function () {
   it('with neither a connection nor stages: succeeds at once, says there is nothing to guard', async () => {
     const r = await runL0(WAIT, {}, { connection: false });
     assert.ok(r.tr.succeeded, r.tr.stdout);
-    assert.ok(r.warnings.some((w) => /Nothing to guard/.test(w)), r.tr.stdout);
+    assert.ok(
+      r.warnings.some((w) => /Nothing to guard/.test(w)),
+      r.tr.stdout,
+    );
     assert.strictEqual(r.outputs['gcWasActive'], 'false');
     assert.strictEqual(r.outputs['gcObservedStatus'], 'none');
     assert.strictEqual(r.requests, 0);
@@ -196,15 +213,19 @@ describe('L0 DoRegistryGcWait@1 inputs', function () {
   });
 
   it('reads the timeline token from the SystemVssConnection endpoint without printing it', async () => {
-    const r = await runL0(WAIT, { pollIntervalSeconds: '1', settleSeconds: '0', waitForStages: 'Build' }, {
-      connection: false,
-      env: {
-        SYSTEM_COLLECTIONURI: '$API/ado/',
-        SYSTEM_TEAMPROJECT: 'demo-project',
-        BUILD_BUILDID: '42',
-        ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN: 'ado_job_access_token',
+    const r = await runL0(
+      WAIT,
+      { pollIntervalSeconds: '1', settleSeconds: '0', waitForStages: 'Build' },
+      {
+        connection: false,
+        env: {
+          SYSTEM_COLLECTIONURI: '$API/ado/',
+          SYSTEM_TEAMPROJECT: 'demo-project',
+          BUILD_BUILDID: '42',
+          ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN: 'ado_job_access_token',
+        },
       },
-    });
+    );
     // No stages scripted in the emulator: 'Build' is unknown, and the message lists what exists.
     assert.strictEqual(r.tr.succeeded, false, r.tr.stdout);
     assert.match(failedLine(r), /'Build' is not a stage of this run/);

@@ -128,7 +128,10 @@ describe('CosignInstaller@1 L0', function () {
       assert.strictEqual(fs.readFileSync(cosignPath, 'utf8'), script);
       assert.ok(r.tr.stdout.includes(`##vso[task.prependpath]${path.dirname(cosignPath)}`), dump(r));
       assert.strictEqual(r.children.length, 1, 'runs cosign version once');
-      assert.ok(path.isAbsolute(r.children[0]) && r.children[0].startsWith(path.join(r.agentDir, 'temp') + path.sep), `runs the verified download by its full path before caching it: ${r.children[0]}`);
+      assert.ok(
+        path.isAbsolute(r.children[0]) && r.children[0].startsWith(path.join(r.agentDir, 'temp') + path.sep),
+        `runs the verified download by its full path before caching it: ${r.children[0]}`,
+      );
       assert.deepStrictEqual(leftovers(path.join(r.agentDir, 'temp')), [], 'no download leftovers');
       assert.ok((fs.statSync(cosignPath).mode & 0o111) !== 0, 'executable');
     });
@@ -253,10 +256,17 @@ describe('CosignInstaller@1 L0', function () {
       const pairs = [...PLATFORMS, ...UNSUPPORTED].map((p) => [p.platform, p.arch]);
       // task-lib writes its vault key (.taskkey) into Agent.TempDirectory, else the working folder: keep it in a temp one.
       const temp = tempDir('l0-platform');
-      const res = spawnSync(process.execPath, ['-e', code, JSON.stringify(pairs)], { encoding: 'utf8', cwd: temp, env: { PATH: process.env['PATH'], AGENT_TEMPDIRECTORY: temp } });
+      const res = spawnSync(process.execPath, ['-e', code, JSON.stringify(pairs)], {
+        encoding: 'utf8',
+        cwd: temp,
+        env: { PATH: process.env['PATH'], AGENT_TEMPDIRECTORY: temp },
+      });
       fs.rmSync(temp, { recursive: true, force: true });
       assert.strictEqual(res.status, 0, res.stderr);
-      const got = JSON.parse(res.stdout.slice(res.stdout.indexOf('{"'))) as Record<string, { key?: string; asset?: string; binaryName?: string; error?: string; name?: string }>;
+      const got = JSON.parse(res.stdout.slice(res.stdout.indexOf('{"'))) as Record<
+        string,
+        { key?: string; asset?: string; binaryName?: string; error?: string; name?: string }
+      >;
       for (const p of PLATFORMS) {
         assert.deepStrictEqual(got[`${p.platform}/${p.arch}`], {
           key: p.key,

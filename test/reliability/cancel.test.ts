@@ -74,7 +74,12 @@ describe('reliability: cancellation mid-wait and mid-cosign (SIGINT, then SIGTER
     count('cancellations');
     if (process.env.REL_DEBUG) {
       console.log(`--- ${c.afterSignalMs} ms after SIGINT, sigterm=${c.sigtermSent}, wrappers ${wrappers.map((w) => w.pids().join('+')).join(' ')}`);
-      console.log(run.stdout.split('\n').filter((l) => !l.startsWith('##vso[task.debug]')).join('\n'));
+      console.log(
+        run.stdout
+          .split('\n')
+          .filter((l) => !l.startsWith('##vso[task.debug]'))
+          .join('\n'),
+      );
     }
     assert.ok(c.signalled, `the task never reached the point to cancel at:\n${describeRun(run)}`);
     assert.strictEqual(
@@ -95,7 +100,9 @@ describe('reliability: cancellation mid-wait and mid-cosign (SIGINT, then SIGTER
     for (const w of wrappers) {
       const alive = w.pids().filter(processAlive);
       if (alive.length) {
-        problems.push(`child processes left running: ${alive.map((p) => `${p} (${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim()})`).join(', ')}`);
+        problems.push(
+          `child processes left running: ${alive.map((p) => `${p} (${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim()})`).join(', ')}`,
+        );
         for (const p of alive) {
           try {
             process.kill(p, 'SIGKILL'); // the test's own cleanup
@@ -168,7 +175,14 @@ describe('reliability: cancellation mid-wait and mid-cosign (SIGINT, then SIGTER
   });
 
   function cosignInputs(e: Emulator, cosign: string, extra: Record<string, string> = {}): Record<string, string> {
-    const setup = { image: `${e.registryHost}/demo-registry/app:1.0`, keys, predicate, predicateType: 'https://example.com/rel/v1', cosignPath: cosign, doConnectionId: DO_ID };
+    const setup = {
+      image: `${e.registryHost}/demo-registry/app:1.0`,
+      keys,
+      predicate,
+      predicateType: 'https://example.com/rel/v1',
+      cosignPath: cosign,
+      doConnectionId: DO_ID,
+    };
     return offlineAttestInputs(setup, { skipIfPresent: 'false', settleSeconds: '1', attemptTimeoutSeconds: '60', totalTimeoutMinutes: '10', ...extra });
   }
 
@@ -255,7 +269,13 @@ describe('reliability: cancellation mid-wait and mid-cosign (SIGINT, then SIGTER
       (l) => /^sha256 [0-9a-f]{64} matches/.test(l),
       () => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim().split('\n').length >= 2,
     );
-    const fake: Wrapper = { path: path.join(dir, 'cosign'), argvFile: '', pidFile, calls: () => [], pids: () => (fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8').trim().split('\n').map(Number) : []) };
+    const fake: Wrapper = {
+      path: path.join(dir, 'cosign'),
+      argvFile: '',
+      pidFile,
+      calls: () => [],
+      pids: () => (fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8').trim().split('\n').map(Number) : []),
+    };
     assertCancelledClean(
       c,
       agent,
@@ -290,6 +310,9 @@ describe('reliability: cancellation mid-wait and mid-cosign (SIGINT, then SIGTER
       }
     };
     walk(cache);
-    assert.ok(!leftovers.some((l) => /staging|\.complete$|cosign-linux|\/cosign$/.test(l)), `nothing half-installed in the tool cache: ${leftovers.join(', ')}`);
+    assert.ok(
+      !leftovers.some((l) => /staging|\.complete$|cosign-linux|\/cosign$/.test(l)),
+      `nothing half-installed in the tool cache: ${leftovers.join(', ')}`,
+    );
   });
 });

@@ -80,7 +80,7 @@ function bound(client: 'do' | 'timeline' | 'cosign', kind: Kind, fault: Fault, b
   let ms = baseMs;
   for (let i = 1; i <= (fault.times ?? 1); i++) {
     if (kind === 'slow') ms += timeout;
-    if (kind === '429') ms += (fault.retryAfterSeconds ?? 1) * 1000 + 250 + 2000 /* the client slows its polling after a 429 */;
+    if (kind === '429') ms += (fault.retryAfterSeconds ?? 1) * 1000 + 250 + 2000; /* the client slows its polling after a 429 */
     else ms += backoffS(client, i) * 1000;
   }
   return ms + 10_000; // slack for 2 loaded cores
@@ -139,7 +139,15 @@ function rows(): Row[] {
   }
   for (const kind of KINDS) {
     const fault = faultFor(kind, 'timeline');
-    out.push({ endpoint: 'timeline', kind, task: WAIT_TASK, fault, names: /timeline|Azure DevOps/, expect: 'recover', boundMs: bound('timeline', kind, fault, GUARD_BASE_MS) });
+    out.push({
+      endpoint: 'timeline',
+      kind,
+      task: WAIT_TASK,
+      fault,
+      names: /timeline|Azure DevOps/,
+      expect: 'recover',
+      boundMs: bound('timeline', kind, fault, GUARD_BASE_MS),
+    });
   }
   for (const endpoint of ['credentials', 'token', 'front'] as EndpointKey[]) {
     for (const kind of KINDS) {
@@ -174,7 +182,13 @@ async function runRow(ctx: Ctx, row: Row): Promise<{ run: TaskRun; emu: Emulator
   const emu = await startEmulator({
     token: ctx.token,
     upstreamRegistry: row.task === COSIGN_TASK ? ctx.reg.url : undefined,
-    gcSteps: row.endpoint === 'gc-cancel' ? [{ status: 'scanning manifests', seconds: 120 }] : [{ status: 'requested', seconds: 0.3 }, { status: 'scanning manifests', seconds: 0.7 }],
+    gcSteps:
+      row.endpoint === 'gc-cancel'
+        ? [{ status: 'scanning manifests', seconds: 120 }]
+        : [
+            { status: 'requested', seconds: 0.3 },
+            { status: 'scanning manifests', seconds: 0.7 },
+          ],
   });
   try {
     const base = tempDir('rel-fault');
@@ -199,8 +213,21 @@ async function runRow(ctx: Ctx, row: Row): Promise<{ run: TaskRun; emu: Emulator
       inputs = { waitForStages: 'Build', pollIntervalSeconds: '1', settleSeconds: '0', timeoutMinutes: '5' };
       env = { ...env, ...timelineEnv(emu) };
     } else {
-      const setup = { image: `${emu.registryHost}/demo-registry/app:1.0`, keys: ctx.keys, predicate: ctx.predicate, predicateType: 'https://example.com/rel/v1', cosignPath: ctx.cosign.path, doConnectionId: DO_ID };
-      inputs = offlineAttestInputs(setup, { skipIfPresent: 'false', settleSeconds: '0', maxAttempts: '4', attemptTimeoutSeconds: String(COSIGN_ATTEMPT_S), totalTimeoutMinutes: '2' });
+      const setup = {
+        image: `${emu.registryHost}/demo-registry/app:1.0`,
+        keys: ctx.keys,
+        predicate: ctx.predicate,
+        predicateType: 'https://example.com/rel/v1',
+        cosignPath: ctx.cosign.path,
+        doConnectionId: DO_ID,
+      };
+      inputs = offlineAttestInputs(setup, {
+        skipIfPresent: 'false',
+        settleSeconds: '0',
+        maxAttempts: '4',
+        attemptTimeoutSeconds: String(COSIGN_ATTEMPT_S),
+        totalTimeoutMinutes: '2',
+      });
       env = { ...env, ...doEnv(emu) };
       if (row.endpoint === 'front') {
         // These rows take the registry credentials from a dockerregistry service connection instead.
@@ -249,7 +276,12 @@ describe('reliability: faults in every emulator endpoint (bundled tasks)', funct
 
   it(`covers every endpoint key and every fault kind (${ROWS.length} rows)`, () => {
     const keys: EndpointKey[] = ['registry', 'gc-start', 'gc-get', 'gc-list', 'gc-cancel', 'credentials', 'token', 'timeline', 'front'];
-    for (const k of keys) for (const kind of KINDS) assert.ok(ROWS.some((r) => r.endpoint === k && r.kind === kind), `${k} × ${kind}`);
+    for (const k of keys)
+      for (const kind of KINDS)
+        assert.ok(
+          ROWS.some((r) => r.endpoint === k && r.kind === kind),
+          `${k} × ${kind}`,
+        );
   });
 
   for (const row of ROWS) {

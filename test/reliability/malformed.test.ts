@@ -65,8 +65,18 @@ const ROWS: Row[] = [
   { task: GC_TASK, what: 'registry with capitals and underscore', inputs: { registry: 'My_Registry' }, names: "'registry'" },
   { task: GC_TASK, what: 'registry multi-line garbage', inputs: { registry: GARBAGE }, names: "'registry'" },
   { task: GC_TASK, what: 'digitalOceanConnection missing (no env token either)', inputs: { digitalOceanConnection: null }, names: "'digitalOceanConnection'" },
-  { task: GC_TASK, what: 'digitalOceanConnection without an API token', env: { [`ENDPOINT_AUTH_PARAMETER_${DO_ID}_APITOKEN`]: null, [`ENDPOINT_AUTH_${DO_ID}`]: null }, names: "'digitalOceanConnection'" },
-  { task: GC_TASK, what: 'digitalOceanConnection server URL not http(s)', env: { [`ENDPOINT_URL_${DO_ID}`]: 'ftp://127.0.0.1:1/' }, names: "'digitalOceanConnection" },
+  {
+    task: GC_TASK,
+    what: 'digitalOceanConnection without an API token',
+    env: { [`ENDPOINT_AUTH_PARAMETER_${DO_ID}_APITOKEN`]: null, [`ENDPOINT_AUTH_${DO_ID}`]: null },
+    names: "'digitalOceanConnection'",
+  },
+  {
+    task: GC_TASK,
+    what: 'digitalOceanConnection server URL not http(s)',
+    env: { [`ENDPOINT_URL_${DO_ID}`]: 'ftp://127.0.0.1:1/' },
+    names: "'digitalOceanConnection",
+  },
 
   // ---- DoRegistryGcWait@1
   { task: WAIT_TASK, what: 'settleSeconds negative', inputs: { settleSeconds: '-1' }, names: "'settleSeconds'" },
@@ -75,7 +85,14 @@ const ROWS: Row[] = [
   { task: WAIT_TASK, what: 'pollIntervalSeconds zero', inputs: { pollIntervalSeconds: '0' }, names: "'pollIntervalSeconds'" },
   { task: WAIT_TASK, what: 'onTimeout unknown pickList value', inputs: { onTimeout: 'ignore' }, names: "'onTimeout'" },
   { task: WAIT_TASK, what: 'registry longer than 63 characters', inputs: { registry: 'r'.repeat(64) }, names: "'registry'" },
-  { task: WAIT_TASK, what: 'waitForStages outside a pipeline run (no timeline)', inputs: { waitForStages: 'RegistryMaintenance' }, env: { SYSTEM_COLLECTIONURI: null, BUILD_BUILDID: null }, names: "'waitForStages'", noValue: true },
+  {
+    task: WAIT_TASK,
+    what: 'waitForStages outside a pipeline run (no timeline)',
+    inputs: { waitForStages: 'RegistryMaintenance' },
+    env: { SYSTEM_COLLECTIONURI: null, BUILD_BUILDID: null },
+    names: "'waitForStages'",
+    noValue: true,
+  },
 
   // ---- CosignInstaller@1
   { task: INSTALLER_TASK, what: "version 'latest'", inputs: { version: 'latest' }, names: "'version'" },
@@ -92,7 +109,13 @@ const ROWS: Row[] = [
   { task: COSIGN_TASK, what: 'images empty', inputs: { images: '' }, names: "'images'" },
   { task: COSIGN_TASK, what: 'images upper-case repository', inputs: { images: '127.0.0.1:5000/Demo/App:1.0' }, names: "'images'" },
   { task: COSIGN_TASK, what: 'images short digest', inputs: { images: '127.0.0.1:5000/demo/app@sha256:1234' }, names: "'images'" },
-  { task: COSIGN_TASK, what: 'images multi-line with a garbage line', inputs: { images: '127.0.0.1:5000/demo/app:1.0\n@@@ not an image @@@' }, names: /'images': '@@@ not an image @@@'/, noValue: true },
+  {
+    task: COSIGN_TASK,
+    what: 'images multi-line with a garbage line',
+    inputs: { images: '127.0.0.1:5000/demo/app:1.0\n@@@ not an image @@@' },
+    names: /'images': '@@@ not an image @@@'/,
+    noValue: true,
+  },
   { task: COSIGN_TASK, what: 'key missing for attest', inputs: { key: null }, names: "'key'" },
   { task: COSIGN_TASK, what: 'key file does not exist', inputs: { key: '/nonexistent/cosign.key' }, names: "'key'" },
   { task: COSIGN_TASK, what: 'predicate missing for attest', inputs: { predicate: null }, names: "'predicate'" },
@@ -100,24 +123,50 @@ const ROWS: Row[] = [
   { task: COSIGN_TASK, what: 'predicateType with spaces', inputs: { predicateType: 'my type' }, names: "'predicateType'" },
   { task: COSIGN_TASK, what: 'maxAttempts zero', inputs: { maxAttempts: '0' }, names: "'maxAttempts'" },
   { task: COSIGN_TASK, what: 'attemptTimeoutSeconds huge', inputs: { attemptTimeoutSeconds: HUGE }, names: "'attemptTimeoutSeconds'" },
-  { task: COSIGN_TASK, what: 'budget violation (10 × 600 s > 20 min)', inputs: { maxAttempts: '10', attemptTimeoutSeconds: '600', totalTimeoutMinutes: '20' }, names: /totalTimeoutMinutes.*maxAttempts|maxAttempts.*totalTimeoutMinutes/ },
-  { task: COSIGN_TASK, what: 'maxBackoffSeconds below initialBackoffSeconds', inputs: { initialBackoffSeconds: '30', maxBackoffSeconds: '5' }, names: "'maxBackoffSeconds'" },
+  {
+    task: COSIGN_TASK,
+    what: 'budget violation (10 × 600 s > 20 min)',
+    inputs: { maxAttempts: '10', attemptTimeoutSeconds: '600', totalTimeoutMinutes: '20' },
+    names: /totalTimeoutMinutes.*maxAttempts|maxAttempts.*totalTimeoutMinutes/,
+  },
+  {
+    task: COSIGN_TASK,
+    what: 'maxBackoffSeconds below initialBackoffSeconds',
+    inputs: { initialBackoffSeconds: '30', maxBackoffSeconds: '5' },
+    names: "'maxBackoffSeconds'",
+  },
   { task: COSIGN_TASK, what: "tlogUpload 'yes'", inputs: { tlogUpload: 'yes' }, names: "'tlogUpload'" },
   { task: COSIGN_TASK, what: 'recursive empty', inputs: { recursive: '' }, names: "'recursive'" },
   { task: COSIGN_TASK, what: "gcGuard '1'", inputs: { gcGuard: '1' }, names: "'gcGuard'" },
   { task: COSIGN_TASK, what: 'guardTimeoutMinutes non-numeric', inputs: { guardTimeoutMinutes: '30min' }, names: "'guardTimeoutMinutes'" },
   { task: COSIGN_TASK, what: 'rekorUrl javascript:', inputs: { rekorUrl: 'javascript:alert(1)' }, names: "'rekorUrl'" },
   { task: COSIGN_TASK, what: 'annotations line without =', inputs: { command: 'sign', predicate: null, annotations: 'novalue' }, names: "'annotations'" },
-  { task: COSIGN_TASK, what: 'arguments carrying a registry password', inputs: { arguments: '--registry-password=hunter2-rel' }, names: "'arguments'", noValue: true,
+  {
+    task: COSIGN_TASK,
+    what: 'arguments carrying a registry password',
+    inputs: { arguments: '--registry-password=hunter2-rel' },
+    names: "'arguments'",
+    noValue: true,
     // bug: task-lib's getInput echoes `##vso[task.debug]arguments=--registry-password=hunter2-rel` before the task
     // refuses the value, so the password the task rightly rejects is in the raw log. Fix: read 'arguments' without
     // task-lib's debug echo (as readSecret does) — tasks/common/inputs.ts rawInput() / tasks/CosignV1/settings.ts.
-    mustNotPrint: 'hunter2-rel' },
+    mustNotPrint: 'hunter2-rel',
+  },
   { task: COSIGN_TASK, what: 'arguments with an unclosed quote', inputs: { arguments: '--annotations "a=b' }, names: "'arguments'", noValue: true },
-  { task: COSIGN_TASK, what: 'useDigitalOceanCredentials without a DO connection', inputs: { digitalOceanConnection: null }, names: "'useDigitalOceanCredentials'" },
+  {
+    task: COSIGN_TASK,
+    what: 'useDigitalOceanCredentials without a DO connection',
+    inputs: { digitalOceanConnection: null },
+    names: "'useDigitalOceanCredentials'",
+  },
   { task: COSIGN_TASK, what: 'verifyAfter without publicKey', inputs: { verifyAfter: 'true', publicKey: null }, names: "'verifyAfter'" },
   { task: COSIGN_TASK, what: 'publicKey required for verify', inputs: { command: 'verify', publicKey: null }, names: "'publicKey'" },
-  { task: COSIGN_TASK, what: 'dockerRegistryConnection that does not exist', inputs: { useDigitalOceanCredentials: 'false', dockerRegistryConnection: REG_ID }, names: "'dockerRegistryConnection'" },
+  {
+    task: COSIGN_TASK,
+    what: 'dockerRegistryConnection that does not exist',
+    inputs: { useDigitalOceanCredentials: 'false', dockerRegistryConnection: REG_ID },
+    names: "'dockerRegistryConnection'",
+  },
   { task: COSIGN_TASK, what: 'cosignPath not an executable', inputs: { cosignPath: '/nonexistent/cosign' }, names: "'cosignPath'" },
 ];
 
@@ -149,7 +198,10 @@ describe('reliability: malformed inputs (bundled tasks; no request, no child pro
     const env: Record<string, string> = { ...agentEnv(), PATH: recorderPath };
     switch (task) {
       case GC_TASK:
-        return { inputs: { digitalOceanConnection: DO_ID, registry: 'demo-registry', pollIntervalSeconds: '1', timeoutSeconds: '20' }, env: { ...env, ...doEnv(emu) } };
+        return {
+          inputs: { digitalOceanConnection: DO_ID, registry: 'demo-registry', pollIntervalSeconds: '1', timeoutSeconds: '20' },
+          env: { ...env, ...doEnv(emu) },
+        };
       case WAIT_TASK:
         return {
           inputs: { digitalOceanConnection: DO_ID, registry: 'demo-registry', pollIntervalSeconds: '1', settleSeconds: '0' },
@@ -160,7 +212,14 @@ describe('reliability: malformed inputs (bundled tasks; no request, no child pro
       default:
         return {
           inputs: offlineAttestInputs(
-            { image: '127.0.0.1:9/demo-registry/app:1.0', keys, predicate, predicateType: 'https://example.com/rel/v1', cosignPath: recorder.path, doConnectionId: DO_ID },
+            {
+              image: '127.0.0.1:9/demo-registry/app:1.0',
+              keys,
+              predicate,
+              predicateType: 'https://example.com/rel/v1',
+              cosignPath: recorder.path,
+              doConnectionId: DO_ID,
+            },
             { settleSeconds: '0', attemptTimeoutSeconds: '10', totalTimeoutMinutes: '5' },
           ),
           env: { ...env, ...doEnv(emu) },
@@ -179,7 +238,11 @@ describe('reliability: malformed inputs (bundled tasks; no request, no child pro
 
   it(`has at least 30 rows across the four tasks (${ROWS.length})`, () => {
     assert.ok(ROWS.length >= 30);
-    for (const t of [GC_TASK, WAIT_TASK, INSTALLER_TASK, COSIGN_TASK]) assert.ok(ROWS.some((r) => r.task === t), t);
+    for (const t of [GC_TASK, WAIT_TASK, INSTALLER_TASK, COSIGN_TASK])
+      assert.ok(
+        ROWS.some((r) => r.task === t),
+        t,
+      );
   });
 
   for (const row of ROWS) {
@@ -206,7 +269,11 @@ describe('reliability: malformed inputs (bundled tasks; no request, no child pro
       // line breaks as visible escapes, agent commands neutralised.
       const bad = Object.entries(row.inputs ?? {}).filter(([, v]) => v !== null && v !== '');
       if (bad.length === 1 && !row.noValue) {
-        const shown = bad[0][1]!.replace(/\r\n/g, '\\r\\n').replace(/\n/g, '\\n').replace(/##vso\[/gi, '##vso_[').slice(0, 60);
+        const shown = bad[0][1]!
+          .replace(/\r\n/g, '\\r\\n')
+          .replace(/\n/g, '\\n')
+          .replace(/##vso\[/gi, '##vso_[')
+          .slice(0, 60);
         assert.ok(run.resultMessage.includes(shown), `the message does not show the bad value ${JSON.stringify(shown)}: ${run.resultMessage}`);
       }
       assert.deepStrictEqual(
@@ -214,7 +281,11 @@ describe('reliability: malformed inputs (bundled tasks; no request, no child pro
         [],
         'no request may reach the emulator (DO API, token endpoint, timeline)',
       );
-      assert.deepStrictEqual(mirror.requests.slice(mirrorBefore).map((r) => r.path), [], 'no request may reach the release mirror');
+      assert.deepStrictEqual(
+        mirror.requests.slice(mirrorBefore).map((r) => r.path),
+        [],
+        'no request may reach the release mirror',
+      );
       assert.deepStrictEqual(recorder.calls().slice(callsBefore), [], 'no cosign child process may run');
       assert.ok(!cacheTouched, 'nothing downloaded or cached in the tool cache');
     });

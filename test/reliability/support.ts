@@ -66,8 +66,23 @@ export function wrapper(name: string, target?: string, body?: string): Wrapper {
   const run = body ?? (target ? `exec "${target}" "$@"` : 'echo "recording wrapper: not a cosign" >&2; exit 1');
   fs.writeFileSync(file, `#!/usr/bin/env bash\necho "$@" >> "${argvFile}"\necho $$ >> "${pidFile}"\n${run}\n`, { mode: 0o755 });
   registerArgvFile(argvFile);
-  const lines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter((l) => l !== '') : []);
-  return { path: file, argvFile, pidFile, calls: () => lines(argvFile), pids: () => lines(pidFile).map(Number).filter((n) => n > 0) };
+  const lines = (f: string) =>
+    fs.existsSync(f)
+      ? fs
+          .readFileSync(f, 'utf8')
+          .split('\n')
+          .filter((l) => l !== '')
+      : [];
+  return {
+    path: file,
+    argvFile,
+    pidFile,
+    calls: () => lines(argvFile),
+    pids: () =>
+      lines(pidFile)
+        .map(Number)
+        .filter((n) => n > 0),
+  };
 }
 
 /** A PATH whose first entry holds a recording `cosign` (so a cosign from PATH is caught too). */
@@ -133,8 +148,11 @@ const STACK = /^\s+at \S.*(\(|:\d+)|%0A\s+at /m;
 
 /** No stack trace anywhere in the raw output (a debug line with an escaped stack counts too). */
 export function assertNoStack(run: TaskRun): void {
-  for (const [name, text] of [['stdout', run.stdout], ['stderr', run.stderr]] as const) {
-    const m = STACK.exec(text) ?? /    at /.exec(text);
+  for (const [name, text] of [
+    ['stdout', run.stdout],
+    ['stderr', run.stderr],
+  ] as const) {
+    const m = STACK.exec(text) ?? / {4}at /.exec(text);
     assert.ok(!m, `a stack trace in ${name} ("${m?.[0].trim()}"):\n${describeRun(run)}`);
   }
 }

@@ -59,9 +59,16 @@ describe('issued registry credentials (credentials.ts)', () => {
   it('the private DOCKER_CONFIG folder is removed when writing it fails', () => {
     const root = tempDir('creds-fail');
     try {
-      const hostile = { get 'r.io'(): { auth: string } { throw new Error('the disk is full'); } };
+      const hostile = {
+        get 'r.io'(): { auth: string } {
+          throw new Error('the disk is full');
+        },
+      };
       assert.throws(() => writePrivateDockerConfig(hostile as never, 'digitalocean', root), /the disk is full/);
-      assert.deepStrictEqual(fs.readdirSync(root).filter((e) => e.startsWith('cosign-docker-')), []);
+      assert.deepStrictEqual(
+        fs.readdirSync(root).filter((e) => e.startsWith('cosign-docker-')),
+        [],
+      );
       const ok = writePrivateDockerConfig({ 'r.io': { auth: b64('u:pw1') } }, 'digitalocean', root);
       assert.strictEqual((fs.statSync(ok.dir!).mode & 0o777).toString(8), '700');
       assert.strictEqual((fs.statSync(path.join(ok.dir!, 'config.json')).mode & 0o777).toString(8), '600');
@@ -105,7 +112,16 @@ describe('DigitalOcean credentials are bounded by totalTimeoutMinutes (cosignjob
       emu.fault('credentials', { kind: 'slow', delayMs: 10_000, times: 1 });
       const job = new AbortController();
       setTimeout(() => job.abort(), 300);
-      await assert.rejects(digitalOceanAuths(new DigitalOceanClient({ token: emu.token, apiUrl: emu.apiUrl, source: 'env' }), 'demo-registry', { readWrite: true, expirySeconds: 600 }, 10_000, job.signal), CancelledError);
+      await assert.rejects(
+        digitalOceanAuths(
+          new DigitalOceanClient({ token: emu.token, apiUrl: emu.apiUrl, source: 'env' }),
+          'demo-registry',
+          { readWrite: true, expirySeconds: 600 },
+          10_000,
+          job.signal,
+        ),
+        CancelledError,
+      );
     } finally {
       await emu.stop();
     }

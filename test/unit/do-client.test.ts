@@ -9,7 +9,16 @@ import { UnexpectedAnswerError } from '../../tasks/common/http';
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 const TOKEN = 'dop_v1_unit_secret_token';
 const UUID = '3f1d2c4b-5a69-4e7f-8a9b-0c1d2e3f4a5b';
-const GC = { uuid: UUID, registry_name: 'reg', status: 'succeeded', type: 'unreferenced blobs only', created_at: '2024-05-01T10:00:00Z', updated_at: '2024-05-01T10:01:00.123Z', blobs_deleted: 3, freed_bytes: 1024 };
+const GC = {
+  uuid: UUID,
+  registry_name: 'reg',
+  status: 'succeeded',
+  type: 'unreferenced blobs only',
+  created_at: '2024-05-01T10:00:00Z',
+  updated_at: '2024-05-01T10:01:00.123Z',
+  blobs_deleted: 3,
+  freed_bytes: 1024,
+};
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
   const b = JSON.stringify(body);
@@ -27,11 +36,22 @@ async function hostile(handler: Handler): Promise<{ url: string; hits: string[];
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url, hits, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+  return {
+    url,
+    hits,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
 
 function client(url: string): DigitalOceanClient {
-  return new DigitalOceanClient({ token: TOKEN, apiUrl: url, source: 'env' }, { maxAttempts: 2, initialBackoffSeconds: 0.01, maxBackoffSeconds: 0.02, requestTimeoutMs: 3000 });
+  return new DigitalOceanClient(
+    { token: TOKEN, apiUrl: url, source: 'env' },
+    { maxAttempts: 2, initialBackoffSeconds: 0.01, maxBackoffSeconds: 0.02, requestTimeoutMs: 3000 },
+  );
 }
 
 describe('unit DigitalOceanClient (hostile server)', function () {
@@ -59,13 +79,21 @@ describe('unit DigitalOceanClient (hostile server)', function () {
         res.writeHead(404, { 'content-type': type });
         res.end(body);
       });
-      await assert.rejects(client(srv.url).getActiveGc('reg'), (err: Error) => /unexpected answer after 2 attempt/.test(err.message) && /not DigitalOcean's error/.test(err.message) && !err.message.includes(body));
+      await assert.rejects(
+        client(srv.url).getActiveGc('reg'),
+        (err: Error) => /unexpected answer after 2 attempt/.test(err.message) && /not DigitalOcean's error/.test(err.message) && !err.message.includes(body),
+      );
       assert.strictEqual(srv.hits.filter((h) => h.endsWith('/garbage-collection')).length, 2, 'retried as transient');
     });
   }
 
   it('a 200 that is truncated, not JSON, or without the object is an error', async () => {
-    for (const [type, body] of [['application/json', '{"garbage_collection": {"uuid"'], ['text/html', '<html></html>'], ['application/json', '{"other": 1}'], ['application/json', '[]']]) {
+    for (const [type, body] of [
+      ['application/json', '{"garbage_collection": {"uuid"'],
+      ['text/html', '<html></html>'],
+      ['application/json', '{"other": 1}'],
+      ['application/json', '[]'],
+    ]) {
       srv = await hostile((_q, res) => {
         res.writeHead(200, { 'content-type': type });
         res.end(body);
@@ -85,13 +113,19 @@ describe('unit DigitalOceanClient (hostile server)', function () {
       json(res, 400, { id: 'bad_request', message: `line one\nline two ##vso[task.complete result=Succeeded]${'x'.repeat(400)}` });
     });
     const c = client(srv.url);
-    const err = await c.getActiveGc('reg').then(() => undefined, (e: Error) => e);
+    const err = await c.getActiveGc('reg').then(
+      () => undefined,
+      (e: Error) => e,
+    );
     assert.ok(err);
     assert.ok(!/[\r\n]/.test(err!.message), err!.message);
     assert.ok(!err!.message.includes('##vso['), err!.message);
     assert.match(err!.message, /answered 400 \(bad_request: line one\\nline two .*\.\.\.\)/);
     assert.ok(err!.message.length < 400, `${err!.message.length} characters`);
-    const plain = await c.listGcs('reg').then(() => undefined, (e: Error) => e);
+    const plain = await c.listGcs('reg').then(
+      () => undefined,
+      (e: Error) => e,
+    );
     assert.match(plain!.message, /answered 400 with a body that is not DigitalOcean's error \(text\/plain, \d+ bytes\)/);
     assert.ok(!plain!.message.includes(TOKEN) && !plain!.message.includes('echo'), plain!.message);
   });
@@ -112,7 +146,10 @@ describe('unit DigitalOceanClient (hostile server)', function () {
     const endless = await c.listGcs('reg', 500);
     assert.strictEqual(endless.length, MAX_LIST_PAGES);
     assert.strictEqual(srv.hits.filter((h) => h.includes('garbage-collections')).length, MAX_LIST_PAGES);
-    assert.ok(srv.hits.every((h) => !h.includes('elsewhere')), 'only the page number is taken from the link');
+    assert.ok(
+      srv.hits.every((h) => !h.includes('elsewhere')),
+      'only the page number is taken from the link',
+    );
   });
 
   it('a 412 or 422 on start is a UserError with the message; only 409 is "already active"', async () => {

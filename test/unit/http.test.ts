@@ -236,7 +236,10 @@ describe('unit: the HTTP client', () => {
     });
     assert.deepStrictEqual(jsonBody(await request({ method: 'GET', url, kind: 'apiJson' }), 'x'), { a: 1 });
     const html = await request({ method: 'GET', url: `${url}/html`, kind: 'apiJson' });
-    assert.throws(() => jsonBody(html, 'x'), (e: unknown) => e instanceof UnexpectedAnswerError && /text\/html/.test((e as Error).message));
+    assert.throws(
+      () => jsonBody(html, 'x'),
+      (e: unknown) => e instanceof UnexpectedAnswerError && /text\/html/.test((e as Error).message),
+    );
     const cut = await request({ method: 'GET', url: `${url}/cut`, kind: 'apiJson' });
     assert.throws(() => jsonBody(cut, 'x'), UnexpectedAnswerError);
   });

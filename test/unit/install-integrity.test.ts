@@ -62,13 +62,25 @@ describe('installer integrity helpers (unit)', function () {
   describe('checksumsFor: only `<64 hex>  <name>` lines count', () => {
     const hex = (c: string) => c.repeat(64);
     const cases: { name: string; text: string; want: string[] }[] = [
-      { name: 'sha256sum format among other assets', text: `${hex('0')}  cosign-darwin-arm64\n${hex('1')}  cosign-linux-amd64\n${hex('2')}  cosign_3.1.1_amd64.deb\n`, want: [hex('1')] },
+      {
+        name: 'sha256sum format among other assets',
+        text: `${hex('0')}  cosign-darwin-arm64\n${hex('1')}  cosign-linux-amd64\n${hex('2')}  cosign_3.1.1_amd64.deb\n`,
+        want: [hex('1')],
+      },
       { name: 'binary-mode *name, upper-case hex, CRLF', text: `${hex('A')} *cosign-linux-amd64\r\n`, want: [hex('a')] },
       { name: 'an HTML page quoting a valid line inside markup', text: `<html><body>\n<p>${hex('1')}  cosign-linux-amd64</p>\n</body></html>\n`, want: [] },
       { name: 'a name that only starts with the asset', text: `${hex('1')}  cosign-linux-amd64.sig\n${hex('2')}  cosign-linux-amd64-keyless.pem\n`, want: [] },
-      { name: 'a short digest and a digest with trailing words', text: `${'1'.repeat(63)}  cosign-linux-amd64\n${hex('2')}  cosign-linux-amd64 extra\n`, want: [] },
+      {
+        name: 'a short digest and a digest with trailing words',
+        text: `${'1'.repeat(63)}  cosign-linux-amd64\n${hex('2')}  cosign-linux-amd64 extra\n`,
+        want: [],
+      },
       { name: 'a repeated line counts once', text: `${hex('3')}  cosign-linux-amd64\n${hex('3')}  cosign-linux-amd64\n`, want: [hex('3')] },
-      { name: 'two different digests are both reported (the caller refuses them)', text: `${hex('3')}  cosign-linux-amd64\n${hex('4')}  cosign-linux-amd64\n`, want: [hex('3'), hex('4')] },
+      {
+        name: 'two different digests are both reported (the caller refuses them)',
+        text: `${hex('3')}  cosign-linux-amd64\n${hex('4')}  cosign-linux-amd64\n`,
+        want: [hex('3'), hex('4')],
+      },
       { name: 'an empty file', text: '', want: [] },
     ];
     it('parses each case as specified', () => {
@@ -89,8 +101,11 @@ describe('installer integrity helpers (unit)', function () {
     it('a file renamed over the path while it is read is caught', () => {
       fs.writeFileSync(path.join(dir, 'cosign'), bytes);
       fs.writeFileSync(path.join(dir, 'evil'), 'other bytes');
-      const got = inChild<Hashed>(dir, `${AFTER_FIRST_READ(`fs.renameSync(path.join(dir, 'evil'), path.join(dir, 'cosign'));`)}
-        return lib.hashUnchanged(path.join(dir, 'cosign'));`);
+      const got = inChild<Hashed>(
+        dir,
+        `${AFTER_FIRST_READ(`fs.renameSync(path.join(dir, 'evil'), path.join(dir, 'cosign'));`)}
+        return lib.hashUnchanged(path.join(dir, 'cosign'));`,
+      );
       assert.strictEqual(got.changed, 'it was replaced by another file');
       assert.strictEqual(got.sha256, sha256(bytes), 'the digest is of the bytes read, which are no longer at the path');
       assert.strictEqual(fs.readFileSync(path.join(dir, 'cosign'), 'utf8'), 'other bytes', 'the swap really happened');
@@ -98,8 +113,11 @@ describe('installer integrity helpers (unit)', function () {
 
     it('a file rewritten in place while it is read is caught', () => {
       fs.writeFileSync(path.join(dir, 'cosign'), bytes);
-      const got = inChild<Hashed>(dir, `${AFTER_FIRST_READ(`fs.appendFileSync(path.join(dir, 'cosign'), 'appended');`)}
-        return lib.hashUnchanged(path.join(dir, 'cosign'));`);
+      const got = inChild<Hashed>(
+        dir,
+        `${AFTER_FIRST_READ(`fs.appendFileSync(path.join(dir, 'cosign'), 'appended');`)}
+        return lib.hashUnchanged(path.join(dir, 'cosign'));`,
+      );
       assert.strictEqual(got.changed, 'it was modified');
     });
 
@@ -112,19 +130,25 @@ describe('installer integrity helpers (unit)', function () {
 
     it('a path replaced by a symbolic link right after the check is caught by changedSince', () => {
       fs.writeFileSync(path.join(dir, 'cosign'), bytes);
-      const got = inChild<string>(dir, `
+      const got = inChild<string>(
+        dir,
+        `
         const file = path.join(dir, 'cosign');
         const st = fs.lstatSync(file, { bigint: true });
         fs.renameSync(file, path.join(dir, 'moved'));
         fs.symlinkSync(path.join(dir, 'moved'), file);
-        return lib.changedSince(file, st);`);
+        return lib.changedSince(file, st);`,
+      );
       assert.strictEqual(got, 'it was replaced by a symbolic link');
     });
 
     it('a directory is not a regular file; a missing file throws ENOENT', () => {
       fs.mkdirSync(path.join(dir, 'cosign'));
       assert.deepStrictEqual(inChild<Hashed>(dir, `return lib.hashUnchanged(path.join(dir, 'cosign'));`), { sha256: '', changed: 'it is not a regular file' });
-      assert.throws(() => inChild(dir, `return lib.hashUnchanged(path.join(dir, 'absent'));`), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+      assert.throws(
+        () => inChild(dir, `return lib.hashUnchanged(path.join(dir, 'absent'));`),
+        (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
+      );
     });
   });
 });

@@ -34,28 +34,34 @@ function hostile(handler: Handler): Promise<Hostile> {
       resolve({
         host: `127.0.0.1:${(srv.address() as AddressInfo).port}`,
         hits,
-        close: () => new Promise<void>((done) => {
-          for (const s of sockets) s.destroy();
-          srv.close(() => done());
-        }),
+        close: () =>
+          new Promise<void>((done) => {
+            for (const s of sockets) s.destroy();
+            srv.close(() => done());
+          }),
       }),
     ),
   );
 }
 
-const MANIFEST = Buffer.from(JSON.stringify({
-  schemaVersion: 2,
-  mediaType: MEDIA_TYPES.ociManifest,
-  config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: 'sha256:' + '1'.repeat(64), size: 2 },
-  layers: [],
-}));
+const MANIFEST = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.ociManifest,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: 'sha256:' + '1'.repeat(64), size: 2 },
+    layers: [],
+  }),
+);
 const MANIFEST_DIGEST = 'sha256:' + crypto.createHash('sha256').update(MANIFEST).digest('hex');
 
 function opts(extra: Partial<ResolveOptions> = {}): ResolveOptions {
   return { allowHttp: true, allowInsecure: false, timeoutMs: 5000, ...extra };
 }
 
-async function resolveOn(handler: Handler, extra: Partial<ResolveOptions> = {}): Promise<{ result?: Awaited<ReturnType<typeof resolveImage>>; error?: unknown; hits: string[] }> {
+async function resolveOn(
+  handler: Handler,
+  extra: Partial<ResolveOptions> = {},
+): Promise<{ result?: Awaited<ReturnType<typeof resolveImage>>; error?: unknown; hits: string[] }> {
   const h = await hostile(handler);
   try {
     const result = await resolveImage(parseImageReference(`${h.host}/demo/app:1`), opts(extra));
@@ -115,7 +121,7 @@ describe('registry answers fail closed (oci.ts, hostile registries on 127.0.0.1)
     }
   });
 
-  it('no Content-Type: the body\'s own mediaType decides; a Docker-Content-Digest outside the grammar is ignored (the bytes are hashed)', async () => {
+  it("no Content-Type: the body's own mediaType decides; a Docker-Content-Digest outside the grammar is ignored (the bytes are hashed)", async () => {
     const r = await resolveOn((_req, res) => {
       res.writeHead(200, { 'docker-content-digest': 'sha256:not-a-digest ##vso[task.complete]' });
       res.end(MANIFEST);
@@ -141,7 +147,11 @@ describe('registry answers fail closed (oci.ts, hostile registries on 127.0.0.1)
       res.end(req.method === 'GET' ? JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }) : undefined);
     });
     assert.ok(known.error instanceof RegistryError && known.error.reason === 'manifest-unknown', String(known.error));
-    assert.deepStrictEqual(known.hits.map((h) => h.split(' ')[0]), ['HEAD', 'GET'], 'a HEAD 404 is confirmed by a GET');
+    assert.deepStrictEqual(
+      known.hits.map((h) => h.split(' ')[0]),
+      ['HEAD', 'GET'],
+      'a HEAD 404 is confirmed by a GET',
+    );
     assert.deepStrictEqual([classifyRegistryFailure(known.error).kind, classifyRegistryFailure(known.error).reason], ['permanent', 'manifest-unknown']);
     const html = await resolveOn((_req, res) => {
       res.writeHead(404, { 'content-type': 'text/html' });
@@ -232,11 +242,15 @@ describe('deadlines reach requests in flight (oci.ts)', () => {
     const started = Date.now();
     try {
       await assert.rejects(
-        withRetry((_n, attemptSignal) => resolveImage(parseImageReference(`${h.host}/demo/app:1`), opts({ timeoutMs: 30_000, signal: attemptSignal, cancelSignal: job.signal })), {
-          budget: { maxAttempts: 1, attemptTimeoutSeconds: 2, initialBackoffSeconds: 0, maxBackoffSeconds: 0, totalTimeoutSeconds: 10 },
-          classify: classifyRegistryFailure,
-          signal: job.signal,
-        }),
+        withRetry(
+          (_n, attemptSignal) =>
+            resolveImage(parseImageReference(`${h.host}/demo/app:1`), opts({ timeoutMs: 30_000, signal: attemptSignal, cancelSignal: job.signal })),
+          {
+            budget: { maxAttempts: 1, attemptTimeoutSeconds: 2, initialBackoffSeconds: 0, maxBackoffSeconds: 0, totalTimeoutSeconds: 10 },
+            classify: classifyRegistryFailure,
+            signal: job.signal,
+          },
+        ),
         /timeout after 1 attempt\(s\).*attempt deadline/,
       );
     } finally {

@@ -40,6 +40,7 @@ describe('unit: the output layer', () => {
       const lines = stdout.split(/\r?\n/).filter(Boolean);
       assert.strictEqual(lines.length, 5, stdout);
       for (const l of lines) {
+        // eslint-disable-next-line no-control-regex -- the raw line breaks are what must not survive
         assert.ok(!/[\r\u000b\u000c\u0085\u2028\u2029]/.test(l), `a raw break survived: ${JSON.stringify(l)}`);
         assert.ok(!l.startsWith('##['), l);
         assert.strictEqual(l.indexOf('##vso[', 1), -1, `a second ##vso[ in: ${l}`);
@@ -50,7 +51,9 @@ describe('unit: the output layer', () => {
   }
 
   it('neutralises ##vso[ anywhere in a line and in any case, and the ##[ prefix', () => {
-    const { stdout } = runWithOutputLayer(`out.info('x ##vso[task.uploadfile]/etc/passwd ##VSO[task.complete result=Succeeded;]ok'); out.info('##[group]not a group');`);
+    const { stdout } = runWithOutputLayer(
+      `out.info('x ##vso[task.uploadfile]/etc/passwd ##VSO[task.complete result=Succeeded;]ok'); out.info('##[group]not a group');`,
+    );
     assert.ok(!/##vso\[/i.test(stdout), stdout);
     assert.ok(!stdout.split('\n').some((l) => l.startsWith('##[')), stdout);
     assert.match(stdout, /##vso_\[task\.uploadfile\]/);
@@ -75,23 +78,31 @@ describe('unit: the output layer', () => {
   });
 
   it('task.setsecret is the one line a server-issued secret is written, and everything else is redacted', () => {
-    const { stdout } = runWithOutputLayer(`out.addSecret('issued-credential-123', { registerWithAgent: true }); console.log('foreign write issued-credential-123'); process.stderr.write('err issued-credential-123 ##vso[task.debug]x\\n');`);
+    const { stdout } = runWithOutputLayer(
+      `out.addSecret('issued-credential-123', { registerWithAgent: true }); console.log('foreign write issued-credential-123'); process.stderr.write('err issued-credential-123 ##vso[task.debug]x\\n');`,
+    );
     const lines = stdout.split('\n').filter(Boolean);
-    assert.deepStrictEqual(lines.filter((l) => l.includes('issued-credential-123')), ['##vso[task.setsecret]issued-credential-123']);
+    assert.deepStrictEqual(
+      lines.filter((l) => l.includes('issued-credential-123')),
+      ['##vso[task.setsecret]issued-credential-123'],
+    );
     assert.ok(lines.includes('foreign write ***'), stdout);
   });
 
-  it("secrets the agent passed are known before task-lib prints anything: its load-time Agent.ProxyPassword echo is redacted", () => {
+  it('secrets the agent passed are known before task-lib prints anything: its load-time Agent.ProxyPassword echo is redacted', () => {
     const taskLib = path.join(ROOT, 'node_modules', 'azure-pipelines-task-lib', 'task.js');
-    const { stdout, stderr } = runWithOutputLayer(`require(${JSON.stringify(taskLib)}); require(${JSON.stringify(taskLib)}).getVariable('Agent.ProxyPassword');`, {
-      SYSTEM_DEBUG: 'true',
-      DISTRIBUTEDTASK_TASKS_NODE_SKIPDEBUGLOGSWHENDEBUGMODEOFF: 'false',
-      AGENT_PROXYURL: 'http://127.0.0.1:9',
-      AGENT_PROXYUSERNAME: 'proxyuser',
-      AGENT_PROXYPASSWORD: 'proxy-password-4711',
-      SECRET_SOME_VARIABLE: 'secret-variable-value',
-      ENDPOINT_AUTH_PARAMETER_conn1_APITOKEN: 'dop_v1_endpoint_token',
-    });
+    const { stdout, stderr } = runWithOutputLayer(
+      `require(${JSON.stringify(taskLib)}); require(${JSON.stringify(taskLib)}).getVariable('Agent.ProxyPassword');`,
+      {
+        SYSTEM_DEBUG: 'true',
+        DISTRIBUTEDTASK_TASKS_NODE_SKIPDEBUGLOGSWHENDEBUGMODEOFF: 'false',
+        AGENT_PROXYURL: 'http://127.0.0.1:9',
+        AGENT_PROXYUSERNAME: 'proxyuser',
+        AGENT_PROXYPASSWORD: 'proxy-password-4711',
+        SECRET_SOME_VARIABLE: 'secret-variable-value',
+        ENDPOINT_AUTH_PARAMETER_conn1_APITOKEN: 'dop_v1_endpoint_token',
+      },
+    );
     assert.match(stdout, /Agent\.ProxyPassword=\*\*\*/, 'task-lib echoed the variable (the redaction is what is tested)');
     for (const s of ['proxy-password-4711', 'secret-variable-value', 'dop_v1_endpoint_token']) {
       assert.ok(!stdout.includes(s) && !stderr.includes(s), `${s} leaked:\n${stdout}`);
@@ -105,7 +116,9 @@ describe('unit: the output layer', () => {
       for (const [name, value, grammar] of [['gcStatus', 'ok\\n##vso[task.setvariable variable=pwned]1', 'statusWord'], ['mediaTypes', 'text/html; $(rm -rf /)', 'mediaType'], ['digest', 'evil.io/x@sha256:abc', 'pinnedReference'], ['gcStartedAt', 'yesterday', 'timestamp']]) {
         try { out.setOutput(name, value, { grammar }); } catch (e) { out.info('refused ' + e.message); }
       }`);
-    const outputs = parseVso(stdout).filter((c) => c.command === 'task.setvariable').map((c) => c.properties['variable']);
+    const outputs = parseVso(stdout)
+      .filter((c) => c.command === 'task.setvariable')
+      .map((c) => c.properties['variable']);
     assert.deepStrictEqual(outputs, ['gcUuid', 'mediaTypes']);
     assert.strictEqual((stdout.match(/^refused Output '/gm) ?? []).length, 4, stdout);
   });
