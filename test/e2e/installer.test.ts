@@ -2,12 +2,12 @@
 // runs as the agent runs it, against a release mirror on 127.0.0.1 that serves
 // the real cosign 3.1.1 binary from .tools/bin.
 import * as assert from 'assert';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Mirror, readOnce, sha256, startMirror } from '../helpers/mirror';
 import { tempDir, tools } from '../helpers/paths';
 import { TaskRun, agentEnv as newAgentEnv, describeRun, runTask } from '../helpers/run-task';
+import { selfSignedCert } from '../helpers/tls';
 
 const ASSET = 'cosign-linux-amd64';
 const ARCH = process.arch; // tool-lib's cache layout uses os.arch()
@@ -547,41 +547,17 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     let caEnv: Record<string, string> = {};
 
     before(async function () {
-      if (spawnSync('which', ['openssl']).status !== 0) {
-        // Node's crypto cannot make certificates; without openssl there is no https mirror to test against.
+      const tls = selfSignedCert();
+      if (!tls) {
         console.log('      (skipped: openssl is not installed, so no certificate for a local https mirror)');
         this.skip();
       }
-      certDir = tempDir('mirror-tls');
-      const key = path.join(certDir, 'key.pem');
-      const cert = path.join(certDir, 'cert.pem');
-      const r = spawnSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-subj',
-          '/CN=127.0.0.1',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-          '-days',
-          '1',
-          '-keyout',
-          key,
-          '-out',
-          cert,
-        ],
-        { encoding: 'utf8' },
-      );
-      assert.strictEqual(r.status, 0, r.stderr);
-      tlsMirror = await startMirror({ tls: { key: fs.readFileSync(key), cert: fs.readFileSync(cert) } });
+      certDir = tls.dir;
+      tlsMirror = await startMirror({ tls: { key: tls.key, cert: tls.cert } });
       plain = await startMirror();
       tlsMirror.addRelease('3.1.1', cosign);
       plain.addRelease('3.1.1', cosign);
-      caEnv = { AGENT_CAINFO: cert };
+      caEnv = { AGENT_CAINFO: tls.certFile };
     });
     after(async () => {
       await tlsMirror?.close();

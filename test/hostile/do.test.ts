@@ -19,7 +19,7 @@ import {
   sendTrickle,
   sendTruncated,
   stall,
-  startBlackhole,
+  neverAnswersCase,
   startHttp,
 } from './servers';
 
@@ -272,15 +272,7 @@ function sizeTimeCases(): HostileCase[] {
       { active: (_q, r) => sendJson(r, 200, { garbage_collection: gcObject({ status: 'scanning manifests' }) }) },
       { gc: true, idle: true },
     ),
-    {
-      name: 'API accepts connections and never answers',
-      classes: ['time'],
-      idle: true,
-      exec: async () => {
-        const b = await startBlackhole();
-        return runWait(b.url, { cleanup: [b] });
-      },
-    },
+    neverAnswersCase('API', (b) => runWait(b.url, { cleanup: [b] })),
   ];
 }
 

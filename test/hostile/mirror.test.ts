@@ -22,7 +22,7 @@ import {
   sendRaw,
   sendRedirectLoop,
   sendTrickle,
-  startBlackhole,
+  neverAnswersCase,
   startHttp,
 } from './servers';
 
@@ -152,15 +152,7 @@ function sizeTimeCases(): HostileCase[] {
       { binary: (_q, r) => sendHeadersThenStall(r, 200, 'application/octet-stream') },
       { pinned: true, idle: true },
     ),
-    {
-      name: 'mirror accepts connections and never answers',
-      classes: ['time'],
-      idle: true,
-      exec: async () => {
-        const b = await startBlackhole();
-        return runInstaller(b.url, VERSION, { inputs: { checksum: sha256(STUB) }, cleanup: [b] });
-      },
-    },
+    neverAnswersCase('mirror', (b) => runInstaller(b.url, VERSION, { inputs: { checksum: sha256(STUB) }, cleanup: [b] })),
   ];
 }
 

@@ -18,7 +18,7 @@ import {
   sendRedirectLoop,
   sendTrickle,
   sendTruncated,
-  startBlackhole,
+  neverAnswersCase,
   startHttp,
 } from './servers';
 
@@ -180,15 +180,7 @@ function sizeTimeCases(): HostileCase[] {
     ),
     regCase('manifest GET trickles 1 byte a second', ['time'], { head: noDigest, get: (_q, r) => sendTrickle(r, 200, OCI, MANIFEST) }, true),
     regCase('HEAD never answered', ['time'], { head: () => undefined }, true),
-    {
-      name: 'registry accepts connections and never answers',
-      classes: ['time'],
-      idle: true,
-      exec: async () => {
-        const b = await startBlackhole();
-        return runCosign(ref(b), { cleanup: [b] });
-      },
-    },
+    neverAnswersCase('registry', (b) => runCosign(ref(b), { cleanup: [b] })),
   ];
 }
 

@@ -2,14 +2,11 @@
 // generic server whose handler each case chooses, plus the answers a hostile server gives
 // (huge, endless, trickled, stalled, truncated, redirect loops), a forwarding proxy that wants
 // credentials, and a self-signed https origin (openssl) for the downgrade case.
-import { execFileSync } from 'child_process';
-import * as fs from 'fs';
 import * as http from 'http';
 import * as https from 'https';
 import * as net from 'net';
-import * as path from 'path';
 import { AddressInfo } from 'net';
-import { tempDir } from '../helpers/paths';
+import type { CaseOutcome, HostileCase } from './properties';
 
 export interface SeenRequest {
   method: string;
@@ -82,6 +79,11 @@ export function startHttp(handler: Handler, tls?: { key: string; cert: string })
 }
 
 /** A TCP server that accepts connections and never reads or answers. */
+/** The case every surface has: a server that accepts connections and never answers. */
+export function neverAnswersCase(what: string, run: (server: Hostile) => Promise<CaseOutcome>): HostileCase {
+  return { name: `${what} accepts connections and never answers`, classes: ['time'], idle: true, exec: async () => run(await startBlackhole()) };
+}
+
 export function startBlackhole(): Promise<Hostile> {
   return listen(
     net.createServer(() => undefined),
@@ -260,35 +262,4 @@ export async function startProxy(user: string, password: string): Promise<Proxy>
   });
 }
 
-/** A self-signed certificate for 127.0.0.1 made by openssl, or undefined when openssl is missing. */
-export function selfSignedCert(): { key: string; cert: string; certFile: string } | undefined {
-  const dir = tempDir('hostile-tls');
-  const keyFile = path.join(dir, 'key.pem');
-  const certFile = path.join(dir, 'cert.pem');
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        keyFile,
-        '-out',
-        certFile,
-        '-days',
-        '2',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
-  } catch {
-    return undefined;
-  }
-  return { key: fs.readFileSync(keyFile, 'utf8'), cert: fs.readFileSync(certFile, 'utf8'), certFile };
-}
+export { selfSignedCert } from '../helpers/tls';

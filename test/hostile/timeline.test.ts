@@ -15,7 +15,7 @@ import {
   sendRedirectLoop,
   sendTrickle,
   sendTruncated,
-  startBlackhole,
+  neverAnswersCase,
   startHttp,
 } from './servers';
 
@@ -144,15 +144,7 @@ function sizeTimeCases(): HostileCase[] {
       (_q, r) => sendTrickle(r, 200, 'application/json', JSON.stringify(records([BUILD_DONE, SIGN]))),
       { idle: true },
     ),
-    {
-      name: 'collection accepts connections and never answers',
-      classes: ['time'],
-      idle: true,
-      exec: async () => {
-        const b = await startBlackhole();
-        return runTimeline(b.url, { cleanup: [b] });
-      },
-    },
+    neverAnswersCase('collection', (b) => runTimeline(b.url, { cleanup: [b] })),
   ];
 }
 
