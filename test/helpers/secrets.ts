@@ -2,10 +2,12 @@
 // recorded here with its stdout, stderr and argv; every secret value the tests hand to a task
 // (DO tokens, registry passwords, key passwords, the job access token) is registered, either
 // explicitly with registerSecret() or automatically from the run's environment. At the end of
-// the whole mocha run (test/reliability/hooks.ts, a root hook plugin, or the reliability suite's
-// root `after`), finalScan() looks for every registered secret in every line and in every
-// argv file a wrapper recorded; one hit fails the suite.
+// each test file (test/reliability/hooks.ts, a root hook plugin, or the reliability suite's root
+// `after`), finalScan() looks for every registered secret in every line recorded since the last
+// scan and in every argv file a wrapper recorded; one hit fails the suite.
+import * as crypto from 'crypto';
 import * as fs from 'fs';
+import * as path from 'path';
 
 /** Known constants: the emulator's defaults (test/emulator/server.ts) and the demo's key password. */
 export const KNOWN_SECRETS = ['dop_v1_emulator_token', 'ado_job_access_token', 'demo-key-password'];
@@ -28,14 +30,26 @@ interface State {
   runs: RecordedRun[];
   argvFiles: Set<string>;
   counters: Record<string, number>;
-  scanned?: ScanResult;
-  reported?: boolean;
+  /** How many runs and argv files the scans so far have read (each scan reads only what is new). */
+  scannedRuns: number;
+  scannedArgvFiles: number;
+  total: ScanResult;
 }
 
 // One state per process even if this module were loaded twice (e.g. from out/ and a --require path).
 const KEY = Symbol.for('cosign-gc-guard.test.secrets');
 const g = globalThis as unknown as Record<symbol, State | undefined>;
-const state: State = g[KEY] ?? (g[KEY] = { secrets: new Set(KNOWN_SECRETS), runs: [], argvFiles: new Set(), counters: {} });
+const state: State =
+  g[KEY] ??
+  (g[KEY] = {
+    secrets: new Set(KNOWN_SECRETS),
+    runs: [],
+    argvFiles: new Set(),
+    counters: {},
+    scannedRuns: 0,
+    scannedArgvFiles: 0,
+    total: { runs: 0, lines: 0, argvLines: 0, secrets: 0, leaks: [] },
+  });
 
 export function registerSecret(value: string | undefined | null): void {
   if (typeof value !== 'string') return;
@@ -140,18 +154,19 @@ export function leaksIn(text: string, secrets: string[] = registeredSecrets()): 
   return leaks;
 }
 
-/** Scans everything recorded so far (not cached). */
-export function scanNow(): ScanResult {
+/** Scans the runs and argv files recorded from index `fromRun` / `fromArgv` on. */
+function scanFrom(fromRun: number, fromArgv: number): ScanResult {
   const secrets = registeredSecrets();
   const leaks: Leak[] = [];
   let lines = 0;
   let argvLines = 0;
-  state.runs.forEach((r, i) => {
+  state.runs.slice(fromRun).forEach((r, k) => {
+    const i = fromRun + k;
     lines += scanText(r.stdout, `run ${i + 1} (${r.task}) stdout`, secrets, leaks);
     lines += scanText(r.stderr, `run ${i + 1} (${r.task}) stderr`, secrets, leaks);
     scanText(r.argv.join(' '), `run ${i + 1} (${r.task}) argv`, secrets, leaks);
   });
-  for (const f of state.argvFiles) {
+  for (const f of [...state.argvFiles].slice(fromArgv)) {
     let text = '';
     try {
       text = fs.readFileSync(f, 'utf8');
@@ -160,13 +175,71 @@ export function scanNow(): ScanResult {
     }
     argvLines += scanText(text, `child argv ${f}`, secrets, leaks);
   }
-  return { runs: state.runs.length, lines, argvLines, secrets: secrets.length, leaks };
+  return { runs: state.runs.length - fromRun, lines, argvLines, secrets: secrets.length, leaks };
 }
 
-/** The end-of-suite scan: runs once, later calls return the same result. */
+/** Scans everything recorded so far (not cached). */
+export function scanNow(): ScanResult {
+  return scanFrom(0, 0);
+}
+
+/**
+ * Scans what was recorded since the last call and adds it to the totals. Run serially, the last
+ * call comes after every file; in parallel mode each worker calls it after each of its files.
+ */
 export function finalScan(): ScanResult {
-  if (!state.scanned) state.scanned = scanNow();
-  return state.scanned;
+  const fresh = scanFrom(state.scannedRuns, state.scannedArgvFiles);
+  state.scannedRuns = state.runs.length;
+  state.scannedArgvFiles = state.argvFiles.size;
+  const t = state.total;
+  state.total = {
+    runs: t.runs + fresh.runs,
+    lines: t.lines + fresh.lines,
+    argvLines: t.argvLines + fresh.argvLines,
+    secrets: fresh.secrets,
+    leaks: [...t.leaks, ...fresh.leaks],
+  };
+  return fresh;
+}
+
+/**
+ * Where each test process leaves its totals for the reporter: run serially there is one process,
+ * in parallel mode one per worker, and the reporter sums them into one line each when the run ends.
+ */
+export const TOTALS_DIR = path.resolve(__dirname, '..', '..', 'test-totals');
+
+export function writeTotals(kind: string, data: unknown): void {
+  fs.mkdirSync(TOTALS_DIR, { recursive: true });
+  fs.writeFileSync(path.join(TOTALS_DIR, `${kind}-${process.pid}.json`), JSON.stringify(data));
+}
+
+/** One process's scan totals: counts, and the sha256 of each secret (never the secret) for a union. */
+export interface ScanTotals {
+  counters: Record<string, number>;
+  runs: number;
+  lines: number;
+  argvLines: number;
+  secretHashes: string[];
+  leaks: number;
+}
+
+function writeScanTotals(): void {
+  const t = state.total;
+  const secretHashes = registeredSecrets().map((s) => crypto.createHash('sha256').update(s).digest('hex'));
+  const totals: ScanTotals = { counters: state.counters, runs: t.runs, lines: t.lines, argvLines: t.argvLines, secretHashes, leaks: t.leaks.length };
+  writeTotals('reliability', totals);
+}
+
+/** The reliability line over every process's totals. */
+export function reliabilityLine(all: ScanTotals[]): string {
+  const c: Record<string, number> = {};
+  for (const t of all) for (const [k, v] of Object.entries(t.counters)) c[k] = (c[k] ?? 0) + v;
+  const sum = (f: (t: ScanTotals) => number) => all.reduce((a, t) => a + f(t), 0);
+  const secrets = new Set(all.flatMap((t) => t.secretHashes)).size;
+  return (
+    `reliability: ${c['malformed'] ?? 0} malformed inputs, ${c['faults'] ?? 0} faults (${c['faults-recovered'] ?? 0} recovered, ${c['faults-failed'] ?? 0} failed in one line), ${c['cancellations'] ?? 0} cancellations, ` +
+    `${sum((t) => t.lines)} output lines of ${sum((t) => t.runs)} task runs and ${sum((t) => t.argvLines)} child argv lines scanned for ${secrets} secrets, ${sum((t) => t.leaks)} secrets found`
+  );
 }
 
 export function totalsLine(r: ScanResult): string {
@@ -185,15 +258,16 @@ export function leakReport(r: ScanResult): string {
 }
 
 /**
- * The end-of-suite check: prints the totals and throws when anything leaked. Idempotent: when both
- * the root hook plugin and the reliability suite's root `after` call it, only the first reports.
+ * The end-of-file check: scans what is new, records this process's totals for the reporter, and
+ * throws (printing the totals) when anything new leaked. Called by the root hook plugin and by the
+ * reliability suite's root `after`: the second call finds nothing new.
  */
 export function assertNoLeaks(print: (line: string) => void = (l) => console.log(l)): void {
-  if (state.reported) return;
-  state.reported = true;
-  const r = finalScan();
-  print(totalsLine(r));
-  if (r.leaks.length > 0) {
-    throw new Error(`secret scan: ${r.leaks.length} secret value(s) found in task output or child argv:\n${leakReport(r)}`);
+  // The suite-wide line is printed by the reporter (test/reporter.js) from every process's totals.
+  const fresh = finalScan();
+  writeScanTotals();
+  if (fresh.leaks.length > 0) {
+    print(totalsLine(state.total));
+    throw new Error(`secret scan: ${fresh.leaks.length} secret value(s) found in task output or child argv:\n${leakReport(fresh)}`);
   }
 }

@@ -14,7 +14,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { TaskRun, describeRun } from '../helpers/run-task';
 import { taskJson } from '../helpers/paths';
-import { registerSecret } from '../helpers/secrets';
+import { registerSecret, writeTotals } from '../helpers/secrets';
 
 export type Surface = 'DO API' | 'registry' | 'timeline' | 'mirror' | 'cosign output';
 export const SURFACES: Surface[] = ['DO API', 'registry', 'timeline', 'mirror', 'cosign output'];
@@ -244,32 +244,40 @@ interface Entry {
   c: HostileCase;
   promise?: Promise<CaseOutcome>;
   start?: () => void;
+  started?: boolean;
   outcome?: { durationMs: number; budgetS: number; passed: boolean; violations: string[]; result?: string };
 }
 
 const KEY = Symbol.for('cosign-gc-guard.test.hostile');
-const g = globalThis as unknown as Record<symbol, { entries: Entry[]; started: boolean } | undefined>;
-const state = g[KEY] ?? (g[KEY] = { entries: [], started: false });
+const g = globalThis as unknown as Record<symbol, { entries: Entry[]; queue: Entry[]; running: number } | undefined>;
+const state = g[KEY] ?? (g[KEY] = { entries: [], queue: [], running: 0 });
 const POOL = 6;
 
+function pump(): void {
+  while (state.running < POOL && state.queue.length) {
+    const e = state.queue.shift()!;
+    state.running++;
+    e.start!();
+    e.promise!.finally(() => {
+      state.running--;
+      pump();
+    });
+  }
+}
+
+/**
+ * Starts every registered case not started yet: idle waits at once, the rest through the CPU pool.
+ * Run serially, mocha loads every table first, so all start together; in parallel mode a worker
+ * loads tables one after another, and each starts its own.
+ */
 function startAll(): void {
-  if (state.started) return;
-  state.started = true;
-  const queue = state.entries.filter((e) => !e.c.idle);
-  let running = 0;
-  const next = (): void => {
-    while (running < POOL && queue.length) {
-      const e = queue.shift()!;
-      running++;
-      e.start!();
-      e.promise!.finally(() => {
-        running--;
-        next();
-      });
-    }
-  };
-  for (const e of state.entries) if (e.c.idle) e.start!();
-  next();
+  for (const e of state.entries) {
+    if (e.started) continue;
+    e.started = true;
+    if (e.c.idle) e.start!();
+    else state.queue.push(e);
+  }
+  pump();
 }
 
 function register(surface: Surface, c: HostileCase): Entry {
@@ -293,9 +301,10 @@ let tablesOpen = 0;
 async function finishTable(): Promise<void> {
   if (--tablesOpen > 0) return;
   await Promise.allSettled(state.entries.map((e) => e.promise));
-  console.log(hostileTotalsLine());
-  const rows = state.entries.map((e) => ({ surface: e.surface, name: e.c.name, classes: e.c.classes, ...e.outcome }));
-  fs.writeFileSync(path.join(__dirname, 'summary.json'), JSON.stringify(rows, null, 1));
+  const rows: HostileRow[] = state.entries.map((e) => ({ surface: e.surface, name: e.c.name, classes: e.c.classes, ...e.outcome }));
+  // The reporter prints the line over every test process's rows when the run ends.
+  writeTotals('hostile', rows);
+  fs.writeFileSync(path.join(__dirname, `summary-${process.pid}.json`), JSON.stringify(rows, null, 1));
 }
 
 /** One table: one `it` per case; all cases of all tables start together from the first table's `before`. */
@@ -329,16 +338,26 @@ export function table(surface: Surface, cases: HostileCase[]): void {
   });
 }
 
-export function hostileTotalsLine(): string {
-  const es = state.entries;
-  const per = SURFACES.map((s) => `${s} ${es.filter((e) => e.surface === s).length}`).join(', ');
-  const cls = CLASSES.map((k) => `${k} ${es.filter((e) => e.c.classes.includes(k)).length}`).join(', ');
-  const done = es.filter((e) => e.outcome);
-  const longest = done.reduce<Entry | undefined>((a, e) => (!a || e.outcome!.durationMs > a.outcome!.durationMs ? e : a), undefined);
-  const surfaces = new Set(es.map((e) => e.surface)).size;
-  const failed = done.filter((e) => !e.outcome!.passed).length;
+/** One case's result, as written for the suite-wide totals line. */
+export interface HostileRow {
+  surface: Surface;
+  name: string;
+  classes: AttackClass[];
+  durationMs?: number;
+  budgetS?: number;
+  passed?: boolean;
+}
+
+/** The totals line over every hostile case of the run (all test processes). */
+export function hostileTotalsLine(rows: HostileRow[]): string {
+  const per = SURFACES.map((s) => `${s} ${rows.filter((e) => e.surface === s).length}`).join(', ');
+  const cls = CLASSES.map((k) => `${k} ${rows.filter((e) => e.classes.includes(k)).length}`).join(', ');
+  const done = rows.filter((e) => e.durationMs !== undefined);
+  const longest = done.reduce<HostileRow | undefined>((a, e) => (!a || e.durationMs! > a.durationMs! ? e : a), undefined);
+  const surfaces = new Set(rows.map((e) => e.surface)).size;
+  const failed = done.filter((e) => !e.passed).length;
   return (
-    `hostile: ${surfaces} surfaces, ${es.length} cases (${per}), classes: ${cls}; ` +
-    `longest run ${longest ? (longest.outcome!.durationMs / 1000).toFixed(1) : 0} s vs budget ${longest?.outcome!.budgetS ?? 0} s; ${failed} of ${done.length} cases failing`
+    `hostile: ${surfaces} surfaces, ${rows.length} cases (${per}), classes: ${cls}; ` +
+    `longest run ${longest ? (longest.durationMs! / 1000).toFixed(1) : 0} s vs budget ${longest?.budgetS ?? 0} s; ${failed} of ${done.length} cases failing`
   );
 }
