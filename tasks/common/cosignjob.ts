@@ -172,7 +172,7 @@ export async function runCosignJob(
   try {
     if (creds.dir) log(`Registry credentials: ${creds.source} for ${creds.hosts.join(', ')} in a private DOCKER_CONFIG (removed when the task ends).`);
     else log(`Registry credentials: ${creds.source === 'anonymous' ? 'none (anonymous)' : "the agent's docker config"}.`);
-    // --- the registry's own digests (seed 002)
+    // --- the registry's own digests: never one computed locally, never manifests[0] of an index
     const images: ImageResult[] = [];
     const resolved: Array<ResolvedImage | undefined> = [];
     for (const ref of s.images) {
@@ -312,7 +312,7 @@ export async function runCosignJob(
 
     let attempts = 0;
     if (write) {
-      // --- skipIfPresent: a re-run does not repeat finished work (seed 001)
+      // --- skipIfPresent: a re-run does not repeat finished work
       if (s.skipIfPresent && verifyPlan) {
         for (const t of targets) {
           if (await alreadyPresent(t)) {
@@ -336,7 +336,7 @@ export async function runCosignJob(
           progress.attempts = Math.max(progress.attempts, attempts);
           log(`${s.command} ${t.pinned}: done after ${r.attempts} attempt(s).`);
         }
-        // --- verifyAfter (seed 003): what was written must verify
+        // --- verifyAfter: what was written must verify with the public key
         if (s.verifyAfter && verifyPlan) {
           for (const t of pending) {
             let ok: boolean;

@@ -140,7 +140,7 @@ export function readCosignSettings(): CosignTaskSettings {
     }
   }
 
-  // Last of the checks, still before any work: the retry budget (seed 004).
+  // Last of the checks, still before any work: the retry budget must fit its total.
   assertBudget(budget, 'totalTimeoutMinutes');
 
   return {

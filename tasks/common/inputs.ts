@@ -23,7 +23,7 @@ export function readString(name: string, options: { required?: boolean; default?
   return v;
 }
 
-/** Booleans must be exactly true or false (any case); empty is an error (seed 001). */
+/** Booleans must be exactly true or false (any case); empty is an error, never a silent false. */
 export function readBool(name: string, defaultValue: boolean): boolean {
   const raw = rawInput(name);
   if (raw === undefined) return defaultValue;

@@ -18,7 +18,7 @@ import { MEDIA_TYPE, addSecret, quote } from './output';
 import { FailureClass } from './retry';
 
 /**
- * Image references and registry-exact digests (seed 002: sign the digest the
+ * Image references and registry-exact digests (sign the digest the
  * registry reports, never one computed from a local re-serialisation, never
  * manifests[0] of an index).
  */

@@ -3,7 +3,7 @@ import { CancelledError, UserError, errorMessage } from './errors';
 /**
  * How much retrying one operation may cost. Every figure is an input the
  * user can see, and assertBudget() proves before any work that the worst case
- * fits inside totalTimeoutSeconds (seed 004: a budget that is checked, not hoped for).
+ * fits inside totalTimeoutSeconds: a budget that is checked before the first attempt, not hoped for.
  */
 export interface RetryBudget {
   maxAttempts: number;
