@@ -41,10 +41,6 @@ export interface GuardResult {
   stageWaitSeconds: number;
   timedOut: boolean;
   message: string;
-  /** The registry guarded ('' when no DigitalOcean connection). */
-  registry?: string;
-  /** DigitalOcean API requests this guard sent. */
-  apiRequests?: number;
 }
 
 export interface GuardDeps {
@@ -74,30 +70,18 @@ function stateText(s: StageState): string {
  * polled at most once per pollIntervalSeconds (slower when the token's rate
  * limit runs low). On timeout returns timedOut=true (the caller decides
  * fail/warn); the timeout also ends requests in flight. GC wait counts from
- * the first answer about the GC: retries before it are not GC wait.
+ * the first answer about the GC: retries before it are not GC wait. Callers
+ * call it only with something to guard (a DigitalOcean client, stages, or both).
  */
 export async function waitForGuard(deps: GuardDeps, settings: GuardSettings, signal: AbortSignal): Promise<GuardResult> {
   const { client, timeline } = deps;
   if (settings.stages.length > 0 && !timeline) {
     throw new UserError(`Input 'waitForStages' is set (${settings.stages.join(', ')}), but this is not a pipeline run whose build timeline can be read.`);
   }
-  if (!client && settings.stages.length === 0) {
-    return {
-      gcWaitSeconds: 0,
-      gcWasActive: false,
-      gcObservedStatus: 'none',
-      stageWaitSeconds: 0,
-      timedOut: false,
-      registry: '',
-      apiRequests: 0,
-      message: 'Nothing to guard: no DigitalOcean connection (or DIGITALOCEAN_ACCESS_TOKEN) and no waitForStages.',
-    };
-  }
   const started = Date.now();
   const st: GuardState = {
     started,
     deadline: started + settings.timeoutSeconds * 1000,
-    requestsBefore: client?.requestCount ?? 0,
     registry: '',
     history: [],
     stageStates: [],
@@ -125,7 +109,6 @@ export async function waitForGuard(deps: GuardDeps, settings: GuardSettings, sig
 interface GuardState {
   started: number;
   deadline: number;
-  requestsBefore: number;
   registry: string;
   history: GarbageCollection[];
   stageStates: StageState[];
@@ -365,8 +348,6 @@ function clearResult(deps: GuardDeps, st: GuardState, settleEnd: number): GuardR
     gcObservedStatus: st.observed,
     stageWaitSeconds,
     timedOut: false,
-    registry: st.registry,
-    apiRequests: (client?.requestCount ?? 0) - st.requestsBefore,
     message: `Clear to write: ${parts.join('; ')}.`,
   };
 }
@@ -390,8 +371,6 @@ function timedOutResult(deps: GuardDeps, settings: GuardSettings, st: GuardState
     gcObservedStatus: st.observed,
     stageWaitSeconds: stageWait(st, now),
     timedOut: true,
-    registry: st.registry,
-    apiRequests: (client?.requestCount ?? 0) - st.requestsBefore,
     message: `Timed out after ${formatDuration(waited)} (timeout ${formatDuration(settings.timeoutSeconds)}): ${pending.join('; ') || 'not clear yet'}.`,
   };
 }
