@@ -1,7 +1,7 @@
 // Child processes: one runner for every program the tasks start (cosign and
 // its probes, the installer's version check), so cancellation, deadlines and
 // cleanup behave the same everywhere.
-import { spawn } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
 import { CancelledError, UserError } from './errors';
 import { onExit } from './vso';
 
@@ -33,7 +33,47 @@ export interface ProcessOptions {
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
 }
 
+/** What is kept of each stream for the outcome (cosign's error lines are at its end of a short run). */
 const MAX_CAPTURE = 1 << 20;
+/** A line longer than this is handed on in pieces: a child that never prints a newline cannot fill memory. */
+const MAX_LINE = 64 * 1024;
+
+/** Signals a child's whole process group (on Windows, the child itself); quiet when it is gone. */
+function signalGroup(child: ChildProcess, sig: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    if (process.platform !== 'win32') process.kill(-child.pid, sig);
+    else child.kill(sig);
+  } catch {
+    try {
+      child.kill(sig);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** Collects one stream (capped) and hands complete lines (each at most MAX_LINE) to onLine. */
+function streamCollector(stream: 'stdout' | 'stderr', onLine?: ProcessOptions['onLine']) {
+  let text = '';
+  let pending = '';
+  return {
+    text: () => text,
+    add(d: Buffer): void {
+      const s = d.toString();
+      if (text.length < MAX_CAPTURE) text += s;
+      if (!onLine) return;
+      pending += s;
+      const lines = pending.split(/\r?\n/);
+      pending = lines.pop() ?? '';
+      while (pending.length > MAX_LINE) {
+        lines.push(pending.slice(0, MAX_LINE));
+        pending = pending.slice(MAX_LINE);
+      }
+      for (const l of lines) onLine(l, stream);
+    },
+  };
+}
 
 /**
  * Runs a program in its own process group. On abort or timeout the whole group
@@ -49,23 +89,13 @@ export function runProcess(file: string, args: string[], options: ProcessOptions
       detached: process.platform !== 'win32',
       windowsHide: true,
     });
-    let stdout = '';
-    let stderr = '';
+    const out = streamCollector('stdout', options.onLine);
+    const err = streamCollector('stderr', options.onLine);
     let timedOut = false;
     let aborted = false;
     let exited = false;
     const killGroup = (sig: NodeJS.Signals) => {
-      if (exited || child.pid === undefined) return;
-      try {
-        if (process.platform !== 'win32') process.kill(-child.pid, sig);
-        else child.kill(sig);
-      } catch {
-        try {
-          child.kill(sig);
-        } catch {
-          /* gone */
-        }
-      }
+      if (!exited) signalGroup(child, sig);
     };
     const unregister = onExit(() => killGroup('SIGKILL'));
     let killTimer: NodeJS.Timeout | undefined;
@@ -85,47 +115,28 @@ export function runProcess(file: string, args: string[], options: ProcessOptions
           stop();
         }, options.timeoutMs)
       : undefined;
-    const lineSplitter = (stream: 'stdout' | 'stderr') => {
-      let pending = '';
-      return (d: Buffer) => {
-        const s = d.toString();
-        if (stream === 'stdout') {
-          if (stdout.length < MAX_CAPTURE) stdout += s;
-        } else if (stderr.length < MAX_CAPTURE) stderr += s;
-        if (!options.onLine) return;
-        pending += s;
-        const lines = pending.split(/\r?\n/);
-        pending = lines.pop() ?? '';
-        for (const l of lines) options.onLine(l, stream);
-      };
-    };
-    child.stdout!.on('data', lineSplitter('stdout'));
-    child.stderr!.on('data', lineSplitter('stderr'));
-    child.on('error', (err) => {
-      exited = true;
-      cleanup();
-      reject(new UserError(`could not start ${file}: ${err.message}`));
-    });
+    child.stdout!.on('data', (d: Buffer) => out.add(d));
+    child.stderr!.on('data', (d: Buffer) => err.add(d));
     const cleanup = () => {
       if (timer) clearTimeout(timer);
       if (killTimer) clearTimeout(killTimer);
       options.signal?.removeEventListener('abort', onAbort);
       unregister();
     };
+    child.on('error', (e) => {
+      exited = true;
+      cleanup();
+      reject(new UserError(`could not start ${file}: ${e.message}`));
+    });
     child.on('close', (code, sig) => {
       exited = true;
       // Whatever the wrapper left in the group goes too.
-      if (child.pid !== undefined && process.platform !== 'win32') {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          /* group already empty */
-        }
-      }
+      if (process.platform !== 'win32') signalGroup(child, 'SIGKILL');
       cleanup();
       if (options.cancelSignal?.aborted) return reject(new CancelledError());
       if (aborted && !options.cancelSignal) return reject(new CancelledError());
-      resolve({ code, signal: sig, stdout, stderr, timedOut: timedOut || (aborted && !options.cancelSignal?.aborted), durationMs: Date.now() - started });
+      const stopped = timedOut || (aborted && !options.cancelSignal?.aborted);
+      resolve({ code, signal: sig, stdout: out.text(), stderr: err.text(), timedOut: stopped, durationMs: Date.now() - started });
     });
   });
 }
