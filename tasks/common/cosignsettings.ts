@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import { UserError } from './errors';
 import { readBool, readInt, readLines, readPick, readSecret, readString, requireHttpUrl } from './inputs';
+import { quote } from './output';
 import { RetryBudget, assertBudget } from './retry';
 import { COSIGN_COMMANDS, CosignCommand, isWriteCommand, splitArguments } from './cosign';
 import { ImageReference, parseImageReference } from './oci';
@@ -50,17 +51,27 @@ function requireKeyFile(inputName: string, value: string): void {
   try {
     st = fs.statSync(value);
   } catch {
-    throw new UserError(`Input '${inputName}': the file '${value}' does not exist on the agent.`);
+    throw new UserError(`Input '${inputName}': the file '${quote(value, 200)}' does not exist on the agent.`);
   }
-  if (!st.isFile()) throw new UserError(`Input '${inputName}': '${value}' is not a file.`);
+  if (!st.isFile()) throw new UserError(`Input '${inputName}': '${quote(value, 200)}' is not a file.`);
 }
 
-export function readCosignSettings(): CosignTaskSettings {
+type SigningSettings = Pick<
+  CosignTaskSettings,
+  'command' | 'images' | 'key' | 'keyPassword' | 'publicKey' | 'predicate' | 'predicateType' | 'annotations' | 'recursive'
+>;
+type ConnectionSettings = Pick<CosignTaskSettings, 'registryConnection' | 'doConnection' | 'useDigitalOceanCredentials' | 'gcGuard' | 'guard'>;
+type RunSettings = Pick<
+  CosignTaskSettings,
+  'resolveDigest' | 'skipIfPresent' | 'verifyAfter' | 'tlogUpload' | 'rekorUrl' | 'allowInsecureRegistry' | 'allowHttpRegistry' | 'cosignPath' | 'extraArgs'
+>;
+
+/** What cosign runs on and with: the command, the images, keys, predicate and annotations. */
+function readSigningSettings(): SigningSettings {
   const command = readPick('command', COSIGN_COMMANDS, 'attest');
   const imageLines = readLines('images');
   if (imageLines.length === 0) throw new UserError("Input 'images' is required and was empty.");
   const images = imageLines.map((l) => parseImageReference(l, 'images'));
-
   const key = readString('key');
   if (isWriteCommand(command)) {
     if (!key) throw new UserError(`Input 'key' is required for command '${command}'.`);
@@ -70,31 +81,35 @@ export function readCosignSettings(): CosignTaskSettings {
   const publicKey = readString('publicKey');
   if (!isWriteCommand(command) && !publicKey) throw new UserError(`Input 'publicKey' is required for command '${command}'.`);
   if (publicKey) requireKeyFile('publicKey', publicKey);
-
   const predicate = readString('predicate');
-  if (command === 'attest') {
-    if (!predicate) throw new UserError("Input 'predicate' is required for command 'attest'.");
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(predicate);
-    } catch {
-      throw new UserError(`Input 'predicate': the file '${predicate}' does not exist on the agent.`);
-    }
-    // An empty filePath input arrives as the sources folder: refuse folders by name.
-    if (!st.isFile()) throw new UserError(`Input 'predicate': '${predicate}' is a folder, not a predicate file.`);
-  }
+  if (command === 'attest') requirePredicateFile(predicate);
   const predicateType = readString('predicateType', { default: 'custom' }) || 'custom';
-  if (/\s/.test(predicateType)) throw new UserError(`Input 'predicateType' must not contain spaces, got '${predicateType}'.`);
-
+  if (/\s/.test(predicateType)) throw new UserError(`Input 'predicateType' must not contain spaces, got '${quote(predicateType)}'.`);
   const annotations = readLines('annotations');
   for (const a of annotations) {
-    if (!/^[^=\s]+=.*$/.test(a)) throw new UserError(`Input 'annotations': each line must be key=value, got '${a}'.`);
+    if (!/^[^=\s]+=.*$/.test(a)) throw new UserError(`Input 'annotations': each line must be key=value, got '${quote(a)}'.`);
   }
   if (annotations.length > 0 && (command === 'attest' || command === 'verify-attestation')) {
     throw new UserError(`Input 'annotations' applies to 'sign' and 'verify' only (cosign ${command} has no annotations).`);
   }
   const recursive = readBool('recursive', false);
+  return { command, images, key, keyPassword, publicKey, predicate, predicateType, annotations, recursive };
+}
 
+function requirePredicateFile(predicate: string): void {
+  if (!predicate) throw new UserError("Input 'predicate' is required for command 'attest'.");
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(predicate);
+  } catch {
+    throw new UserError(`Input 'predicate': the file '${quote(predicate, 200)}' does not exist on the agent.`);
+  }
+  // An empty filePath input arrives as the sources folder: refuse folders by name.
+  if (!st.isFile()) throw new UserError(`Input 'predicate': '${quote(predicate, 200)}' is a folder, not a predicate file.`);
+}
+
+/** Where registry credentials come from, and the GC guard. */
+function readConnectionSettings(): ConnectionSettings {
   const registryConnection = readDockerRegistryConnection('dockerRegistryConnection');
   const doConnection = readDoConnection('digitalOceanConnection', false);
   const useDigitalOceanCredentials = readBool('useDigitalOceanCredentials', false);
@@ -106,7 +121,10 @@ export function readCosignSettings(): CosignTaskSettings {
   }
   const gcGuard = readBool('gcGuard', true);
   const guard = readGuardSettings('guardTimeoutMinutes', 30);
+  return { registryConnection, doConnection, useDigitalOceanCredentials, gcGuard, guard };
+}
 
+function readRetryBudget(): RetryBudget {
   const budget: RetryBudget = {
     maxAttempts: readInt('maxAttempts', 5, 1, 100),
     attemptTimeoutSeconds: readInt('attemptTimeoutSeconds', 180, 1, 86_400),
@@ -119,14 +137,18 @@ export function readCosignSettings(): CosignTaskSettings {
       `Input 'maxBackoffSeconds' (${budget.maxBackoffSeconds}) must not be smaller than 'initialBackoffSeconds' (${budget.initialBackoffSeconds}).`,
     );
   }
+  return budget;
+}
 
+/** How each image is handled: resolution, skip and verify, the transparency log, the cosign binary. */
+function readRunSettings(signing: SigningSettings): RunSettings {
   const resolveDigest = readBool('resolveDigest', true);
-  if (recursive && !resolveDigest) {
+  if (signing.recursive && !resolveDigest) {
     throw new UserError("Input 'recursive' needs 'resolveDigest' to be true: platform manifests are taken from the index the registry returns.");
   }
   const skipIfPresent = readBool('skipIfPresent', true);
   const verifyAfter = readBool('verifyAfter', false);
-  if (verifyAfter && !publicKey) throw new UserError("Input 'verifyAfter' is true, but 'publicKey' is empty.");
+  if (verifyAfter && !signing.publicKey) throw new UserError("Input 'verifyAfter' is true, but 'publicKey' is empty.");
   const tlogUpload = readBool('tlogUpload', true);
   const rekorUrl = readString('rekorUrl');
   if (rekorUrl) requireHttpUrl('rekorUrl', rekorUrl);
@@ -139,34 +161,15 @@ export function readCosignSettings(): CosignTaskSettings {
       throw new UserError(`Input 'arguments' must not carry credentials (${a.split('=')[0]}): use a service connection, so they stay out of the command line.`);
     }
   }
+  return { resolveDigest, skipIfPresent, verifyAfter, tlogUpload, rekorUrl, allowInsecureRegistry, allowHttpRegistry, cosignPath, extraArgs };
+}
 
+export function readCosignSettings(): CosignTaskSettings {
+  const signing = readSigningSettings();
+  const connections = readConnectionSettings();
+  const budget = readRetryBudget();
+  const run = readRunSettings(signing);
   // Last of the checks, still before any work: the retry budget must fit its total.
   assertBudget(budget, 'totalTimeoutMinutes');
-
-  return {
-    command,
-    images,
-    key,
-    keyPassword,
-    publicKey,
-    predicate,
-    predicateType,
-    annotations,
-    recursive,
-    registryConnection,
-    doConnection,
-    useDigitalOceanCredentials,
-    gcGuard,
-    guard,
-    budget,
-    resolveDigest,
-    skipIfPresent,
-    verifyAfter,
-    tlogUpload,
-    rekorUrl,
-    allowInsecureRegistry,
-    allowHttpRegistry,
-    cosignPath,
-    extraArgs,
-  };
+  return { ...signing, ...connections, budget, ...run };
 }
