@@ -30,6 +30,15 @@ export default tseslint.config(
     },
   },
   {
+    // Type-aware: a promise nobody awaits is an error nobody sees.
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+    },
+  },
+  {
     files: ['tasks/**/*.ts'],
     rules: {
       // The library's functions stay short; the few long workflow functions still over this are split

@@ -14,7 +14,7 @@ import {
 import { setOutput } from '../common/output';
 import { info, runTask } from '../common/vso';
 
-runTask(async (signal) => {
+void runTask(async (signal) => {
   const version = normalizeVersion(readString('version', { default: DEFAULT_COSIGN_VERSION }) || DEFAULT_COSIGN_VERSION);
   const checksum = normalizeChecksum(readString('checksum'));
   const baseUrl = requireHttpUrl(

@@ -6,7 +6,7 @@ import { info, runTask, uploadSummary } from '../common/vso';
 import { readCosignSettings } from '../common/cosignsettings';
 import { JobProgress, runCosignJob, summaryMarkdown } from '../common/cosignjob';
 
-runTask(async (signal) => {
+void runTask(async (signal) => {
   const started = Date.now();
   const settings = readCosignSettings();
   const progress: JobProgress = { attempts: 0, gcWaitSeconds: 0 };

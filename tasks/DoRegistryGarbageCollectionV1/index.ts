@@ -6,7 +6,7 @@ import { GC_RUN_OUTPUTS, readGcRunSettings, runGarbageCollection } from '../comm
 import { setOutput } from '../common/output';
 import { info, progress, runTask, uploadSummary, warn } from '../common/vso';
 
-runTask(async (signal) => {
+void runTask(async (signal) => {
   // Every input is validated before the first request.
   const settings = readGcRunSettings();
   const conn = readDoConnection('digitalOceanConnection', true)!;

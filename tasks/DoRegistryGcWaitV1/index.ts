@@ -7,7 +7,7 @@ import { readTimelineClient } from '../common/timeline';
 import { setOutput } from '../common/output';
 import { info, runTask, warn } from '../common/vso';
 
-runTask(async (signal) => {
+void runTask(async (signal) => {
   // Every input is validated before the first request.
   const settings = readGuardSettings('timeoutMinutes', 30);
   const conn = readDoConnection('digitalOceanConnection', false);

@@ -258,10 +258,11 @@ function pump(): void {
     const e = state.queue.shift()!;
     state.running++;
     e.start!();
-    e.promise!.finally(() => {
+    const done = () => {
       state.running--;
       pump();
-    });
+    };
+    e.promise!.then(done, done);
   }
 }
 
