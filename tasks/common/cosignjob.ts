@@ -84,21 +84,26 @@ export interface JobProgress {
   gcWaitSeconds: number;
 }
 
-export async function runCosignJob(
-  s: CosignTaskSettings,
-  signal: AbortSignal,
-  onResolved: (images: ImageResult[]) => void = () => undefined,
-  progress: JobProgress = { attempts: 0, gcWaitSeconds: 0 },
-): Promise<JobResult> {
-  const started = Date.now();
-  // Every line goes through the output layer, which redacts every registered secret and neutralises commands.
-  const log = info;
-  const write = isWriteCommand(s.command);
-  const binary = findCosign(s.cosignPath);
-  const notes: string[] = [];
+/** What every phase of one Cosign@1 run shares. */
+interface CosignRun {
+  s: CosignTaskSettings;
+  signal: AbortSignal;
+  progress: JobProgress;
+  binary: string;
+  write: boolean;
+  verifyCommand: CosignCommand;
+  notes: string[];
+  /** Waits for the GC guard (undefined when the guard is off or has nothing to guard). */
+  guard?: (why: string) => Promise<GuardResult>;
+  /** A registry 401 goes back to the guard (a DigitalOcean connection is there to ask). */
+  reguardOn401: boolean;
+  gcWaitSeconds: number;
+}
 
-  // --- cosign's flag set (probed once per binary and command)
-  const probe = binaryFlagProbe(binary);
+/** cosign's flags for the command and, when a check or verification will run, for its verify command. */
+function planCommands(run: CosignRun): Promise<[FlagPlan, FlagPlan | undefined]> {
+  const { s } = run;
+  const probe = binaryFlagProbe(run.binary);
   const base: Omit<CosignOptions, 'command'> = {
     key: s.key,
     publicKey: s.publicKey,
@@ -112,269 +117,287 @@ export async function runCosignJob(
     extraArgs: s.extraArgs,
     timeoutSeconds: s.budget.attemptTimeoutSeconds,
   };
-  const verifyCommand = verifyCommandFor(s.command);
-  const wantVerify = write && !!s.publicKey && (s.skipIfPresent || s.verifyAfter);
-  // Probing runs while credentials are prepared and digests resolved (it only reads the binary).
+  const wantVerify = run.write && !!s.publicKey && (s.skipIfPresent || s.verifyAfter);
   const plans = Promise.all([
-    planFlags({ ...base, command: s.command }, probe, signal),
-    wantVerify ? planFlags({ ...base, command: verifyCommand, extraArgs: [] }, probe, signal) : Promise.resolve(undefined as FlagPlan | undefined),
+    planFlags({ ...base, command: s.command }, probe, run.signal),
+    wantVerify ? planFlags({ ...base, command: run.verifyCommand, extraArgs: [] }, probe, run.signal) : Promise.resolve(undefined),
   ]);
   plans.catch(() => undefined);
-  log(`cosign: ${binary}`);
+  return plans;
+}
 
-  // --- DigitalOcean client, guard wiring
-  const doClient = s.doConnection ? new DigitalOceanClient(s.doConnection, { log: debug }) : undefined;
-  const guardActive = write && s.gcGuard && (!!doClient || s.guard.stages.length > 0);
-  const timeline: TimelineClient | undefined = guardActive && s.guard.stages.length > 0 ? readTimelineClient(true, { log }) : undefined;
-  let gcWaitSeconds = 0;
-  const guard = async (why: string): Promise<GuardResult> => {
-    log(
+/** The GC guard for a write, when a DigitalOcean connection or stages give it something to guard. */
+function guardFor(run: CosignRun, doClient: DigitalOceanClient | undefined): CosignRun['guard'] {
+  const { s } = run;
+  if (!(run.write && s.gcGuard && (!!doClient || s.guard.stages.length > 0))) {
+    if (!run.write && s.gcGuard && (doClient || s.guard.stages.length > 0))
+      run.notes.push(`'${s.command}' only reads the registry: the GC guard is not needed`);
+    return undefined;
+  }
+  const timeline: TimelineClient | undefined = s.guard.stages.length > 0 ? readTimelineClient(true, { log: info }) : undefined;
+  return async (why) => {
+    info(
       `GC guard (${why}): waiting until no garbage collection is active${s.guard.stages.length ? ` and stages ${s.guard.stages.join(', ')} completed` : ''}...`,
     );
-    const g = await waitForGuard({ client: doClient, timeline, log, warn, currentStage: process.env['SYSTEM_STAGENAME'] }, s.guard, signal);
-    gcWaitSeconds += g.gcWaitSeconds;
-    progress.gcWaitSeconds = Math.round(gcWaitSeconds);
-    log(`GC guard: ${g.message}`);
-    if (g.timedOut) {
-      throw new UserError(`GC guard timed out after ${formatDuration(s.guard.timeoutSeconds)} (guardTimeoutMinutes): ${g.message}`);
-    }
+    const g = await waitForGuard({ client: doClient, timeline, log: info, warn, currentStage: process.env['SYSTEM_STAGENAME'] }, s.guard, run.signal);
+    run.gcWaitSeconds += g.gcWaitSeconds;
+    run.progress.gcWaitSeconds = Math.round(run.gcWaitSeconds);
+    info(`GC guard: ${g.message}`);
+    if (g.timedOut) throw new UserError(`GC guard timed out after ${formatDuration(s.guard.timeoutSeconds)} (guardTimeoutMinutes): ${g.message}`);
     return g;
   };
-  if (!write && s.gcGuard && (doClient || s.guard.stages.length > 0)) {
-    notes.push(`'${s.command}' only reads the registry: the GC guard is not needed`);
-  }
+}
 
-  // --- registry credentials in a private DOCKER_CONFIG, only for cosign
-  let creds: DockerConfigHandle;
-  if (s.registryConnection) {
-    creds = writePrivateDockerConfig(authsForConnection(s.registryConnection), 'dockerRegistryConnection');
-  } else if (s.useDigitalOceanCredentials && doClient) {
-    const expirySeconds = Math.min(86_400, s.guard.timeoutSeconds + s.budget.totalTimeoutSeconds + 900);
-    // The calls Cosign@1 makes for itself follow its own retry budget: a user who allows two attempts
-    // gets two here too. (The guard's polling keeps the client's default budget: it rides out 429s.)
-    const credentialsClient = new DigitalOceanClient(s.doConnection!, {
-      log: debug,
-      maxAttempts: s.budget.maxAttempts,
-      initialBackoffSeconds: s.budget.initialBackoffSeconds,
-      maxBackoffSeconds: s.budget.maxBackoffSeconds,
-      requestTimeoutMs: Math.min(30_000, s.budget.attemptTimeoutSeconds * 1000),
-      callTimeoutSeconds: s.budget.totalTimeoutSeconds,
+/** Registry credentials for cosign: a private DOCKER_CONFIG (a connection, or DigitalOcean's short-lived ones), else the agent's. */
+async function registryCredentials(run: CosignRun): Promise<DockerConfigHandle> {
+  const { s } = run;
+  if (s.registryConnection) return writePrivateDockerConfig(authsForConnection(s.registryConnection), 'dockerRegistryConnection');
+  if (!s.useDigitalOceanCredentials || !s.doConnection) return agentDockerConfig();
+  const expirySeconds = Math.min(86_400, s.guard.timeoutSeconds + s.budget.totalTimeoutSeconds + 900);
+  // The calls Cosign@1 makes for itself follow its own retry budget: a user who allows two attempts
+  // gets two here too. (The guard's polling keeps the client's default budget: it rides out 429s.)
+  const credentialsClient = new DigitalOceanClient(s.doConnection, {
+    log: debug,
+    maxAttempts: s.budget.maxAttempts,
+    initialBackoffSeconds: s.budget.initialBackoffSeconds,
+    maxBackoffSeconds: s.budget.maxBackoffSeconds,
+    requestTimeoutMs: Math.min(30_000, s.budget.attemptTimeoutSeconds * 1000),
+    callTimeoutSeconds: s.budget.totalTimeoutSeconds,
+  });
+  const options = { readWrite: run.write, expirySeconds };
+  const c = await digitalOceanAuths(credentialsClient, s.guard.registry, options, s.budget.totalTimeoutSeconds * 1000, run.signal);
+  const creds = writePrivateDockerConfig(c.auths, 'digitalocean');
+  info(
+    `Registry credentials: short-lived ${run.write ? 'read-write' : 'read-only'} DigitalOcean credentials for ${c.registry} (expire in ${formatDuration(expirySeconds)}).`,
+  );
+  return creds;
+}
+
+/** The registry's own digest of each image: never one computed locally, never manifests[0] of an index. */
+async function resolveImages(run: CosignRun, creds: DockerConfigHandle): Promise<{ images: ImageResult[]; resolved: Array<ResolvedImage | undefined> }> {
+  const { s, signal } = run;
+  const images: ImageResult[] = [];
+  const resolved: Array<ResolvedImage | undefined> = [];
+  for (const ref of s.images) {
+    if (!s.resolveDigest) {
+      const pinned = ref.digest ? `${repoName(ref)}@${ref.digest}` : ref.original;
+      if (!ref.digest) warn(`resolveDigest is false: cosign runs on the tag ${ref.original}, which may move.`);
+      // Not asked of the registry: the fixed, valid placeholder for "unknown" (RFC 2046), never a guess.
+      images.push({ input: ref.original, pinned, digest: ref.digest ?? '', mediaType: UNRESOLVED_MEDIA_TYPE, platforms: 0 });
+      resolved.push(undefined);
+      continue;
+    }
+    const resolveOnce = (attemptSignal: AbortSignal) =>
+      resolveImage(ref, {
+        credentials: creds.lookup,
+        allowHttp: s.allowHttpRegistry,
+        allowInsecure: s.allowInsecureRegistry,
+        timeoutMs: Math.min(30_000, s.budget.attemptTimeoutSeconds * 1000),
+        signal: attemptSignal,
+        cancelSignal: signal,
+        log: info,
+      });
+    const { value } = await withRetry((_n, attemptSignal) => resolveOnce(attemptSignal), {
+      budget: s.budget,
+      signal,
+      classify: classifyRegistryFailure,
+      onFailure: (r) => logAttempt(info, 'digest resolution', r),
+    }).catch((err) => {
+      if (!(err instanceof RetryError)) throw err;
+      const f = err.failure;
+      throw new UserError(
+        `Resolving ${ref.original} failed after ${err.attempts} attempt(s) [${f.kind}: ${f.reason}]${f.hint ? ` (${f.hint})` : ''}: ${errorMessage(err.lastError)}`,
+      );
     });
-    const c = await digitalOceanAuths(credentialsClient, s.guard.registry, { readWrite: write, expirySeconds }, s.budget.totalTimeoutSeconds * 1000, signal);
-    creds = writePrivateDockerConfig(c.auths, 'digitalocean');
-    log(
-      `Registry credentials: short-lived ${write ? 'read-write' : 'read-only'} DigitalOcean credentials for ${c.registry} (expire in ${formatDuration(expirySeconds)}).`,
-    );
-  } else {
-    creds = agentDockerConfig();
+    resolved.push(value);
+    images.push({ input: ref.original, pinned: value.pinned, digest: value.digest, mediaType: value.mediaType, platforms: value.platforms.length });
   }
+  return { images, resolved };
+}
 
-  try {
-    if (creds.dir) log(`Registry credentials: ${creds.source} for ${creds.hosts.join(', ')} in a private DOCKER_CONFIG (removed when the task ends).`);
-    else log(`Registry credentials: ${creds.source === 'anonymous' ? 'none (anonymous)' : "the agent's docker config"}.`);
-    // --- the registry's own digests: never one computed locally, never manifests[0] of an index
-    const images: ImageResult[] = [];
-    const resolved: Array<ResolvedImage | undefined> = [];
-    for (const ref of s.images) {
-      if (!s.resolveDigest) {
-        const pinned = ref.digest ? `${repoName(ref)}@${ref.digest}` : ref.original;
-        if (!ref.digest) warn(`resolveDigest is false: cosign runs on the tag ${ref.original}, which may move.`);
-        // Not asked of the registry: the fixed, valid placeholder for "unknown" (RFC 2046), never a guess.
-        images.push({ input: ref.original, pinned, digest: ref.digest ?? '', mediaType: UNRESOLVED_MEDIA_TYPE, platforms: 0 });
-        resolved.push(undefined);
-        continue;
-      }
-      const { value } = await withRetry(
-        (_n, attemptSignal) =>
-          resolveImage(ref, {
-            credentials: creds.lookup,
-            allowHttp: s.allowHttpRegistry,
-            allowInsecure: s.allowInsecureRegistry,
-            timeoutMs: Math.min(30_000, s.budget.attemptTimeoutSeconds * 1000),
-            signal: attemptSignal,
-            cancelSignal: signal,
-            log,
-          }),
-        {
+/** One target per image, plus one per platform manifest of an index with `recursive`. */
+function planTargets(run: CosignRun, images: ImageResult[], resolved: Array<ResolvedImage | undefined>): Target[] {
+  const targets: Target[] = [];
+  const pending = { skipped: false, attempts: 0, status: 'pending' as const };
+  images.forEach((img, i) => {
+    targets.push({ image: i, pinned: img.pinned, label: img.input, ...pending });
+    const r = resolved[i];
+    if (!run.s.recursive || !r?.isIndex) return;
+    for (const p of r.platforms) {
+      targets.push({ image: i, pinned: `${repoName(r.ref)}@${p.digest}`, label: `${img.input} [${p.platform}]`, platform: p.platform, ...pending });
+    }
+  });
+  if (run.s.recursive && !resolved.some((r) => r?.isIndex)) run.notes.push('recursive: no image is an index; nothing more to do');
+  return targets;
+}
+
+/** Runs cosign on targets: one command retried within the budget, and the single skipIfPresent check. */
+interface CosignRunner {
+  withRetry(command: CosignCommand, args: string[], target: Target, quiet: boolean): Promise<{ outcome: CosignOutcome; attempts: number }>;
+  alreadyPresent(target: Target, verifyPlan: FlagPlan): Promise<boolean>;
+}
+
+function cosignRunner(run: CosignRun, creds: DockerConfigHandle): CosignRunner {
+  const { s, signal, binary } = run;
+  const env = childEnv(process.env, { ...creds.env, COSIGN_PASSWORD: s.keyPassword });
+  const onLine = (line: string, stream: 'stdout' | 'stderr') => {
+    if (line.trim() === '') return;
+    if (stream === 'stdout' && line.length > 300) line = line.slice(0, 297) + '...';
+    info(`  [cosign] ${line}`);
+  };
+  const attemptOnce = async (command: CosignCommand, args: string[], target: Target, attempt: number, attemptSignal: AbortSignal, quiet: boolean) => {
+    info(`${command} ${target.pinned}: attempt ${attempt}/${s.budget.maxAttempts}`);
+    const o = await runProcess(binary, cosignArgv(command, args, target.pinned), {
+      env,
+      signal: attemptSignal,
+      cancelSignal: signal,
+      timeoutMs: s.budget.attemptTimeoutSeconds * 1000,
+      onLine: quiet ? undefined : onLine,
+    });
+    if (o.code !== 0 || o.timedOut) throw new CosignFailure(o, command);
+    return o;
+  };
+  return {
+    async withRetry(command, args, target, quiet) {
+      try {
+        const { value, attempts } = await withRetry((attempt, attemptSignal) => attemptOnce(command, args, target, attempt, attemptSignal, quiet), {
           budget: s.budget,
           signal,
-          classify: classifyRegistryFailure,
-          onFailure: (r) => logAttempt(log, 'digest resolution', r),
-        },
-      ).catch((err) => {
-        if (!(err instanceof RetryError)) throw err;
-        const f = err.failure;
-        throw new UserError(
-          `Resolving ${ref.original} failed after ${err.attempts} attempt(s) [${f.kind}: ${f.reason}]${f.hint ? ` (${f.hint})` : ''}: ${errorMessage(err.lastError)}`,
-        );
-      });
-      resolved.push(value);
-      images.push({ input: ref.original, pinned: value.pinned, digest: value.digest, mediaType: value.mediaType, platforms: value.platforms.length });
-    }
-
-    onResolved(images);
-    const [plan, verifyPlan] = await plans;
-    for (const n of plan.notes) log(`cosign flags: ${n}`);
-    notes.push(...plan.notes);
-
-    const targets: Target[] = [];
-    images.forEach((img, i) => {
-      targets.push({ image: i, pinned: img.pinned, label: img.input, skipped: false, attempts: 0, status: 'pending' });
-      const r = resolved[i];
-      if (s.recursive && r?.isIndex) {
-        for (const p of r.platforms) {
-          targets.push({
-            image: i,
-            pinned: `${repoName(r.ref)}@${p.digest}`,
-            label: `${img.input} [${p.platform}]`,
-            platform: p.platform,
-            skipped: false,
-            attempts: 0,
-            status: 'pending',
-          });
-        }
-      }
-    });
-    if (s.recursive && !resolved.some((r) => r?.isIndex)) notes.push('recursive: no image is an index; nothing more to do');
-
-    const env = childEnv(process.env, { ...creds.env, COSIGN_PASSWORD: s.keyPassword });
-    const onLine = (line: string, stream: 'stdout' | 'stderr') => {
-      if (line.trim() === '') return;
-      if (stream === 'stdout' && line.length > 300) line = line.slice(0, 297) + '...';
-      log(`  [cosign] ${line}`);
-    };
-    const reguardOn401 = guardActive && !!doClient;
-    const ctxFor = (command: CosignCommand) => ({ reguardOn401, command });
-
-    /** One cosign command on one target, retried within the budget; returns the successful outcome. */
-    const runWithRetry = async (
-      command: CosignCommand,
-      args: string[],
-      target: Target,
-      quiet: boolean,
-    ): Promise<{ outcome: CosignOutcome; attempts: number }> => {
-      try {
-        const { value, attempts } = await withRetry(
-          async (attempt, attemptSignal) => {
-            log(`${command} ${target.pinned}: attempt ${attempt}/${s.budget.maxAttempts}`);
-            const o = await runProcess(binary, cosignArgv(command, args, target.pinned), {
-              env,
-              signal: attemptSignal,
-              cancelSignal: signal,
-              timeoutMs: s.budget.attemptTimeoutSeconds * 1000,
-              onLine: quiet ? undefined : onLine,
-            });
-            if (o.code !== 0 || o.timedOut) throw new CosignFailure(o, command);
-            return o;
+          classify: (err) =>
+            err instanceof CosignFailure
+              ? classifyCosignFailure(err.outcome, { reguardOn401: run.reguardOn401, command })
+              : { kind: 'transient', reason: 'unknown' },
+          onFailure: (r) => {
+            if (quiet && r.error instanceof CosignFailure) for (const l of r.error.outcome.stderr.split(/\r?\n/)) if (l.trim()) onLine(l, 'stderr');
+            logAttempt(info, `${command} ${target.label}`, r);
           },
-          {
-            budget: s.budget,
-            signal,
-            classify: (err) => (err instanceof CosignFailure ? classifyCosignFailure(err.outcome, ctxFor(command)) : { kind: 'transient', reason: 'unknown' }),
-            onFailure: (r) => {
-              if (quiet && r.error instanceof CosignFailure) {
-                for (const l of r.error.outcome.stderr.split(/\r?\n/)) if (l.trim()) onLine(l, 'stderr');
-              }
-              logAttempt(log, `${command} ${target.label}`, r);
-            },
-            beforeReguard: reguardOn401 ? async () => void (await guard('401 from the registry token exchange')) : undefined,
-          },
-        );
+          beforeReguard: run.reguardOn401 && run.guard ? async () => void (await run.guard!('401 from the registry token exchange')) : undefined,
+        });
         return { outcome: value, attempts };
       } catch (err) {
-        if (err instanceof RetryError) {
-          target.attempts = Math.max(target.attempts, err.attempts);
-          progress.attempts = Math.max(progress.attempts, err.attempts);
-          const f = err.failure;
-          throw new UserError(
-            `cosign ${command} failed for ${target.pinned} after ${err.attempts} attempt(s) [${f.kind}: ${f.reason}]` +
-              `${f.hint ? ` (${f.hint})` : ''}: ${errorMessage(err.lastError)}`,
-          );
-        }
-        throw err;
+        if (!(err instanceof RetryError)) throw err;
+        target.attempts = Math.max(target.attempts, err.attempts);
+        run.progress.attempts = Math.max(run.progress.attempts, err.attempts);
+        const f = err.failure;
+        throw new UserError(
+          `cosign ${command} failed for ${target.pinned} after ${err.attempts} attempt(s) [${f.kind}: ${f.reason}]` +
+            `${f.hint ? ` (${f.hint})` : ''}: ${errorMessage(err.lastError)}`,
+        );
       }
-    };
-
-    /** Single read-only check: does the target already carry what we would write? */
-    const alreadyPresent = async (target: Target): Promise<boolean> => {
-      const o = await runProcess(binary, cosignArgv(verifyCommand, verifyPlan!.args, target.pinned), {
+    },
+    async alreadyPresent(target, verifyPlan) {
+      const o = await runProcess(binary, cosignArgv(run.verifyCommand, verifyPlan.args, target.pinned), {
         env,
         signal,
         cancelSignal: signal,
         timeoutMs: s.budget.attemptTimeoutSeconds * 1000,
       });
       if (o.code !== 0) {
-        debug(`skipIfPresent: ${verifyCommand} ${target.pinned} exited ${o.code}: ${o.stderr.trim().split('\n').pop() ?? ''}`);
+        debug(`skipIfPresent: ${run.verifyCommand} ${target.pinned} exited ${o.code}: ${o.stderr.trim().split('\n').pop() ?? ''}`);
         return false;
       }
-      return verifyCommand === 'verify' ? hasSignaturePayload(o.stdout) : true;
-    };
+      return run.verifyCommand === 'verify' ? hasSignaturePayload(o.stdout) : true;
+    },
+  };
+}
 
-    let attempts = 0;
-    if (write) {
-      // --- skipIfPresent: a re-run does not repeat finished work
-      if (s.skipIfPresent && verifyPlan) {
-        for (const t of targets) {
-          if (await alreadyPresent(t)) {
-            t.skipped = true;
-            t.status = 'skipped';
-            const what = s.command === 'attest' ? `an attestation of type ${s.predicateType}` : 'a signature';
-            log(`skipIfPresent: ${t.pinned} already has ${what} that verifies with the public key; skipping it.`);
-          }
-        }
-      } else if (s.skipIfPresent) {
-        notes.push('skipIfPresent needs publicKey: not checked');
-      }
-      const pending = targets.filter((t) => !t.skipped);
-      if (pending.length > 0) {
-        if (guardActive) await guard('before writing');
-        for (const t of pending) {
-          const r = await runWithRetry(s.command, plan.args, t, false);
-          t.attempts = r.attempts;
-          t.status = 'written';
-          attempts = Math.max(attempts, r.attempts);
-          progress.attempts = Math.max(progress.attempts, attempts);
-          log(`${s.command} ${t.pinned}: done after ${r.attempts} attempt(s).`);
-        }
-        // --- verifyAfter: what was written must verify with the public key
-        if (s.verifyAfter && verifyPlan) {
-          for (const t of pending) {
-            let ok: boolean;
-            try {
-              const r = await runWithRetry(verifyCommand, verifyPlan.args, t, true);
-              ok = verifyCommand === 'verify' ? hasSignaturePayload(r.outcome.stdout) : true;
-            } catch (err) {
-              if (!(err instanceof UserError)) throw err;
-              throw new UserError(`verifyAfter: ${t.pinned} does not verify with the public key after '${s.command}' reported success: ${err.message}`);
-            }
-            if (!ok) throw new UserError(`verifyAfter: ${t.pinned} has no signature that verifies with the public key after 'sign' reported success.`);
-            t.status = 'verified';
-            log(`verifyAfter: ${t.pinned} verifies.`);
-          }
-        }
-      }
-    } else {
-      for (const t of targets) {
-        const r = await runWithRetry(s.command, plan.args, t, false);
-        if (s.command === 'verify' && !hasSignaturePayload(r.outcome.stdout)) {
-          throw new UserError(`verify: ${t.pinned} has attestations but no signature that verifies with the public key.`);
-        }
-        t.attempts = r.attempts;
-        t.status = 'verified';
-        attempts = Math.max(attempts, r.attempts);
-        progress.attempts = Math.max(progress.attempts, attempts);
-      }
+/** skipIfPresent: a re-run does not repeat finished work (one read-only check per target). */
+async function skipPresent(run: CosignRun, runner: CosignRunner, targets: Target[], verifyPlan: FlagPlan | undefined): Promise<void> {
+  const { s } = run;
+  if (!s.skipIfPresent) return;
+  if (!verifyPlan) {
+    run.notes.push('skipIfPresent needs publicKey: not checked');
+    return;
+  }
+  for (const t of targets) {
+    if (!(await runner.alreadyPresent(t, verifyPlan))) continue;
+    t.skipped = true;
+    t.status = 'skipped';
+    const what = s.command === 'attest' ? `an attestation of type ${s.predicateType}` : 'a signature';
+    info(`skipIfPresent: ${t.pinned} already has ${what} that verifies with the public key; skipping it.`);
+  }
+}
+
+/** Runs the command on each target (after the guard, for a write); returns the most attempts one took. */
+async function runOnTargets(run: CosignRun, runner: CosignRunner, plan: FlagPlan, targets: Target[]): Promise<number> {
+  const { s } = run;
+  let attempts = 0;
+  if (run.write && targets.length > 0 && run.guard) await run.guard('before writing');
+  for (const t of targets) {
+    const r = await runner.withRetry(s.command, plan.args, t, false);
+    if (s.command === 'verify' && !hasSignaturePayload(r.outcome.stdout)) {
+      throw new UserError(`verify: ${t.pinned} has attestations but no signature that verifies with the public key.`);
     }
+    t.attempts = r.attempts;
+    t.status = run.write ? 'written' : 'verified';
+    attempts = Math.max(attempts, r.attempts);
+    run.progress.attempts = Math.max(run.progress.attempts, attempts);
+    if (run.write) info(`${s.command} ${t.pinned}: done after ${r.attempts} attempt(s).`);
+  }
+  return attempts;
+}
 
+/** verifyAfter: what was written must verify with the public key. */
+async function verifyWritten(run: CosignRun, runner: CosignRunner, verifyPlan: FlagPlan, written: Target[]): Promise<void> {
+  for (const t of written) {
+    let ok: boolean;
+    try {
+      const r = await runner.withRetry(run.verifyCommand, verifyPlan.args, t, true);
+      ok = run.verifyCommand === 'verify' ? hasSignaturePayload(r.outcome.stdout) : true;
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      throw new UserError(`verifyAfter: ${t.pinned} does not verify with the public key after '${run.s.command}' reported success: ${err.message}`);
+    }
+    if (!ok) throw new UserError(`verifyAfter: ${t.pinned} has no signature that verifies with the public key after 'sign' reported success.`);
+    t.status = 'verified';
+    info(`verifyAfter: ${t.pinned} verifies.`);
+  }
+}
+
+/**
+ * One Cosign@1 run, in phases: flags (probed while the rest prepares), the guard, credentials,
+ * the registry's digests, the targets, what is already present, the writes, their verification.
+ */
+export async function runCosignJob(
+  s: CosignTaskSettings,
+  signal: AbortSignal,
+  onResolved: (images: ImageResult[]) => void = () => undefined,
+  progress: JobProgress = { attempts: 0, gcWaitSeconds: 0 },
+): Promise<JobResult> {
+  const started = Date.now();
+  const write = isWriteCommand(s.command);
+  const binary = findCosign(s.cosignPath);
+  const run: CosignRun = { s, signal, progress, binary, write, verifyCommand: verifyCommandFor(s.command), notes: [], reguardOn401: false, gcWaitSeconds: 0 };
+  // Probing runs while credentials are prepared and digests resolved (it only reads the binary).
+  const plans = planCommands(run);
+  info(`cosign: ${binary}`);
+  const doClient = s.doConnection ? new DigitalOceanClient(s.doConnection, { log: debug }) : undefined;
+  run.guard = guardFor(run, doClient);
+  run.reguardOn401 = !!run.guard && !!doClient;
+  const creds = await registryCredentials(run);
+  try {
+    if (creds.dir) info(`Registry credentials: ${creds.source} for ${creds.hosts.join(', ')} in a private DOCKER_CONFIG (removed when the task ends).`);
+    else info(`Registry credentials: ${creds.source === 'anonymous' ? 'none (anonymous)' : "the agent's docker config"}.`);
+    const { images, resolved } = await resolveImages(run, creds);
+    onResolved(images);
+    const [plan, verifyPlan] = await plans;
+    for (const n of plan.notes) info(`cosign flags: ${n}`);
+    run.notes.push(...plan.notes);
+    const targets = planTargets(run, images, resolved);
+    const runner = cosignRunner(run, creds);
+    if (write) await skipPresent(run, runner, targets, verifyPlan);
+    const pending = targets.filter((t) => !t.skipped);
+    const attempts = await runOnTargets(run, runner, plan, pending);
+    if (write && s.verifyAfter && verifyPlan) await verifyWritten(run, runner, verifyPlan, pending);
     return {
       images,
       targets,
       attempts,
-      gcWaitSeconds: Math.round(gcWaitSeconds),
+      gcWaitSeconds: Math.round(run.gcWaitSeconds),
       durationSeconds: Math.round(secondsSince(started)),
       skipped: write && targets.every((t) => t.skipped),
       cosign: binary,
-      notes,
+      notes: run.notes,
     };
   } finally {
     creds.remove();
