@@ -1,7 +1,7 @@
 import { readBool, readInt, readPick, readString } from './inputs';
 import { OutputSpec, mdCell } from './output';
 import { CancelledError, errorMessage } from './errors';
-import { linkedDeadline, sleep } from './retry';
+import { LinkedDeadline, linkedDeadline, sleep } from './retry';
 import { formatDuration } from './vso';
 import {
   DigitalOceanClient,
@@ -134,258 +134,288 @@ function iso(ms: number): string {
  * the Markdown summary, so the task can report all of them first.
  */
 export async function runGarbageCollection(client: DigitalOceanClient, settings: GcRunSettings, signal: AbortSignal, ui: GcRunUi): Promise<GcRunResult> {
-  const started = Date.now();
-  const deadline = started + settings.timeoutSeconds * 1000;
-  const pollMs = settings.pollIntervalSeconds * 1000;
-  const timeline: TimelineEntry[] = [];
-  const note = (text: string) => {
-    timeline.push({ at: Date.now(), text });
-    ui.log(text);
-  };
-  // One deadline over the whole run (resolve, start, wait), requests in flight included.
-  const runDeadline = linkedDeadline(signal, settings.timeoutSeconds * 1000);
-  const rs = runDeadline.signal;
+  return new GcRun(client, settings, signal, ui).run();
+}
 
-  let registry = '';
-  let ours: GarbageCollection | undefined;
+/** One GC run's state and phases: acquire (start, adopt, skip, fail, wait), wait, cancel on timeout, summarise. */
+class GcRun {
+  private readonly started = Date.now();
+  private readonly deadline: number;
+  private readonly pollMs: number;
+  private readonly timeline: TimelineEntry[] = [];
+  // One deadline over the whole run (resolve, start, wait), requests in flight included.
+  private readonly runDeadline: LinkedDeadline;
+  private readonly rs: AbortSignal;
+  private registry = '';
+  private ours: GarbageCollection | undefined;
   /** The newest record of our GC, or of the GC started elsewhere that we wait for. */
-  let lastSeen: GarbageCollection | undefined;
-  let waitingForOther = false;
-  let phase = 'the DigitalOcean API (the registry)';
-  let action: GcAction = 'none';
-  let ourStart = Date.now();
-  let startAttemptAt: number | undefined;
-  let progressDone = false;
-  let lastPacing = '';
-  try {
-    return await main();
-  } catch (err) {
-    if (!(err instanceof CancelledError && runDeadline.expired() && !signal.aborted)) throw err;
-    // The deadline ended a request in flight: the same timed-out result as the loop's own check.
-    const waited = formatDuration((Date.now() - started) / 1000);
-    if (ours) return timedOut(lastSeen ?? ours);
-    if (waitingForOther && lastSeen) return timedOutOther(lastSeen);
-    const mayHave = startAttemptAt !== undefined ? '; the start request was in flight, so a GC may have started' : '; no GC was started';
-    return finish({
-      outcome: 'failed',
-      action: 'none',
-      timedOut: true,
-      message: `Timed out after ${waited} (timeout ${formatDuration(settings.timeoutSeconds)}): ${phase} gave no usable answer in time${mayHave}.`,
-    });
-  } finally {
-    runDeadline.clear();
+  private lastSeen: GarbageCollection | undefined;
+  private waitingForOther = false;
+  private phase = 'the DigitalOcean API (the registry)';
+  private action: GcAction = 'none';
+  private ourStart = Date.now();
+  private startAttemptAt: number | undefined;
+  private progressDone = false;
+  /** The percentage last reported for our GC's status (kept as data, not read back from the log). */
+  private lastPercent = 50;
+  private lastPacing = '';
+
+  constructor(
+    private readonly client: DigitalOceanClient,
+    private readonly settings: GcRunSettings,
+    private readonly signal: AbortSignal,
+    private readonly ui: GcRunUi,
+  ) {
+    this.deadline = this.started + settings.timeoutSeconds * 1000;
+    this.pollMs = settings.pollIntervalSeconds * 1000;
+    this.runDeadline = linkedDeadline(signal, settings.timeoutSeconds * 1000);
+    this.rs = this.runDeadline.signal;
   }
 
-  async function main(): Promise<GcRunResult> {
-    registry = await client.resolveRegistry(settings.registry, rs);
-    const wantedType = GC_TYPES[settings.gcType];
-    for (let round = 0; !ours; round++) {
-      phase = 'the DigitalOcean API (the active GC)';
-      const active = await client.getActiveGc(registry, rs);
+  private note(text: string): void {
+    this.timeline.push({ at: Date.now(), text });
+    this.ui.log(text);
+  }
+
+  async run(): Promise<GcRunResult> {
+    try {
+      return await this.main();
+    } catch (err) {
+      if (!(err instanceof CancelledError && this.runDeadline.expired() && !this.signal.aborted)) throw err;
+      // The deadline ended a request in flight: the same timed-out result as the loop's own check.
+      const waited = formatDuration((Date.now() - this.started) / 1000);
+      if (this.ours) return this.timedOut(this.lastSeen ?? this.ours);
+      if (this.waitingForOther && this.lastSeen) return this.timedOutOther(this.lastSeen);
+      const mayHave = this.startAttemptAt !== undefined ? '; the start request was in flight, so a GC may have started' : '; no GC was started';
+      return this.finish({
+        outcome: 'failed',
+        action: 'none',
+        timedOut: true,
+        message: `Timed out after ${waited} (timeout ${formatDuration(this.settings.timeoutSeconds)}): ${this.phase} gave no usable answer in time${mayHave}.`,
+      });
+    } finally {
+      this.runDeadline.clear();
+    }
+  }
+
+  private async main(): Promise<GcRunResult> {
+    this.registry = await this.client.resolveRegistry(this.settings.registry, this.rs);
+    const wantedType = GC_TYPES[this.settings.gcType];
+    for (let round = 0; !this.ours; round++) {
+      this.phase = 'the DigitalOcean API (the active GC)';
+      const active = await this.client.getActiveGc(this.registry, this.rs);
       const createdAt = active ? parseDoTime(active.created_at) : NaN;
-      if (active && !isTerminalGcStatus(active.status) && startAttemptAt !== undefined && createdAt >= startAttemptAt - 2000) {
+      if (active && !isTerminalGcStatus(active.status) && this.startAttemptAt !== undefined && createdAt >= this.startAttemptAt - 2000) {
         // Our start request was refused as a duplicate after an earlier attempt failed in
         // transit (5xx, reset): the GC that attempt created is ours.
-        ours = active;
-        action = 'started';
-        note(`GC ${active.uuid} on ${registry} was created by this task's earlier start request: '${active.status}'.`);
+        this.ours = active;
+        this.action = 'started';
+        this.note(`GC ${active.uuid} on ${this.registry} was created by this task's earlier start request: '${active.status}'.`);
         break;
       }
       if (active && !isTerminalGcStatus(active.status)) {
-        const desc = `GC ${active.uuid} ('${active.status}'${active.type ? `, ${active.type}` : ''}) is already running on ${registry}`;
-        if (settings.ifAlreadyRunning === 'fail') {
-          note(`${desc}; ifAlreadyRunning is 'fail'.`);
-          return finish({ outcome: 'failed', action: 'none', gc: active, message: `${desc} (ifAlreadyRunning: fail); no GC was started.` });
+        const desc = `GC ${active.uuid} ('${active.status}'${active.type ? `, ${active.type}` : ''}) is already running on ${this.registry}`;
+        if (this.settings.ifAlreadyRunning === 'fail') {
+          this.note(`${desc}; ifAlreadyRunning is 'fail'.`);
+          return this.finish({ outcome: 'failed', action: 'none', gc: active, message: `${desc} (ifAlreadyRunning: fail); no GC was started.` });
         }
-        if (settings.ifAlreadyRunning === 'skip') {
-          note(`${desc}; ifAlreadyRunning is 'skip': not starting another.`);
-          return finish({ outcome: 'succeeded', action: 'skipped', gc: active, message: `${desc}; skipped (ifAlreadyRunning: skip).` });
+        if (this.settings.ifAlreadyRunning === 'skip') {
+          this.note(`${desc}; ifAlreadyRunning is 'skip': not starting another.`);
+          return this.finish({ outcome: 'succeeded', action: 'skipped', gc: active, message: `${desc}; skipped (ifAlreadyRunning: skip).` });
         }
-        if (settings.ifAlreadyRunning === 'adopt') {
-          note(`${desc}; adopting it (ifAlreadyRunning: adopt): it is timed and reported as this task's GC.`);
-          ours = active;
-          action = 'adopted';
+        if (this.settings.ifAlreadyRunning === 'adopt') {
+          this.note(`${desc}; adopting it (ifAlreadyRunning: adopt): it is timed and reported as this task's GC.`);
+          this.ours = active;
+          this.action = 'adopted';
           const created = parseDoTime(active.created_at);
-          ourStart = Number.isNaN(created) ? Date.now() : Math.min(Date.now(), created);
+          this.ourStart = Number.isNaN(created) ? Date.now() : Math.min(Date.now(), created);
           break;
         }
-        note(`${desc}; waiting for it to end before starting ours (ifAlreadyRunning: wait).`);
-        waitingForOther = true;
-        const other = await waitUntilEnded(active, false);
-        waitingForOther = false;
-        if (other.timedOut) return timedOutOther(other.gc);
+        this.note(`${desc}; waiting for it to end before starting ours (ifAlreadyRunning: wait).`);
+        this.waitingForOther = true;
+        const other = await this.waitUntilEnded(active, false);
+        this.waitingForOther = false;
+        if (other.timedOut) return this.timedOutOther(other.gc);
         continue;
       }
       try {
-        ourStart = Date.now();
-        startAttemptAt = ourStart;
-        phase = 'the DigitalOcean API (the start request)';
-        ours = await client.startGc(registry, wantedType, rs);
-        action = 'started';
-        note(`Started GC ${ours.uuid} on ${registry} (${wantedType}): '${ours.status}'.`);
+        this.ourStart = Date.now();
+        this.startAttemptAt = this.ourStart;
+        this.phase = 'the DigitalOcean API (the start request)';
+        this.ours = await this.client.startGc(this.registry, wantedType, this.rs);
+        this.action = 'started';
+        this.note(`Started GC ${this.ours.uuid} on ${this.registry} (${wantedType}): '${this.ours.status}'.`);
       } catch (err) {
         if (err instanceof GcAlreadyActiveError && round < 3) {
-          note(`Starting a GC was refused because one is already active (${err.status}); looking again.`);
+          this.note(`Starting a GC was refused because one is already active (${err.status}); looking again.`);
           continue;
         }
         throw err;
       }
     }
-    const gc = ours!;
-    ui.progress(STATUS_PROGRESS[gc.status.toLowerCase()] ?? 5, `GC ${gc.status}`);
-    if (!settings.waitForCompletion) {
-      return finish({ outcome: 'succeeded', action, gc, message: `GC ${gc.uuid} ${action} on ${registry}; not waiting for it (waitForCompletion: false).` });
+    const gc = this.ours!;
+    this.lastPercent = STATUS_PROGRESS[gc.status.toLowerCase()] ?? 5;
+    this.ui.progress(this.lastPercent, `GC ${gc.status}`);
+    if (!this.settings.waitForCompletion) {
+      return this.finish({
+        outcome: 'succeeded',
+        action: this.action,
+        gc,
+        message: `GC ${gc.uuid} ${this.action} on ${this.registry}; not waiting for it (waitForCompletion: false).`,
+      });
     }
-    const waited = await waitUntilEnded(gc, true);
-    if (waited.timedOut) return timedOut(waited.gc);
-    return ended(waited.gc);
+    const waited = await this.waitUntilEnded(gc, true);
+    if (waited.timedOut) return this.timedOut(waited.gc);
+    return this.ended(waited.gc);
   }
 
-  function timedOutOther(gc: GarbageCollection): Promise<GcRunResult> {
-    return finish({
+  private timedOutOther(gc: GarbageCollection): Promise<GcRunResult> {
+    return this.finish({
       outcome: 'failed',
       action: 'none',
       gc,
       timedOut: true,
-      message: `Timed out after ${formatDuration((Date.now() - started) / 1000)} waiting for GC ${gc.uuid} (started elsewhere, still '${gc.status}') to end; no GC was started.`,
+      message: `Timed out after ${formatDuration((Date.now() - this.started) / 1000)} waiting for GC ${gc.uuid} (started elsewhere, still '${gc.status}') to end; no GC was started.`,
     });
   }
 
   /** Our GC outlived the timeout: cancel it when asked (the job's signal, its own short deadline). */
-  async function timedOut(last: GarbageCollection): Promise<GcRunResult> {
+  private async timedOut(last: GarbageCollection): Promise<GcRunResult> {
     let final = last;
     let cancelNote = 'it is still running (cancelOnTimeout: false)';
     let cancelAccepted = false;
-    if (settings.cancelOnTimeout) {
-      const cancelDeadline = linkedDeadline(signal, CANCEL_WINDOW_MS);
+    if (this.settings.cancelOnTimeout) {
+      const cancelDeadline = linkedDeadline(this.signal, CANCEL_WINDOW_MS);
       try {
-        note(`Timed out: cancelling GC ${final.uuid}.`);
-        final = await client.cancelGc(registry, final.uuid, cancelDeadline.signal);
-        note(`Cancel requested: '${final.status}'.`);
+        this.note(`Timed out: cancelling GC ${final.uuid}.`);
+        final = await this.client.cancelGc(this.registry, final.uuid, cancelDeadline.signal);
+        this.note(`Cancel requested: '${final.status}'.`);
         cancelAccepted = ['cancelling', 'cancelled'].includes(final.status.toLowerCase());
         // Give the cancel a short while to land (bounded; the task already timed out).
         while (!isTerminalGcStatus(final.status)) {
-          await sleep(client.pollDelayMs(pollMs), cancelDeadline.signal);
-          const seen = await readFinal(final.uuid, cancelDeadline.signal);
-          if (seen && seen.status !== final.status) note(`GC ${final.uuid}: '${seen.status}'.`);
+          await sleep(this.client.pollDelayMs(this.pollMs), cancelDeadline.signal);
+          const seen = await this.readFinal(final.uuid, cancelDeadline.signal);
+          if (seen && seen.status !== final.status) this.note(`GC ${final.uuid}: '${seen.status}'.`);
           if (seen) final = seen;
         }
       } catch (err) {
-        if (!(err instanceof CancelledError && cancelDeadline.expired() && !signal.aborted)) throw err;
-        note(`The cancel of GC ${final.uuid} did not complete within ${CANCEL_WINDOW_MS / 1000}s.`);
+        if (!(err instanceof CancelledError && cancelDeadline.expired() && !this.signal.aborted)) throw err;
+        this.note(`The cancel of GC ${final.uuid} did not complete within ${CANCEL_WINDOW_MS / 1000}s.`);
       } finally {
         cancelDeadline.clear();
       }
       cancelNote = `cancel requested, now '${final.status}'`;
     }
     if (!cancelAccepted) {
-      const ran = (Date.now() - ourStart) / 1000;
-      ui.warn(`GC ${final.uuid} on ${registry} has run ${formatDuration(ran)} without finishing (timeout ${formatDuration(settings.timeoutSeconds)}).`);
+      const ran = (Date.now() - this.ourStart) / 1000;
+      this.ui.warn(
+        `GC ${final.uuid} on ${this.registry} has run ${formatDuration(ran)} without finishing (timeout ${formatDuration(this.settings.timeoutSeconds)}).`,
+      );
     }
-    return finish({
+    return this.finish({
       outcome: 'failed',
-      action,
+      action: this.action,
       gc: final,
       timedOut: true,
-      message: `GC ${final.uuid} did not finish within ${formatDuration(settings.timeoutSeconds)} (last status '${last.status}'); ${cancelNote}.`,
+      message: `GC ${final.uuid} did not finish within ${formatDuration(this.settings.timeoutSeconds)} (last status '${last.status}'); ${cancelNote}.`,
     });
   }
 
-  function ended(final: GarbageCollection): Promise<GcRunResult> {
+  private ended(final: GarbageCollection): Promise<GcRunResult> {
     const status = final.status.toLowerCase();
-    const { seconds } = durationOf(final, ourStart);
-    if (seconds > settings.warnAfterSeconds) {
-      ui.warn(`GC ${final.uuid} on ${registry} took ${formatDuration(seconds)}, longer than warnAfterMinutes (${settings.warnAfterSeconds / 60}).`);
+    const { seconds } = this.durationOf(final, this.ourStart);
+    if (seconds > this.settings.warnAfterSeconds) {
+      this.ui.warn(
+        `GC ${final.uuid} on ${this.registry} took ${formatDuration(seconds)}, longer than warnAfterMinutes (${this.settings.warnAfterSeconds / 60}).`,
+      );
     }
     if (status === 'failed' || status === 'cancelled') {
-      const msg = `GC ${final.uuid} on ${registry} ended '${status}' after ${formatDuration(seconds)}.`;
-      if (!settings.failOnGcFailure) ui.warn(`${msg} (failOnGcFailure: false)`);
-      return finish({ outcome: settings.failOnGcFailure ? 'failed' : 'withIssues', action, gc: final, message: msg });
+      const msg = `GC ${final.uuid} on ${this.registry} ended '${status}' after ${formatDuration(seconds)}.`;
+      if (!this.settings.failOnGcFailure) this.ui.warn(`${msg} (failOnGcFailure: false)`);
+      return this.finish({ outcome: this.settings.failOnGcFailure ? 'failed' : 'withIssues', action: this.action, gc: final, message: msg });
     }
-    return finish({
+    return this.finish({
       outcome: 'succeeded',
-      action,
+      action: this.action,
       gc: final,
-      message: `GC ${final.uuid} on ${registry} ${status} in ${formatDuration(seconds)}: ${final.blobs_deleted} blob(s) deleted, ${humanBytes(final.freed_bytes)} freed.`,
+      message: `GC ${final.uuid} on ${this.registry} ${status} in ${formatDuration(seconds)}: ${final.blobs_deleted} blob(s) deleted, ${humanBytes(final.freed_bytes)} freed.`,
     });
   }
 
   // ---- helpers (closures over the run) ----
 
-  function durationOf(gc: GarbageCollection, wallStart: number): { seconds: number; source: "GC's own timestamps" | 'wall clock' } {
+  private durationOf(gc: GarbageCollection, wallStart: number): { seconds: number; source: "GC's own timestamps" | 'wall clock' } {
     const own = isTerminalGcStatus(gc.status) ? gcOwnDurationSeconds(gc) : undefined;
     if (own !== undefined) return { seconds: own, source: "GC's own timestamps" };
     return { seconds: Math.max(0, Math.round((Date.now() - wallStart) / 1000)), source: 'wall clock' };
   }
 
-  async function readFinal(uuid: string, within: AbortSignal): Promise<GarbageCollection | undefined> {
-    const active = await client.getActiveGc(registry, within);
+  private async readFinal(uuid: string, within: AbortSignal): Promise<GarbageCollection | undefined> {
+    const active = await this.client.getActiveGc(this.registry, within);
     if (active && active.uuid === uuid) return active;
-    return (await client.listGcs(registry, 20, within)).find((g) => g.uuid === uuid);
+    return (await this.client.listGcs(this.registry, 20, within)).find((g) => g.uuid === uuid);
   }
 
   /** Polls until the GC is terminal or no longer the active one; mine=true reports progress. */
-  async function waitUntilEnded(gc: GarbageCollection, mine: boolean): Promise<{ gc: GarbageCollection; timedOut: boolean }> {
+  private async waitUntilEnded(gc: GarbageCollection, mine: boolean): Promise<{ gc: GarbageCollection; timedOut: boolean }> {
     let last = gc;
-    lastSeen = gc;
-    phase = "the DigitalOcean API (the GC's status)";
+    this.lastSeen = gc;
+    this.phase = "the DigitalOcean API (the GC's status)";
     let warnedLong = false;
-    const since = mine ? ourStart : Date.now();
+    const since = mine ? this.ourStart : Date.now();
     while (!isTerminalGcStatus(last.status)) {
       const now = Date.now();
-      if (now >= deadline) return { gc: last, timedOut: true };
-      const delay = client.pollDelayMs(pollMs);
-      if (client.pacing !== lastPacing) {
-        lastPacing = client.pacing;
-        ui.log(
-          lastPacing
-            ? `Polling every ${formatDuration(delay / 1000)} instead of ${settings.pollIntervalSeconds}s: ${lastPacing}.`
-            : `Polling every ${settings.pollIntervalSeconds}s again.`,
+      if (now >= this.deadline) return { gc: last, timedOut: true };
+      const delay = this.client.pollDelayMs(this.pollMs);
+      if (this.client.pacing !== this.lastPacing) {
+        this.lastPacing = this.client.pacing;
+        this.ui.log(
+          this.lastPacing
+            ? `Polling every ${formatDuration(delay / 1000)} instead of ${this.settings.pollIntervalSeconds}s: ${this.lastPacing}.`
+            : `Polling every ${this.settings.pollIntervalSeconds}s again.`,
         );
       }
-      await sleep(Math.min(delay, Math.max(0, deadline - now)), rs);
-      if (Date.now() >= deadline) return { gc: last, timedOut: true };
-      const active = await client.getActiveGc(registry, rs);
+      await sleep(Math.min(delay, Math.max(0, this.deadline - now)), this.rs);
+      if (Date.now() >= this.deadline) return { gc: last, timedOut: true };
+      const active = await this.client.getActiveGc(this.registry, this.rs);
       let seen: GarbageCollection | undefined = active && active.uuid === last.uuid ? active : undefined;
       if (!seen) {
         // Not the active one any more: it ended; the list has its final record.
-        seen = (await client.listGcs(registry, 20, rs)).find((g) => g.uuid === last.uuid);
+        seen = (await this.client.listGcs(this.registry, 20, this.rs)).find((g) => g.uuid === last.uuid);
         if (!seen) {
-          ui.warn(`GC ${last.uuid} is no longer the active GC but is missing from the list of GCs; its final status is unknown.`);
+          this.ui.warn(`GC ${last.uuid} is no longer the active GC but is missing from the list of GCs; its final status is unknown.`);
           return { gc: { ...last, status: 'unknown' }, timedOut: false };
         }
       }
       if (seen.status !== last.status) {
-        const pct = isTerminalGcStatus(seen.status) ? 100 : STATUS_PROGRESS[seen.status.toLowerCase()];
         if (mine) {
-          note(`GC ${seen.uuid}: '${seen.status}' after ${formatDuration((Date.now() - since) / 1000)}.`);
-          ui.progress(pct ?? lastPct(), `GC ${seen.status}`);
-          if (pct === 100) progressDone = true;
+          this.note(`GC ${seen.uuid}: '${seen.status}' after ${formatDuration((Date.now() - since) / 1000)}.`);
+          this.reportProgress(seen.status);
         } else {
-          note(`GC ${seen.uuid} (started elsewhere): '${seen.status}'.`);
+          this.note(`GC ${seen.uuid} (started elsewhere): '${seen.status}'.`);
         }
       }
-      if (mine && !warnedLong && Date.now() - since > settings.warnAfterSeconds * 1000 && !isTerminalGcStatus(seen.status)) {
+      if (mine && !warnedLong && Date.now() - since > this.settings.warnAfterSeconds * 1000 && !isTerminalGcStatus(seen.status)) {
         warnedLong = true;
-        ui.log(
-          `GC ${seen.uuid} is still '${seen.status}' after ${formatDuration((Date.now() - since) / 1000)} (warnAfterMinutes: ${settings.warnAfterSeconds / 60}).`,
+        this.ui.log(
+          `GC ${seen.uuid} is still '${seen.status}' after ${formatDuration((Date.now() - since) / 1000)} (warnAfterMinutes: ${this.settings.warnAfterSeconds / 60}).`,
         );
       }
       last = seen;
-      lastSeen = seen;
+      this.lastSeen = seen;
     }
     return { gc: last, timedOut: false };
   }
 
-  function lastPct(): number {
-    for (let i = timeline.length - 1; i >= 0; i--) {
-      const m = /: '([^']+)'/.exec(timeline[i].text);
-      if (m && STATUS_PROGRESS[m[1].toLowerCase()] !== undefined) return STATUS_PROGRESS[m[1].toLowerCase()];
-    }
-    return 50;
+  /** Reports our GC's status as progress; a status without a step keeps the last step's percentage. */
+  private reportProgress(status: string): void {
+    const pct = isTerminalGcStatus(status) ? 100 : STATUS_PROGRESS[status.toLowerCase()];
+    if (pct !== undefined) this.lastPercent = pct;
+    this.ui.progress(this.lastPercent, `GC ${status}`);
+    if (pct === 100) this.progressDone = true;
   }
 
-  async function finish(r: {
+  private async finish(r: {
     outcome: GcRunResult['outcome'];
     action: GcAction;
     gc?: GarbageCollection;
@@ -394,23 +424,23 @@ export async function runGarbageCollection(client: DigitalOceanClient, settings:
   }): Promise<GcRunResult> {
     const gc = r.gc;
     const terminal = gc ? isTerminalGcStatus(gc.status) : false;
-    const dur = gc && (r.action === 'started' || r.action === 'adopted') ? durationOf(gc, ourStart) : undefined;
-    if ((terminal || r.timedOut) && !progressDone) ui.progress(100, gc ? `GC ${gc.status}` : 'done');
+    const dur = gc && (r.action === 'started' || r.action === 'adopted') ? this.durationOf(gc, this.ourStart) : undefined;
+    if ((terminal || r.timedOut) && !this.progressDone) this.ui.progress(100, gc ? `GC ${gc.status}` : 'done');
     let history: GarbageCollection[] = [];
     // The summary's history is worth a few seconds at most once the run's time is up.
-    const within = linkedDeadline(signal, r.timedOut || rs.aborted ? SUMMARY_WINDOW_MS : Math.max(SUMMARY_WINDOW_MS, deadline - Date.now()));
+    const within = linkedDeadline(this.signal, r.timedOut || this.rs.aborted ? SUMMARY_WINDOW_MS : Math.max(SUMMARY_WINDOW_MS, this.deadline - Date.now()));
     try {
-      if (registry) history = (await client.listGcs(registry, 11, within.signal)).filter((g) => !gc || g.uuid !== gc.uuid);
+      if (this.registry) history = (await this.client.listGcs(this.registry, 11, within.signal)).filter((g) => !gc || g.uuid !== gc.uuid);
     } catch (err) {
-      if (signal.aborted) throw err;
-      ui.log(`Could not read past GCs for the summary: ${errorMessage(err)}`);
+      if (this.signal.aborted) throw err;
+      this.ui.log(`Could not read past GCs for the summary: ${errorMessage(err)}`);
     } finally {
       within.clear();
     }
     const outputs: Record<string, string> = {
       gcUuid: gc?.uuid ?? '',
       gcStatus: gc?.status ?? '',
-      gcType: gcTypeInputName(gc?.type) || (r.action === 'started' ? settings.gcType : ''),
+      gcType: gcTypeInputName(gc?.type) || (r.action === 'started' ? this.settings.gcType : ''),
       gcDurationSeconds: dur ? String(dur.seconds) : '',
       gcBlobsDeleted: gc && terminal ? String(gc.blobs_deleted) : gc ? String(gc.blobs_deleted ?? 0) : '',
       gcFreedBytes: gc ? String(gc.freed_bytes ?? 0) : '',
@@ -418,9 +448,9 @@ export async function runGarbageCollection(client: DigitalOceanClient, settings:
       gcFinishedAt: gc && terminal && !Number.isNaN(parseDoTime(gc.updated_at)) ? iso(parseDoTime(gc.updated_at)) : '',
       gcAction: r.action,
     };
-    const summary = renderSummary(registry, r, gc, dur, history, timeline, started);
+    const summary = renderSummary(this.registry, r, gc, dur, history, this.timeline, this.started);
     return {
-      registry,
+      registry: this.registry,
       action: r.action,
       gc,
       status: gc?.status ?? '',
