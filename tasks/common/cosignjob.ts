@@ -202,12 +202,7 @@ async function resolveImages(run: CosignRun, creds: DockerConfigHandle): Promise
       signal,
       classify: classifyRegistryFailure,
       onFailure: (r) => logAttempt(info, 'digest resolution', r),
-    }).catch((err) => {
-      if (!(err instanceof RetryError)) throw err;
-      const f = err.failure;
-      throw new UserError(
-        `Resolving ${ref.original} failed after ${err.attempts} attempt(s) [${f.kind}: ${f.reason}]${f.hint ? ` (${f.hint})` : ''}: ${errorMessage(err.lastError)}`,
-      );
+      giveUp: (failed) => new UserError(`Resolving ${ref.original} failed ${failureSummary(failed)}`),
     });
     resolved.push(value);
     images.push({ input: ref.original, pinned: value.pinned, digest: value.digest, mediaType: value.mediaType, platforms: value.platforms.length });
@@ -259,31 +254,25 @@ function cosignRunner(run: CosignRun, creds: DockerConfigHandle): CosignRunner {
   };
   return {
     async withRetry(command, args, target, quiet) {
-      try {
-        const { value, attempts } = await withRetry((attempt, attemptSignal) => attemptOnce(command, args, target, attempt, attemptSignal, quiet), {
-          budget: s.budget,
-          signal,
-          classify: (err) =>
-            err instanceof CosignFailure
-              ? classifyCosignFailure(err.outcome, { reguardOn401: run.reguardOn401, command })
-              : { kind: 'transient', reason: 'unknown' },
-          onFailure: (r) => {
-            if (quiet && r.error instanceof CosignFailure) for (const l of r.error.outcome.stderr.split(/\r?\n/)) if (l.trim()) onLine(l, 'stderr');
-            logAttempt(info, `${command} ${target.label}`, r);
-          },
-          beforeReguard: run.reguardOn401 && run.guard ? async () => void (await run.guard!('401 from the registry token exchange')) : undefined,
-        });
-        return { outcome: value, attempts };
-      } catch (err) {
-        if (!(err instanceof RetryError)) throw err;
-        target.attempts = Math.max(target.attempts, err.attempts);
-        run.progress.attempts = Math.max(run.progress.attempts, err.attempts);
-        const f = err.failure;
-        throw new UserError(
-          `cosign ${command} failed for ${target.pinned} after ${err.attempts} attempt(s) [${f.kind}: ${f.reason}]` +
-            `${f.hint ? ` (${f.hint})` : ''}: ${errorMessage(err.lastError)}`,
-        );
-      }
+      const { value, attempts } = await withRetry((attempt, attemptSignal) => attemptOnce(command, args, target, attempt, attemptSignal, quiet), {
+        budget: s.budget,
+        signal,
+        classify: (err) =>
+          err instanceof CosignFailure
+            ? classifyCosignFailure(err.outcome, { reguardOn401: run.reguardOn401, command })
+            : { kind: 'transient', reason: 'unknown' },
+        onFailure: (r) => {
+          if (quiet && r.error instanceof CosignFailure) for (const l of r.error.outcome.stderr.split(/\r?\n/)) if (l.trim()) onLine(l, 'stderr');
+          logAttempt(info, `${command} ${target.label}`, r);
+        },
+        beforeReguard: run.reguardOn401 && run.guard ? async () => void (await run.guard!('401 from the registry token exchange')) : undefined,
+        giveUp: (failed) => {
+          target.attempts = Math.max(target.attempts, failed.attempts);
+          run.progress.attempts = Math.max(run.progress.attempts, failed.attempts);
+          return new UserError(`cosign ${command} failed for ${target.pinned} ${failureSummary(failed)}`);
+        },
+      });
+      return { outcome: value, attempts };
     },
     async alreadyPresent(target, verifyPlan) {
       const o = await runProcess(binary, cosignArgv(run.verifyCommand, verifyPlan.args, target.pinned), {
@@ -402,6 +391,12 @@ export async function runCosignJob(
   } finally {
     creds.remove();
   }
+}
+
+/** How a give-up reads: the attempts, the failure class with its hint, and the last error. */
+function failureSummary(failed: RetryError): string {
+  const f = failed.failure;
+  return `after ${failed.attempts} attempt(s) [${f.kind}: ${f.reason}]${f.hint ? ` (${f.hint})` : ''}: ${errorMessage(failed.lastError)}`;
 }
 
 /** What resolveDigest=false reports in mediaTypes: the registry was not asked, so "unknown" (RFC 2046). */

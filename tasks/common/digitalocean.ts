@@ -12,7 +12,7 @@ import {
 } from './http';
 import { readEndpointAuthParam, readEndpointUrl, readString, requireHttpUrl } from './inputs';
 import { GRAMMARS, RFC3339, STATUS_WORD, quote } from './output';
-import { FailureClass, RetryBudget, RetryError, withRetry } from './retry';
+import { FailureClass, RetryBudget, withRetry } from './retry';
 
 /** DigitalOcean's own pattern for registry names. */
 export const REGISTRY_NAME_PATTERN = /^[a-z0-9-]{1,63}$/;
@@ -434,29 +434,25 @@ export class DigitalOceanClient {
 
   private async request(spec: RequestSpec, signal?: AbortSignal): Promise<DoAnswer> {
     const url = spec.path;
-    try {
-      const { value } = await withRetry((_attempt, attemptSignal) => this.once(spec, attemptSignal, url), {
-        budget: this.budget,
-        classify: this.classify,
-        signal,
-        onFailure: (r) => {
-          if (r.nextWaitMs !== undefined) {
-            this.log(
-              `DigitalOcean API ${this.describe(spec)}: ${r.failure.reason} (${quote(errorMessage(r.error), 300)}); attempt ${r.attempt + 1} of ${r.maxAttempts} in ${(r.nextWaitMs / 1000).toFixed(1)}s.`,
-            );
-          }
-        },
-      });
-      return value;
-    } catch (err) {
-      if (err instanceof CancelledError || err instanceof UserError) throw err;
-      if (err instanceof RetryError) {
-        const last = err.lastError;
-        if (last instanceof DoApiError && !isTransientStatus(last.status)) throw last;
-        throw new Error(`DigitalOcean API ${this.describe(spec)} failed: ${err.message}`);
-      }
-      throw err;
-    }
+    const { value } = await withRetry((_attempt, attemptSignal) => this.once(spec, attemptSignal, url), {
+      budget: this.budget,
+      classify: this.classify,
+      signal,
+      onFailure: (r) => {
+        if (r.nextWaitMs !== undefined) {
+          this.log(
+            `DigitalOcean API ${this.describe(spec)}: ${r.failure.reason} (${quote(errorMessage(r.error), 300)}); attempt ${r.attempt + 1} of ${r.maxAttempts} in ${(r.nextWaitMs / 1000).toFixed(1)}s.`,
+          );
+        }
+      },
+      // DigitalOcean's own refusal (a 4xx) reads as it is; running out of attempts names the call.
+      giveUp: (failed) => {
+        const last = failed.lastError;
+        if (last instanceof DoApiError && !isTransientStatus(last.status)) return last;
+        return new Error(`DigitalOcean API ${this.describe(spec)} failed: ${failed.message}`);
+      },
+    });
+    return value;
   }
 
   private base(registry: string, mode: PathMode): string {

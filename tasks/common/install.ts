@@ -7,7 +7,7 @@ import checksumTable from './data/cosign-checksums.json';
 import { CancelledError, UserError, errorMessage } from './errors';
 import { HttpStatusError, classifyHttpFailure, request } from './http';
 import { prependPath, quote } from './output';
-import { RetryError, linkedDeadline, withRetry } from './retry';
+import { linkedDeadline, withRetry } from './retry';
 import { info, onExit, warn } from './vso';
 import { childEnv, runProcess } from './process';
 
@@ -221,6 +221,12 @@ async function fetchText(url: string, signal: AbortSignal, timeoutMs: number): P
 /** Retries transient failures while the install's network deadline allows; every request gets the time left. */
 async function downloadRetry<T>(what: string, op: (signal: AbortSignal, timeoutMs: number) => Promise<T>, net: NetworkDeadline): Promise<T> {
   let last = '';
+  const failure = (detail: string) =>
+    net.outOfTime()
+      ? new UserError(
+          `Could not download ${q(what)} within timeoutSeconds (${net.seconds}s)${detail ? `: ${q(detail)}` : ''}; check the mirror or raise timeoutSeconds.`,
+        )
+      : new UserError(`Could not download ${q(what)}: ${q(detail)}`);
   try {
     const remaining = net.remainingMs();
     if (remaining <= 0) throw new CancelledError('deadline');
@@ -234,18 +240,14 @@ async function downloadRetry<T>(what: string, op: (signal: AbortSignal, timeoutM
           `Download of ${q(what)} failed (attempt ${r.attempt}/${r.maxAttempts}, ${r.failure.reason}): ${q(last)}${r.nextWaitMs !== undefined ? `; retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s` : ''}`,
         );
       },
+      giveUp: (failed) => failure(errorMessage(failed.lastError)),
     });
     return r.value;
   } catch (err) {
     if (net.job.aborted) throw new CancelledError();
-    if (err instanceof UserError) throw err;
-    if (net.outOfTime()) {
-      throw new UserError(
-        `Could not download ${q(what)} within timeoutSeconds (${net.seconds}s)${last ? `: ${q(last)}` : ''}; check the mirror or raise timeoutSeconds.`,
-      );
-    }
-    const inner = err instanceof RetryError ? err.lastError : err;
-    throw new UserError(`Could not download ${q(what)}: ${q(errorMessage(inner))}`);
+    // The install's own deadline ended a request in flight (or left no time for one).
+    if (err instanceof CancelledError && net.outOfTime()) throw failure(last);
+    throw err;
   }
 }
 

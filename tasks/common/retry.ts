@@ -75,6 +75,11 @@ export interface RetryOptions {
   onFailure?: (report: AttemptReport) => void;
   /** Runs before the attempt that follows a 'reguard' failure (e.g. wait for GC again). */
   beforeReguard?: (signal: AbortSignal) => Promise<void>;
+  /**
+   * How giving up reads: the error thrown when no attempt is left or a failure is permanent (the
+   * RetryError carries attempts, the failure class and the last error). Default: the RetryError.
+   */
+  giveUp?: (failed: RetryError) => Error;
   random?: () => number;
   now?: () => number;
 }
@@ -184,7 +189,8 @@ export async function withRetry<T>(
           failure.kind === 'permanent'
             ? `${failure.reason} (not retried${failure.hint ? `: ${failure.hint}` : ''})`
             : `${failure.reason} after ${attempt} attempt(s)`;
-        throw new RetryError(`${why}: ${errorMessage(err)}`, attempt, failure, err);
+        const failed = new RetryError(`${why}: ${errorMessage(err)}`, attempt, failure, err);
+        throw options.giveUp ? options.giveUp(failed) : failed;
       }
       await sleep(waitMs, signal);
       if (failure.kind === 'reguard' && options.beforeReguard) await options.beforeReguard(signal ?? new AbortController().signal);

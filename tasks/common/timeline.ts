@@ -1,7 +1,7 @@
-import { CancelledError, UserError, errorMessage } from './errors';
+import { UserError, errorMessage } from './errors';
 import { DEFAULT_REQUEST_TIMEOUT_MS, HttpResponse, HttpStatusError, UnexpectedAnswerError, classifyHttpFailure, jsonBody, request, retryAfterMs } from './http';
 import { readEndpointAuthParam } from './inputs';
-import { RetryError, withRetry } from './retry';
+import { withRetry } from './retry';
 
 export interface StageState {
   /** The display name of the stage. */
@@ -72,56 +72,51 @@ export class TimelineClient {
 
   async listStages(signal?: AbortSignal): Promise<StageState[]> {
     const timeoutMs = this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    try {
-      const { value } = await withRetry(
-        async (_attempt, attemptSignal) => {
-          this.count++;
-          const res = await request({
-            method: 'GET',
-            url: this.url,
-            headers: { Authorization: this.authorization, Accept: 'application/json' },
-            kind: 'timeline',
-            signal: attemptSignal,
-            timeoutMs,
-          });
-          if (res.status === 401 || res.status === 403) {
-            throw new UserError(
-              `The Azure DevOps build timeline answered ${res.status}: the job's access token (System.AccessToken) may not read this build; check the project's job authorization scope.`,
-            );
-          }
-          if (res.status === 404) {
-            // "Not found" only from Azure DevOps' own JSON error (typeKey and message): a proxy's
-            // or router's 404 page says nothing about the build, and is retried like any odd answer.
-            if (isAdoError(res)) throw new UserError(`The Azure DevOps build timeline of this build was not found (404).`);
-            throw new UnexpectedAnswerError(
-              `the build timeline answered 404 with a body that is not Azure DevOps' error (${res.mediaType || 'no content type'}, ${res.body.length} bytes)`,
-            );
-          }
-          if (res.status !== 200) throw new HttpStatusError(`the build timeline answered ${res.status}`, res.status, retryAfterMs(res.headers));
-          return stagesOf(jsonBody(res, 'the build timeline'));
+    const { value } = await withRetry(
+      async (_attempt, attemptSignal) => {
+        this.count++;
+        const res = await request({
+          method: 'GET',
+          url: this.url,
+          headers: { Authorization: this.authorization, Accept: 'application/json' },
+          kind: 'timeline',
+          signal: attemptSignal,
+          timeoutMs,
+        });
+        if (res.status === 401 || res.status === 403) {
+          throw new UserError(
+            `The Azure DevOps build timeline answered ${res.status}: the job's access token (System.AccessToken) may not read this build; check the project's job authorization scope.`,
+          );
+        }
+        if (res.status === 404) {
+          // "Not found" only from Azure DevOps' own JSON error (typeKey and message): a proxy's
+          // or router's 404 page says nothing about the build, and is retried like any odd answer.
+          if (isAdoError(res)) throw new UserError(`The Azure DevOps build timeline of this build was not found (404).`);
+          throw new UnexpectedAnswerError(
+            `the build timeline answered 404 with a body that is not Azure DevOps' error (${res.mediaType || 'no content type'}, ${res.body.length} bytes)`,
+          );
+        }
+        if (res.status !== 200) throw new HttpStatusError(`the build timeline answered ${res.status}`, res.status, retryAfterMs(res.headers));
+        return stagesOf(jsonBody(res, 'the build timeline'));
+      },
+      {
+        budget: {
+          maxAttempts: 5,
+          attemptTimeoutSeconds: Math.ceil(timeoutMs / 1000) + 1,
+          initialBackoffSeconds: 1,
+          maxBackoffSeconds: 15,
+          totalTimeoutSeconds: 180,
         },
-        {
-          budget: {
-            maxAttempts: 5,
-            attemptTimeoutSeconds: Math.ceil(timeoutMs / 1000) + 1,
-            initialBackoffSeconds: 1,
-            maxBackoffSeconds: 15,
-            totalTimeoutSeconds: 180,
-          },
-          classify: classifyHttpFailure,
-          signal,
-          onFailure: (r) => {
-            if (r.nextWaitMs !== undefined)
-              this.options.log?.(`Build timeline: ${r.failure.reason} (${errorMessage(r.error)}); retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s.`);
-          },
+        classify: classifyHttpFailure,
+        signal,
+        onFailure: (r) => {
+          if (r.nextWaitMs !== undefined)
+            this.options.log?.(`Build timeline: ${r.failure.reason} (${errorMessage(r.error)}); retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s.`);
         },
-      );
-      return value;
-    } catch (err) {
-      if (err instanceof CancelledError || err instanceof UserError) throw err;
-      if (err instanceof RetryError) throw new Error(`Reading the build timeline failed: ${err.message}`);
-      throw err;
-    }
+        giveUp: (failed) => new Error(`Reading the build timeline failed: ${failed.message}`),
+      },
+    );
+    return value;
   }
 }
 

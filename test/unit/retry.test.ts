@@ -20,7 +20,7 @@ const CONTRACT_DEFAULTS: RetryBudget = {
   totalTimeoutSeconds: 20 * 60,
 };
 
-describe('retry budget arithmetic (seed 004)', () => {
+describe('retry budget arithmetic: the worst case must fit the total', () => {
   it('backoff caps double from the initial value and stop at the maximum', () => {
     assert.deepStrictEqual(
       [1, 2, 3, 4, 5, 6].map((n) => backoffCapSeconds(CONTRACT_DEFAULTS, n)),
@@ -194,5 +194,24 @@ describe('withRetry: the one loop that owns retry semantics', () => {
       /bad input/,
     );
     assert.strictEqual(calls, 1);
+  });
+
+  it('giveUp decides how giving up reads, with the attempts, the failure class and the last error', async () => {
+    let calls = 0;
+    await assert.rejects(
+      withRetry(
+        async () => {
+          calls++;
+          throw new Error(`flake ${calls}`);
+        },
+        {
+          budget: fast,
+          classify: () => ({ kind: 'transient', reason: 'flaky' }),
+          giveUp: (failed) => new UserError(`gave up after ${failed.attempts} (${failed.failure.reason}): ${(failed.lastError as Error).message}`),
+        },
+      ),
+      (err) => err instanceof UserError && err.message === `gave up after ${fast.maxAttempts} (flaky): flake ${fast.maxAttempts}`,
+    );
+    assert.strictEqual(calls, fast.maxAttempts);
   });
 });
