@@ -21,6 +21,23 @@ export function pipelineVariable(name: string): string | undefined {
   return startEnv['SECRET_' + key] ?? startEnv[key];
 }
 
+/** Endpoint authorization parameters whose values are secrets, by their name (apitoken, password...). */
+export function isSecretParameter(name: string): boolean {
+  return /token|password|secret|key/i.test(name);
+}
+
+/** The string parameters of the agent's ENDPOINT_AUTH_<id> JSON ({"parameters": {...}, "scheme": ...}); {} when it is not that. */
+export function endpointAuthParameters(json: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  try {
+    const params = (JSON.parse(json ?? '{}') as { parameters?: Record<string, unknown> }).parameters ?? {};
+    for (const [k, v] of Object.entries(params)) if (typeof v === 'string') out[k] = v;
+  } catch {
+    /* not the agent's JSON: no parameters */
+  }
+  return out;
+}
+
 /** Every variable the agent passed (for the output layer's collection of secrets). */
 export function agentEnvironment(): Readonly<Record<string, string | undefined>> {
   return startEnv;

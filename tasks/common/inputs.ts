@@ -1,9 +1,9 @@
 // Task inputs and service connections, read from the variables the agent passed this process
 // (INPUT_<NAME>, ENDPOINT_URL_<id>, ENDPOINT_AUTH_PARAMETER_<id>_<KEY>), as they were when the task
 // started. task-lib's getters would print every value they return in a debug line.
-import { agentVariable } from './agent';
+import { agentVariable, endpointAuthParameters, isSecretParameter } from './agent';
 import { UserError } from './errors';
-import { addSecret, quote } from './output';
+import { addSecret, addUrlPassword, quote } from './output';
 // Loading task-lib moves inputs, endpoint credentials and secret variables out of process.env, so
 // no child process inherits them.
 import 'azure-pipelines-task-lib/task';
@@ -84,15 +84,10 @@ export function readSecret(name: string): string {
 export function readEndpointAuthParam(endpointId: string, key: string): string {
   let value = agentVariable('ENDPOINT_AUTH_PARAMETER_' + endpointId + '_' + key.toUpperCase());
   if (value === undefined) {
-    try {
-      const blob = JSON.parse(agentVariable('ENDPOINT_AUTH_' + endpointId) ?? '{}') as { parameters?: Record<string, unknown> };
-      const hit = Object.entries(blob.parameters ?? {}).find(([k]) => k.toLowerCase() === key.toLowerCase());
-      value = typeof hit?.[1] === 'string' ? hit[1] : undefined;
-    } catch {
-      value = undefined;
-    }
+    const params = endpointAuthParameters(agentVariable('ENDPOINT_AUTH_' + endpointId));
+    value = Object.entries(params).find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1];
   }
-  if (value && /token|password|secret|key/i.test(key)) addSecret(value);
+  if (value && isSecretParameter(key)) addSecret(value);
   return value ?? '';
 }
 
@@ -108,7 +103,7 @@ export function requireHttpUrl(name: string, value: string): URL {
   } catch {
     throw new UserError(`Input '${name}' must be an http(s) URL, got '${quote(value)}'.`);
   }
-  if (url.password) addSecret(decodeURIComponent(url.password));
+  addUrlPassword(value);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UserError(`Input '${name}' must be an http(s) URL, got '${quote(value)}'.`);
   }

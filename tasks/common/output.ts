@@ -15,7 +15,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { agentEnvironment } from './agent';
+import { agentEnvironment, endpointAuthParameters, isSecretParameter } from './agent';
 
 const MASK = '***';
 /** Values shorter than this are not redacted: masking every "a" would garble the log, not protect it. */
@@ -262,15 +262,11 @@ export function collectAmbientSecrets(env: Readonly<Record<string, string | unde
 }
 
 function addEndpointBlob(json: string): void {
-  try {
-    const params = (JSON.parse(json) as { parameters?: Record<string, unknown> }).parameters ?? {};
-    for (const [k, v] of Object.entries(params)) if (typeof v === 'string' && /token|password|secret|key/i.test(k)) addSecret(v);
-  } catch {
-    /* not the agent's JSON: nothing to learn */
-  }
+  for (const [k, v] of Object.entries(endpointAuthParameters(json))) if (isSecretParameter(k)) addSecret(v);
 }
 
-function addUrlPassword(url: string): void {
+/** A password in a URL's user info is a secret from then on. */
+export function addUrlPassword(url: string): void {
   try {
     const u = new URL(url);
     if (u.password) addSecret(decodeURIComponent(u.password));
