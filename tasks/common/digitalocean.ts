@@ -7,6 +7,7 @@ import {
   classifyHttpFailure,
   isTransientStatus,
   jsonBody,
+  jsonErrorObject,
   request as httpRequest,
   retryAfterMs,
 } from './http';
@@ -339,15 +340,8 @@ export class DigitalOceanClient {
    * anything (a proxy page echoing headers), so it is described by status, content type and length.
    */
   private errorFrom(spec: RequestSpec, res: HttpResponse): DoApiError {
-    let parsed: Record<string, unknown> | undefined;
-    if (res.mediaType === 'application/json' && !res.truncated) {
-      try {
-        const v: unknown = JSON.parse(res.body.toString('utf8'));
-        if (v && typeof v === 'object' && !Array.isArray(v)) parsed = v as Record<string, unknown>;
-      } catch {
-        /* described below as a body that is not DigitalOcean's */
-      }
-    }
+    // Anything else is described below as a body that is not DigitalOcean's.
+    const parsed = jsonErrorObject(res);
     const wellFormed = typeof parsed?.id === 'string' && typeof parsed?.message === 'string';
     const id = wellFormed ? quote(String(parsed!.id), 60) : '';
     const doMessage = wellFormed ? quote(String(parsed!.message), DO_MESSAGE_MAX) : '';

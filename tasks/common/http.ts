@@ -435,6 +435,20 @@ export async function request(req: HttpRequest): Promise<HttpResponse> {
   }
 }
 
+/**
+ * An error answer's JSON object, when it is one: content type application/json, not cut at the error
+ * cap, and an object. undefined otherwise (a proxy page, a cut body): then nothing in it is believed.
+ */
+export function jsonErrorObject(res: HttpResponse): Record<string, unknown> | undefined {
+  if (res.mediaType !== 'application/json' || res.truncated) return undefined;
+  try {
+    const v: unknown = JSON.parse(res.body.toString('utf8'));
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The answer's body as JSON, when it says it is JSON and parses; else UnexpectedAnswerError. */
 export function jsonBody(res: HttpResponse, what: string): unknown {
   if (res.mediaType !== 'application/json' && !res.mediaType.endsWith('+json')) {

@@ -1,5 +1,15 @@
 import { UserError, errorMessage } from './errors';
-import { DEFAULT_REQUEST_TIMEOUT_MS, HttpResponse, HttpStatusError, UnexpectedAnswerError, classifyHttpFailure, jsonBody, request, retryAfterMs } from './http';
+import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  HttpResponse,
+  HttpStatusError,
+  UnexpectedAnswerError,
+  classifyHttpFailure,
+  jsonBody,
+  jsonErrorObject,
+  request,
+  retryAfterMs,
+} from './http';
 import { readEndpointAuthParam } from './inputs';
 import { withRetry } from './retry';
 
@@ -39,13 +49,8 @@ function stagesOf(data: unknown): StageState[] {
 
 /** Azure DevOps' JSON error body: an object with string `typeKey` and `message`. */
 function isAdoError(res: HttpResponse): boolean {
-  if (res.mediaType !== 'application/json' || res.truncated) return false;
-  try {
-    const v = JSON.parse(res.body.toString('utf8')) as Record<string, unknown> | null;
-    return !!v && typeof v === 'object' && typeof v.typeKey === 'string' && typeof v.message === 'string';
-  } catch {
-    return false;
-  }
+  const v = jsonErrorObject(res);
+  return typeof v?.typeKey === 'string' && typeof v?.message === 'string';
 }
 
 /** The current run's build timeline (its stages), read with the job's own access token. */
