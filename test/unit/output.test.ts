@@ -3,7 +3,7 @@
 import * as assert from 'assert';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
-import { ROOT } from '../helpers/paths';
+import { ROOT, tempDir } from '../helpers/paths';
 import { parseVso } from '../helpers/run-task';
 
 const OUTPUT = path.join(ROOT, 'out', 'tasks', 'common', 'output.js');
@@ -95,6 +95,8 @@ describe('unit: the output layer', () => {
       `require(${JSON.stringify(taskLib)}); require(${JSON.stringify(taskLib)}).getVariable('Agent.ProxyPassword');`,
       {
         SYSTEM_DEBUG: 'true',
+        // task-lib writes the AES key of the proxy password it keeps encrypted into the temp folder (else the cwd).
+        AGENT_TEMPDIRECTORY: tempDir('output-agent-temp'),
         DISTRIBUTEDTASK_TASKS_NODE_SKIPDEBUGLOGSWHENDEBUGMODEOFF: 'false',
         AGENT_PROXYURL: 'http://127.0.0.1:9',
         AGENT_PROXYUSERNAME: 'proxyuser',
