@@ -1,6 +1,6 @@
 // The output layer loads first: it guards stdout/stderr before task-lib prints anything.
-import '../common/output';
-import { readInt, readString, requireHttpUrl } from '../common/inputs';
+import '../common/platform/output';
+import { readInt, readString, requireHttpUrl } from '../common/platform/inputs';
 import {
   DEFAULT_COSIGN_VERSION,
   DEFAULT_DOWNLOAD_BASE_URL,
@@ -10,9 +10,9 @@ import {
   installCosign,
   normalizeChecksum,
   normalizeVersion,
-} from '../common/install';
-import { setOutput } from '../common/output';
-import { info, runTask } from '../common/vso';
+} from '../common/tools/install';
+import { setOutput } from '../common/platform/output';
+import { info, runTask } from '../common/platform/task';
 
 void runTask(async (signal) => {
   const version = normalizeVersion(readString('version', { default: DEFAULT_COSIGN_VERSION }) || DEFAULT_COSIGN_VERSION);

@@ -1,10 +1,10 @@
 // The output layer loads first: it guards stdout/stderr before task-lib prints anything.
-import '../common/output';
-import { CancelledError } from '../common/errors';
-import { setOutput } from '../common/output';
-import { info, runTask, uploadSummary } from '../common/vso';
-import { readCosignSettings } from '../common/cosignsettings';
-import { JobProgress, runCosignJob, summaryMarkdown } from '../common/cosignjob';
+import '../common/platform/output';
+import { CancelledError } from '../common/platform/errors';
+import { setOutput } from '../common/platform/output';
+import { info, runTask, uploadSummary } from '../common/platform/task';
+import { readCosignSettings } from '../common/workflows/cosignsettings';
+import { JobProgress, runCosignJob, summaryMarkdown } from '../common/workflows/cosignjob';
 
 void runTask(async (signal) => {
   const started = Date.now();

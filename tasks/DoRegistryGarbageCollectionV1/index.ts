@@ -1,10 +1,10 @@
 // The output layer loads first: it guards stdout/stderr before task-lib prints anything.
-import '../common/output';
-import { DigitalOceanClient, readDoConnection } from '../common/digitalocean';
-import { UserError } from '../common/errors';
-import { GC_RUN_OUTPUTS, readGcRunSettings, runGarbageCollection } from '../common/gcrun';
-import { setOutput } from '../common/output';
-import { info, progress, runTask, uploadSummary, warn } from '../common/vso';
+import '../common/platform/output';
+import { DigitalOceanClient, readDoConnection } from '../common/services/digitalocean';
+import { UserError } from '../common/platform/errors';
+import { GC_RUN_OUTPUTS, readGcRunSettings, runGarbageCollection } from '../common/workflows/gcrun';
+import { setOutput } from '../common/platform/output';
+import { info, progress, runTask, uploadSummary, warn } from '../common/platform/task';
 
 void runTask(async (signal) => {
   // Every input is validated before the first request.

@@ -1,11 +1,11 @@
 // The output layer loads first: it guards stdout/stderr before task-lib prints anything.
-import '../common/output';
-import { DigitalOceanClient, readDoConnection } from '../common/digitalocean';
-import { UserError } from '../common/errors';
-import { readGuardSettings, waitForGuard } from '../common/guard';
-import { readTimelineClient } from '../common/timeline';
-import { setOutput } from '../common/output';
-import { info, runTask, warn } from '../common/vso';
+import '../common/platform/output';
+import { DigitalOceanClient, readDoConnection } from '../common/services/digitalocean';
+import { UserError } from '../common/platform/errors';
+import { readGuardSettings, waitForGuard } from '../common/workflows/guard';
+import { readTimelineClient } from '../common/services/timeline';
+import { setOutput } from '../common/platform/output';
+import { info, runTask, warn } from '../common/platform/task';
 
 void runTask(async (signal) => {
   // Every input is validated before the first request.

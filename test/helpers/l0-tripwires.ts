@@ -29,5 +29,5 @@ export function reportScenarioError(err: unknown): void {
 
 /** Loads the task library's snapshot of the agent's variables, as the task's first module does on the agent. */
 export function startAgentSnapshot(): void {
-  require('../../tasks/common/agent');
+  require('../../tasks/common/platform/agent');
 }

@@ -16,11 +16,11 @@ import {
   planFlags,
   splitArguments,
   summarizeStderr,
-} from '../../tasks/common/cosign';
-import { parseImageReference } from '../../tasks/common/oci';
-import { addSecret, clean } from '../../tasks/common/output';
-import { configKey, decodeAuth, lookupFromAuths, normalizeRegistryHost } from '../../tasks/common/credentials';
-import { hasSignaturePayload } from '../../tasks/common/cosignjob';
+} from '../../tasks/common/tools/cosign';
+import { parseImageReference } from '../../tasks/common/services/oci';
+import { addSecret, clean } from '../../tasks/common/platform/output';
+import { configKey, decodeAuth, lookupFromAuths, normalizeRegistryHost } from '../../tasks/common/services/credentials';
+import { hasSignaturePayload } from '../../tasks/common/workflows/cosignjob';
 import { tempDir, tools } from '../helpers/paths';
 import { runL0Scenario } from '../helpers/l0';
 import type { CosignScenario } from './scenarios/cosign-scenario';

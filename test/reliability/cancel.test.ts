@@ -281,7 +281,7 @@ describe('reliability: cancellation mid-wait and mid-cosign (SIGINT, then SIGTER
       agent,
       [fake],
       // Found by this row; reported to the owner (the test keeps asserting the right behaviour).
-      'bug: CosignInstaller@1 runs `cosign version --json` with execFile (tasks/common/install.ts runCosignVersion): no cancel signal, ' +
+      'bug: CosignInstaller@1 runs `cosign version --json` with execFile (tasks/common/tools/install.ts runCosignVersion): no cancel signal, ' +
         'no onExit kill, 30 s timeout. Cancelled there, the task does not end until the agent SIGTERMs it (vso.ts then exits at once), ' +
         'the child keeps running, and the cosign-dl-* download folder stays in AGENT_TEMPDIRECTORY (its finally never runs). ' +
         "Fix: run it like cosign.ts runProcess (process group, the job's signal, onExit kill) and register the temp folder with onExit.",

@@ -2,11 +2,11 @@
 // through the BUNDLED task that uses that endpoint. The task must either succeed (it recovered) or
 // fail with one line naming what failed, and it must never run past a bound derived from the
 // fault and the clients' fixed constants:
-//   The HTTP client (tasks/common/http.ts): 30 s per request, and 15 s without a byte (the idle
+//   The HTTP client (tasks/common/platform/http.ts): 30 s per request, and 15 s without a byte (the idle
 //     deadline, which is what a silent 'slow' server meets first).
-//   DigitalOcean client (tasks/common/digitalocean.ts): 6 attempts, backoff 1 s doubling to 30 s
+//   DigitalOcean client (tasks/common/services/digitalocean/): 6 attempts, backoff 1 s doubling to 30 s
 //     (full jitter), 300 s per call.
-//   Build timeline client (tasks/common/timeline.ts): 5 attempts, backoff 1..15 s.
+//   Build timeline client (tasks/common/services/timeline.ts): 5 attempts, backoff 1..15 s.
 //   Cosign@1 registry calls, its DigitalOcean credentials call and cosign itself: attemptTimeoutSeconds
 //     (an input; 8 s here) and the task's own retry budget.
 // 'slow' faults are just past the per-request deadline; the 15 s DigitalOcean/timeline ones cannot
@@ -18,7 +18,7 @@ import { EndpointKey, Emulator, Fault, startEmulator } from '../emulator/server'
 import { KeyPair, generateKeyPair, writePredicate } from '../helpers/keys';
 import { tempDir, tools } from '../helpers/paths';
 import { offlineAttestInputs } from '../helpers/pipeline-env';
-import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../../tasks/common/http';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../../tasks/common/platform/http';
 import { RealRegistry, pushTinyImage, startRegistry } from '../helpers/registry';
 import { count } from '../helpers/secrets';
 import {

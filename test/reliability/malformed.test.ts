@@ -149,7 +149,7 @@ const ROWS: Row[] = [
     noValue: true,
     // bug: task-lib's getInput echoes `##vso[task.debug]arguments=--registry-password=hunter2-rel` before the task
     // refuses the value, so the password the task rightly rejects is in the raw log. Fix: read 'arguments' without
-    // task-lib's debug echo (as readSecret does) — tasks/common/inputs.ts rawInput() / tasks/CosignV1/settings.ts.
+    // task-lib's debug echo (as readSecret does) — tasks/common/platform/inputs.ts rawInput() / tasks/CosignV1/settings.ts.
     mustNotPrint: 'hunter2-rel',
   },
   { task: COSIGN_TASK, what: 'arguments with an unclosed quote', inputs: { arguments: '--annotations "a=b' }, names: "'arguments'", noValue: true },

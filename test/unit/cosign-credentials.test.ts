@@ -5,11 +5,11 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { issuedDockerAuths, writePrivateDockerConfig } from '../../tasks/common/credentials';
-import { digitalOceanAuths } from '../../tasks/common/cosignjob';
-import { DigitalOceanClient } from '../../tasks/common/digitalocean';
-import { redact } from '../../tasks/common/output';
-import { CancelledError, UserError } from '../../tasks/common/errors';
+import { issuedDockerAuths, writePrivateDockerConfig } from '../../tasks/common/services/credentials';
+import { digitalOceanAuths } from '../../tasks/common/workflows/cosignjob';
+import { DigitalOceanClient } from '../../tasks/common/services/digitalocean';
+import { redact } from '../../tasks/common/platform/output';
+import { CancelledError, UserError } from '../../tasks/common/platform/errors';
 import { startEmulator } from '../emulator/server';
 import { tempDir } from '../helpers/paths';
 

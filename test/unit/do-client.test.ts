@@ -3,8 +3,8 @@
 import * as assert from 'assert';
 import * as http from 'http';
 import { AddressInfo } from 'net';
-import { DigitalOceanClient, MAX_LIST_PAGES, normalizeGc } from '../../tasks/common/digitalocean';
-import { UnexpectedAnswerError } from '../../tasks/common/http';
+import { DigitalOceanClient, MAX_LIST_PAGES, normalizeGc } from '../../tasks/common/services/digitalocean';
+import { UnexpectedAnswerError } from '../../tasks/common/platform/http';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 const TOKEN = 'dop_v1_unit_secret_token';

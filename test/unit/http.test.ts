@@ -5,9 +5,9 @@ import * as http from 'http';
 import * as net from 'net';
 import * as v8 from 'v8';
 import * as vm from 'vm';
-import { BODY_LIMITS, HttpFailure, HttpStatusError, UnexpectedAnswerError, classifyHttpFailure, jsonBody, request } from '../../tasks/common/http';
-import { linkedDeadline, withRetry } from '../../tasks/common/retry';
-import { CancelledError } from '../../tasks/common/errors';
+import { BODY_LIMITS, HttpFailure, HttpStatusError, UnexpectedAnswerError, classifyHttpFailure, jsonBody, request } from '../../tasks/common/platform/http';
+import { linkedDeadline, withRetry } from '../../tasks/common/platform/retry';
+import { CancelledError } from '../../tasks/common/platform/errors';
 
 v8.setFlagsFromString('--expose-gc');
 const forceGc = vm.runInNewContext('gc') as () => void;

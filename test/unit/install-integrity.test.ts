@@ -1,4 +1,4 @@
-// Unit tests for the installer's integrity helpers (tasks/common/install.ts): checksumsFor, which reads
+// Unit tests for the installer's integrity helpers (tasks/common/tools/install.ts): checksumsFor, which reads
 // only `<64 hex>  <name>` lines of cosign_checksums.txt, and hashUnchanged, which hashes a file through
 // one descriptor and catches a file swapped, rewritten or linked while it was checked. Each case runs in
 // a child process: loading the library loads task-lib and the output layer, which must not touch

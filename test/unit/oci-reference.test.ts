@@ -1,8 +1,8 @@
-// The image reference grammar (tasks/common/oci.ts parseImageReference): every value is checked before
+// The image reference grammar (tasks/common/services/oci.ts parseImageReference): every value is checked before
 // any network call or child process, and a refusal is one line that names the input and quotes the value.
 import * as assert from 'assert';
-import { hostProblem, parseImageReference } from '../../tasks/common/oci';
-import { UserError } from '../../tasks/common/errors';
+import { hostProblem, parseImageReference } from '../../tasks/common/services/oci';
+import { UserError } from '../../tasks/common/platform/errors';
 
 const D = 'sha256:' + 'c'.repeat(64);
 

@@ -1,14 +1,14 @@
-// The registry client fails closed (tasks/common/oci.ts): small hostile registries on 127.0.0.1 send
+// The registry client fails closed (tasks/common/services/oci.ts): small hostile registries on 127.0.0.1 send
 // error pages, truncated or foreign bodies, bad headers and bad tokens; each must be an error of the
 // right class (transient: retried within the budget; permanent: once), never a digest or an all-clear.
 import * as assert from 'assert';
 import * as crypto from 'crypto';
 import * as http from 'http';
 import { AddressInfo } from 'net';
-import { HttpFailure, UnexpectedAnswerError } from '../../tasks/common/http';
-import { MEDIA_TYPES, RegistryError, ResolveOptions, classifyRegistryFailure, parseImageReference, resolveImage } from '../../tasks/common/oci';
-import { redact } from '../../tasks/common/output';
-import { withRetry } from '../../tasks/common/retry';
+import { HttpFailure, UnexpectedAnswerError } from '../../tasks/common/platform/http';
+import { MEDIA_TYPES, RegistryError, ResolveOptions, classifyRegistryFailure, parseImageReference, resolveImage } from '../../tasks/common/services/oci';
+import { redact } from '../../tasks/common/platform/output';
+import { withRetry } from '../../tasks/common/platform/retry';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 

@@ -1,6 +1,6 @@
 // The child-process runner against a child that never prints a newline: memory stays bounded.
 import * as assert from 'assert';
-import { runProcess } from '../../tasks/common/process';
+import { runProcess } from '../../tasks/common/platform/process';
 
 describe('unit: the child-process runner', () => {
   it('a child printing 3 MiB without a newline is handed on in pieces of at most 64 KiB, and captured up to its cap', async () => {

@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { CancelledError, UserError } from '../../tasks/common/errors';
+import { CancelledError, UserError } from '../../tasks/common/platform/errors';
 import {
   RetryBudget,
   RetryError,
@@ -9,7 +9,7 @@ import {
   withRetry,
   worstCaseBackoffSeconds,
   worstCaseSeconds,
-} from '../../tasks/common/retry';
+} from '../../tasks/common/platform/retry';
 
 // Cosign@1's contract defaults: 5 attempts × 180 s, backoff 5..60 s, 20 min total.
 const CONTRACT_DEFAULTS: RetryBudget = {

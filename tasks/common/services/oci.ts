@@ -12,10 +12,10 @@ import {
   jsonBody,
   request,
   retryAfterMs,
-} from './http';
-import { CancelledError, UserError } from './errors';
-import { MEDIA_TYPE, addSecret, quote } from './output';
-import { FailureClass } from './retry';
+} from '../platform/http';
+import { CancelledError, UserError } from '../platform/errors';
+import { MEDIA_TYPE, addSecret, quote } from '../platform/output';
+import { FailureClass } from '../platform/retry';
 
 /**
  * Image references and registry-exact digests (sign the digest the

@@ -1,4 +1,4 @@
-import { UserError, errorMessage } from './errors';
+import { UserError, errorMessage } from '../platform/errors';
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   HttpResponse,
@@ -9,9 +9,9 @@ import {
   jsonErrorObject,
   request,
   retryAfterMs,
-} from './http';
-import { readEndpointAuthParam } from './inputs';
-import { withRetry } from './retry';
+} from '../platform/http';
+import { readEndpointAuthParam } from '../platform/inputs';
+import { withRetry } from '../platform/retry';
 
 export interface StageState {
   /** The display name of the stage. */

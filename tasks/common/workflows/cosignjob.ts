@@ -1,4 +1,4 @@
-import { UserError, errorMessage } from './errors';
+import { UserError, errorMessage } from '../platform/errors';
 import {
   CosignCommand,
   CosignFailure,
@@ -10,17 +10,17 @@ import {
   findCosign,
   isWriteCommand,
   planFlags,
-} from './cosign';
-import { childEnv, runProcess } from './process';
-import { DockerAuths, DockerConfigHandle, agentDockerConfig, authsForConnection, issuedDockerAuths, writePrivateDockerConfig } from './credentials';
-import { DigitalOceanClient } from './digitalocean';
+} from '../tools/cosign';
+import { childEnv, runProcess } from '../platform/process';
+import { DockerAuths, DockerConfigHandle, agentDockerConfig, authsForConnection, issuedDockerAuths, writePrivateDockerConfig } from '../services/credentials';
+import { DigitalOceanClient } from '../services/digitalocean';
 import { GuardResult, waitForGuard } from './guard';
-import { ResolvedImage, classifyRegistryFailure, repoName, resolveImage } from './oci';
-import { AttemptReport, RetryError, linkedDeadline, withRetry } from './retry';
-import { CancelledError } from './errors';
-import { mdCell } from './output';
-import { TimelineClient, readTimelineClient } from './timeline';
-import { debug, formatDuration, info, warn } from './vso';
+import { ResolvedImage, classifyRegistryFailure, repoName, resolveImage } from '../services/oci';
+import { AttemptReport, RetryError, linkedDeadline, withRetry } from '../platform/retry';
+import { CancelledError } from '../platform/errors';
+import { mdCell } from '../platform/output';
+import { TimelineClient, readTimelineClient } from '../services/timeline';
+import { debug, formatDuration, info, warn } from '../platform/task';
 import { CosignTaskSettings } from './cosignsettings';
 
 /** One manifest cosign runs on: an input image, or a platform manifest of an index (recursive). */

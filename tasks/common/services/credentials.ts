@@ -1,11 +1,11 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { UserError } from './errors';
-import { addCredentialPair, addSecret } from './output';
-import { readEndpointAuthParam, readEndpointUrl, readString } from './inputs';
+import { UserError } from '../platform/errors';
+import { addCredentialPair, addSecret } from '../platform/output';
+import { readEndpointAuthParam, readEndpointUrl, readString } from '../platform/inputs';
 import { BasicCredentials, CredentialLookup } from './oci';
-import { onExit } from './vso';
+import { onExit } from '../platform/task';
 
 /**
  * Registry credentials for cosign: a private, short-lived DOCKER_CONFIG

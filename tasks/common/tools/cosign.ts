@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { UserError } from './errors';
-import { FailureClass } from './retry';
-import { ProcessOutcome, childEnv, runProcess } from './process';
+import { UserError } from '../platform/errors';
+import { FailureClass } from '../platform/retry';
+import { ProcessOutcome, childEnv, runProcess } from '../platform/process';
 
 /**
  * cosign as a child process: where it is, which flags this build accepts

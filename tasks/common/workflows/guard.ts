@@ -1,9 +1,17 @@
-import { CancelledError, UserError } from './errors';
-import { readInt, readList, readPick, readString } from './inputs';
-import { linkedDeadline, sleep } from './retry';
-import { formatDuration } from './vso';
-import { DigitalOceanClient, GarbageCollection, gcOwnDurationSeconds, isTerminalGcStatus, median, parseDoTime, validateRegistryName } from './digitalocean';
-import { StageState, TimelineClient } from './timeline';
+import { CancelledError, UserError } from '../platform/errors';
+import { readInt, readList, readPick, readString } from '../platform/inputs';
+import { linkedDeadline, sleep } from '../platform/retry';
+import { formatDuration } from '../platform/task';
+import {
+  DigitalOceanClient,
+  GarbageCollection,
+  gcOwnDurationSeconds,
+  isTerminalGcStatus,
+  median,
+  parseDoTime,
+  validateRegistryName,
+} from '../services/digitalocean';
+import { StageState, TimelineClient } from '../services/timeline';
 
 export interface GuardSettings {
   registry: string;

@@ -3,7 +3,7 @@
 // cleanup behave the same everywhere.
 import { ChildProcess, spawn } from 'child_process';
 import { CancelledError, UserError } from './errors';
-import { onExit } from './vso';
+import { onExit } from './task';
 
 export interface ProcessOutcome {
   code: number | null;

@@ -1,13 +1,13 @@
 import * as fs from 'fs';
-import { UserError } from './errors';
-import { readBool, readInt, readLines, readPick, readSecret, readString, requireHttpUrl } from './inputs';
-import { quote } from './output';
-import { RetryBudget, assertBudget } from './retry';
-import { COSIGN_COMMANDS, CosignCommand, isWriteCommand, splitArguments } from './cosign';
-import { ImageReference, parseImageReference } from './oci';
-import { DoConnection, readDoConnection } from './digitalocean';
+import { UserError } from '../platform/errors';
+import { readBool, readInt, readLines, readPick, readSecret, readString, requireHttpUrl } from '../platform/inputs';
+import { quote } from '../platform/output';
+import { RetryBudget, assertBudget } from '../platform/retry';
+import { COSIGN_COMMANDS, CosignCommand, isWriteCommand, splitArguments } from '../tools/cosign';
+import { ImageReference, parseImageReference } from '../services/oci';
+import { DoConnection, readDoConnection } from '../services/digitalocean';
 import { GuardSettings, readGuardSettings } from './guard';
-import { RegistryConnection, readDockerRegistryConnection } from './credentials';
+import { RegistryConnection, readDockerRegistryConnection } from '../services/credentials';
 
 /**
  * Every Cosign@1 input, read and checked before any network request or child

@@ -1,8 +1,8 @@
-import { readBool, readInt, readPick, readString } from './inputs';
-import { OutputSpec, mdCell } from './output';
-import { CancelledError, errorMessage } from './errors';
-import { LinkedDeadline, linkedDeadline, sleep } from './retry';
-import { formatDuration } from './vso';
+import { readBool, readInt, readPick, readString } from '../platform/inputs';
+import { OutputSpec, mdCell } from '../platform/output';
+import { CancelledError, errorMessage } from '../platform/errors';
+import { LinkedDeadline, linkedDeadline, sleep } from '../platform/retry';
+import { formatDuration } from '../platform/task';
 import {
   DigitalOceanClient,
   GC_TYPES,
@@ -15,7 +15,7 @@ import {
   median,
   parseDoTime,
   validateRegistryName,
-} from './digitalocean';
+} from '../services/digitalocean';
 
 /** DoRegistryGarbageCollection@1: what to do when a GC is already running. */
 export const IF_ALREADY_RUNNING = ['wait', 'adopt', 'skip', 'fail'] as const;

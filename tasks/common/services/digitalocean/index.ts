@@ -1,0 +1,17 @@
+// The DigitalOcean registry API: the connection, the GC model, request pacing, the transport and the client.
+export { DEFAULT_DO_API_URL, DoConnection, REGISTRY_NAME_PATTERN, readDoConnection, validateRegistryName } from './connection';
+export {
+  GC_TYPES,
+  GarbageCollection,
+  GcTypeInput,
+  TERMINAL_GC_STATUSES,
+  gcOwnDurationSeconds,
+  gcTypeInputName,
+  isTerminalGcStatus,
+  median,
+  normalizeGc,
+  parseDoTime,
+} from './gc';
+export { DigitalOceanClientOptions, DoApiError, GcAlreadyActiveError } from './api';
+export { DigitalOceanClient, MAX_LIST_PAGES } from './client';
+export { RatePacer } from './pacing';
