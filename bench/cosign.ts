@@ -13,11 +13,11 @@
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Emulator, startEmulator } from '../test/emulator/server';
-import { KeyPair, generateKeyPair, writePredicate } from '../test/helpers/keys';
-import { tempDir, tools } from '../test/helpers/paths';
-import { RealRegistry, pushTinyImage, startRegistry } from '../test/helpers/registry';
-import { agentEnv, runTask } from '../test/helpers/run-task';
+import { Emulator, startEmulator } from '../test/harness/emulator';
+import { KeyPair, generateKeyPair, writePredicate } from '../test/harness/keys';
+import { tempDir, tools } from '../test/harness/paths';
+import { RealRegistry, pushTinyImage, startRegistry } from '../test/harness/registry';
+import { agentEnv, runTask } from '../test/harness/run-task';
 import type { BenchRow } from './types';
 import { median, printWhenRunDirectly } from './types';
 

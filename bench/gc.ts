@@ -8,9 +8,10 @@
 //   (429s included) stays under DigitalOcean's 250/min, and every guard ends clear (no 429
 //   left unhandled).
 // The three run side by side on separate emulators (separate tokens), about 3 minutes.
-import { startEmulator, Emulator } from '../test/emulator/server';
-import { doConnection, GC_TASK, WAIT_TASK } from '../test/e2e/gcSupport';
-import { agentEnv, runTask, TaskRun } from '../test/helpers/run-task';
+import { startEmulator, Emulator } from '../test/harness/emulator';
+import { GC_TASK, WAIT_TASK } from '../test/harness/paths';
+import { doConnection } from '../test/harness/pipeline-env';
+import { agentEnv, runTask, TaskRun } from '../test/harness/run-task';
 import type { BenchRow } from './types';
 import { median, printWhenRunDirectly } from './types';
 

@@ -10,9 +10,9 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Mirror, readOnce, sha256, startMirror } from '../test/helpers/mirror';
-import { ROOT, tools, unbundledTask, bundledTask } from '../test/helpers/paths';
-import { agentEnv, runTask } from '../test/helpers/run-task';
+import { Mirror, readOnce, sha256, startMirror } from '../test/harness/mirror';
+import { ROOT, tools, unbundledTask, bundledTask } from '../test/harness/paths';
+import { agentEnv, runTask } from '../test/harness/run-task';
 import type { BenchRow } from './types';
 import { median, printWhenRunDirectly } from './types';
 

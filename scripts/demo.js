@@ -12,18 +12,18 @@ const path = require('path');
 
 const root = path.resolve(__dirname, '..');
 const out = (p) => path.join(root, 'out', p);
-for (const f of ['test/emulator/server.js', 'test/helpers/run-task.js']) {
+for (const f of ['test/harness/emulator/index.js', 'test/harness/run-task.js']) {
   if (!fs.existsSync(out(f))) {
     console.error(`demo: ${f} is not built; run npm start (it provisions and builds first).`);
     process.exit(1);
   }
 }
-const { startEmulator } = require(out('test/emulator/server.js'));
-const { startRegistry, pushTinyImage, run } = require(out('test/helpers/registry.js'));
-const { startMirror } = require(out('test/helpers/mirror.js'));
-const { runTask, agentEnv } = require(out('test/helpers/run-task.js'));
-const { tools } = require(out('test/helpers/paths.js'));
-const { doEndpointEnv, timelineEnv } = require(out('test/helpers/pipeline-env.js'));
+const { startEmulator } = require(out('test/harness/emulator/index.js'));
+const { startRegistry, pushTinyImage, run } = require(out('test/harness/registry.js'));
+const { startMirror } = require(out('test/harness/mirror.js'));
+const { runTask, agentEnv } = require(out('test/harness/run-task.js'));
+const { tools } = require(out('test/harness/paths.js'));
+const { doEndpointEnv, timelineEnv } = require(out('test/harness/pipeline-env.js'));
 
 const noGuard = process.argv.includes('--no-guard');
 const outputDir = path.join(root, 'demo-output');

@@ -20,7 +20,7 @@ function readTotals(kind) {
 
 function printTotals() {
   const scans = readTotals('reliability');
-  if (scans.length) process.stdout.write(`\n${require(path.join(OUT, 'test', 'helpers', 'secrets.js')).reliabilityLine(scans)}\n`);
+  if (scans.length) process.stdout.write(`\n${require(path.join(OUT, 'test', 'harness', 'secrets.js')).reliabilityLine(scans)}\n`);
   const hostile = readTotals('hostile').flat();
   if (hostile.length) process.stdout.write(`${require(path.join(OUT, 'test', 'hostile', 'properties.js')).hostileTotalsLine(hostile)}\n`);
 }

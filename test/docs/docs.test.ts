@@ -1,7 +1,7 @@
 import * as assert from 'assert';
 import { execFileSync } from 'child_process';
 import * as path from 'path';
-import { ROOT } from '../helpers/paths';
+import { ROOT } from '../harness/paths';
 
 describe('docs', () => {
   it('README task reference matches every task.json (node scripts/docs.js --check)', () => {

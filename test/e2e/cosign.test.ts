@@ -9,12 +9,12 @@ import * as fs from 'fs';
 import * as http from 'http';
 import { AddressInfo } from 'net';
 import * as path from 'path';
-import { Emulator, startEmulator } from '../emulator/server';
-import { KeyPair, generateKeyPair, writePredicate } from '../helpers/keys';
-import { tempDir, tools } from '../helpers/paths';
-import { RealRegistry, pushTinyImage, run, startRegistry } from '../helpers/registry';
-import { TaskRun, agentEnv, describeRun, runTask } from '../helpers/run-task';
-import { doEndpointEnv, offlineAttestInputs } from '../helpers/pipeline-env';
+import { Emulator, startEmulator } from '../harness/emulator';
+import { KeyPair, generateKeyPair, writePredicate } from '../harness/keys';
+import { tempDir, tools } from '../harness/paths';
+import { RealRegistry, pushTinyImage, run, startRegistry } from '../harness/registry';
+import { TaskRun, agentEnv, describeRun, runTask } from '../harness/run-task';
+import { doEndpointEnv, offlineAttestInputs } from '../harness/pipeline-env';
 
 const PREDICATE_TYPE = 'https://example.com/promotion/v1';
 const DO_ID = 'do-conn';

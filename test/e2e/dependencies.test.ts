@@ -1,7 +1,7 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ROOT } from '../helpers/paths';
+import { ROOT } from '../harness/paths';
 
 /** Every folder named `name` under node_modules, at any depth. */
 function copiesOf(name: string, dir = path.join(ROOT, 'node_modules'), found: string[] = []): string[] {

@@ -1,8 +1,9 @@
 // E2E: the bundled DoRegistryGarbageCollection@1, run as the agent runs it, against the emulator.
 import * as assert from 'assert';
-import { startEmulator, Emulator, EmulatorOptions, GcStep } from '../emulator/server';
-import { describeRun } from '../helpers/run-task';
-import { GC_TASK, expectResult, runDoTask, summaryOf } from './gcSupport';
+import { startEmulator, Emulator, EmulatorOptions, GcStep } from '../harness/emulator';
+import { describeRun } from '../harness/run-task';
+import { GC_TASK } from '../harness/paths';
+import { expectResult, runDoTask, summaryOf } from './gcSupport';
 
 const FAST: GcStep[] = [
   { status: 'requested', seconds: 0.3 },

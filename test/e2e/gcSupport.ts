@@ -1,20 +1,10 @@
-// Shared by test/e2e/gc.test.ts and test/e2e/guard.test.ts (and bench/gc.ts): run the BUNDLED
-// DigitalOcean tasks as the agent does, against the test emulator.
+// Shared by test/e2e/gc.test.ts and test/e2e/guard.test.ts: run the BUNDLED DigitalOcean tasks as
+// the agent does, against the test emulator, and check what they printed.
 import * as assert from 'assert';
 import * as fs from 'fs';
-import { Emulator } from '../emulator/server';
-import { agentEnv, describeRun, runTask, TaskRun } from '../helpers/run-task';
-import { doEndpointEnv, timelineEnv } from '../helpers/pipeline-env';
-
-export const GC_TASK = 'DoRegistryGarbageCollectionV1';
-export const WAIT_TASK = 'DoRegistryGcWaitV1';
-
-/** The DigitalOcean service connection, passed exactly as the agent passes one. */
-export function doConnection(emu: Emulator, id = 'docr1'): { inputs: Record<string, string>; env: Record<string, string> } {
-  return { inputs: { digitalOceanConnection: id }, env: doEndpointEnv(emu, id) };
-}
-
-export { timelineEnv };
+import { Emulator } from '../harness/emulator';
+import { agentEnv, describeRun, runTask, TaskRun } from '../harness/run-task';
+import { doConnection, timelineEnv } from '../harness/pipeline-env';
 
 export interface RunSpec {
   inputs?: Record<string, string>;

@@ -1,8 +1,10 @@
 // E2E: the bundled DoRegistryGcWait@1 (the guard), run as the agent runs it, against the emulator.
 import * as assert from 'assert';
-import { startEmulator, Emulator, EmulatorOptions } from '../emulator/server';
-import { agentEnv, describeRun, runTask } from '../helpers/run-task';
-import { WAIT_TASK, assertNoSecrets, doConnection, expectResult, pushTokenStatus, runDoTask, sleep } from './gcSupport';
+import { startEmulator, Emulator, EmulatorOptions } from '../harness/emulator';
+import { agentEnv, describeRun, runTask } from '../harness/run-task';
+import { WAIT_TASK } from '../harness/paths';
+import { doConnection } from '../harness/pipeline-env';
+import { assertNoSecrets, expectResult, pushTokenStatus, runDoTask, sleep } from './gcSupport';
 
 const FAST = { pollIntervalSeconds: '1', settleSeconds: '1' };
 

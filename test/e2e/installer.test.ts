@@ -4,10 +4,10 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Mirror, readOnce, sha256, startMirror } from '../helpers/mirror';
-import { tempDir, tools } from '../helpers/paths';
-import { TaskRun, agentEnv as newAgentEnv, describeRun, runTask } from '../helpers/run-task';
-import { selfSignedCert } from '../helpers/tls';
+import { Mirror, readOnce, sha256, startMirror } from '../harness/mirror';
+import { tempDir, tools } from '../harness/paths';
+import { TaskRun, agentEnv as newAgentEnv, describeRun, runTask } from '../harness/run-task';
+import { selfSignedCert } from '../harness/tls';
 
 const ASSET = 'cosign-linux-amd64';
 const ARCH = process.arch; // tool-lib's cache layout uses os.arch()

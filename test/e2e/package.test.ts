@@ -11,9 +11,9 @@ import { isBuiltin } from 'module';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { Mirror, readOnce, sha256, startMirror } from '../helpers/mirror';
-import { ROOT, tools } from '../helpers/paths';
-import { agentEnv, describeRun, runTask } from '../helpers/run-task';
+import { Mirror, readOnce, sha256, startMirror } from '../harness/mirror';
+import { ROOT, tools } from '../harness/paths';
+import { agentEnv, describeRun, runTask } from '../harness/run-task';
 
 const TASK_CATEGORIES = [
   'Build',

@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
-import { taskJson } from './paths';
+import { taskJson } from '../harness/paths';
 
 export interface ScenarioRun {
   tr: MockTestRunner;

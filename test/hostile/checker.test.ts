@@ -3,8 +3,8 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { TaskRun, parseVso } from '../helpers/run-task';
-import { tempDir } from '../helpers/paths';
+import { TaskRun, parseVso } from '../harness/run-task';
+import { tempDir } from '../harness/paths';
 import { Expect, violations } from './properties';
 
 const SECRET = 'dop_v1_checker_secret_value';

@@ -2,7 +2,7 @@
 // the task's `--help`/`version` probes with the real cosign3, and otherwise prints hostile lines to
 // stdout/stderr (agent commands, the key and registry passwords, very long lines) and exits 0 or 1.
 // resolveDigest=false with a digest reference; registry credentials from a dockerregistry connection.
-import { tools } from '../helpers/paths';
+import { tools } from '../harness/paths';
 import { b64, hex64, randomSecret, registryConnection, standIn } from './env';
 import { HostileCase, table } from './properties';
 import { REG_ID, runCosign } from './runners';

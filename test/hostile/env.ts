@@ -3,10 +3,10 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { KeyPair, generateKeyPair } from '../helpers/keys';
-import { tempDir } from '../helpers/paths';
-import { agentEnv } from '../helpers/run-task';
-import { registerArgvFile, registerSecret } from '../helpers/secrets';
+import { KeyPair, generateKeyPair } from '../harness/keys';
+import { tempDir } from '../harness/paths';
+import { agentEnv } from '../harness/run-task';
+import { registerArgvFile, registerSecret } from '../harness/secrets';
 import { Proxy, closedPort, startProxy } from './servers';
 
 /** Command sequences after each line separator the agent or a console might honour, and mid-line. */

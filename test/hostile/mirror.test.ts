@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 import { Agent, HEADER_INJECTION, agent, agentProxy, b64, inj, randomSecret } from './env';
-import { sha256 } from '../helpers/mirror';
+import { sha256 } from '../harness/mirror';
 import { HostileCase, table } from './properties';
 import { runInstaller } from './runners';
 import {

@@ -12,9 +12,9 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { TaskRun, describeRun } from '../helpers/run-task';
-import { taskJson } from '../helpers/paths';
-import { registerSecret, writeTotals } from '../helpers/secrets';
+import { TaskRun, describeRun } from '../harness/run-task';
+import { taskJson } from '../harness/paths';
+import { registerSecret, writeTotals } from '../harness/secrets';
 
 export type Surface = 'DO API' | 'registry' | 'timeline' | 'mirror' | 'cosign output';
 export const SURFACES: Surface[] = ['DO API', 'registry', 'timeline', 'mirror', 'cosign output'];

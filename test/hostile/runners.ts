@@ -1,12 +1,12 @@
 // One runner per task: builds the inputs and environment with small budgets, runs the BUNDLED
-// task (test/helpers/run-task.ts runTask) and returns what the property check needs.
-import { runTask } from '../helpers/run-task';
-import { tools } from '../helpers/paths';
-import { registerSecret } from '../helpers/secrets';
+// task (test/harness/run-task.ts runTask) and returns what the property check needs.
+import { runTask } from '../harness/run-task';
+import { tools } from '../harness/paths';
+import { registerSecret } from '../harness/secrets';
 import { Agent, agent, doConnection, keyPair, randomSecret, timelineConnection } from './env';
 import { CaseOutcome, Expect, killAfterMs } from './properties';
 
-import { COSIGN_TASK, GC_TASK, INSTALLER_TASK, WAIT_TASK } from '../helpers/paths';
+import { COSIGN_TASK, GC_TASK, INSTALLER_TASK, WAIT_TASK } from '../harness/paths';
 
 export { COSIGN_TASK, GC_TASK, INSTALLER_TASK, WAIT_TASK };
 export const DO_ID = 'hostiledo';
@@ -26,7 +26,7 @@ export interface RunSpec {
 }
 
 async function go(task: string, a: Agent, budgetS: number, inputs: Record<string, string>, env: Record<string, string>, spec: RunSpec): Promise<CaseOutcome> {
-  // Every secret of the case joins the suite-wide scan (test/helpers/secrets.ts) too.
+  // Every secret of the case joins the suite-wide scan (test/harness/secrets.ts) too.
   for (const s of spec.secrets ?? []) registerSecret(s);
   try {
     const run = await runTask(task, { inputs: { ...inputs, ...spec.inputs }, env: { ...a.env, ...env, ...spec.env }, timeoutMs: killAfterMs(budgetS) });

@@ -262,4 +262,4 @@ export async function startProxy(user: string, password: string): Promise<Proxy>
   });
 }
 
-export { selfSignedCert } from '../helpers/tls';
+export { selfSignedCert } from '../harness/tls';

@@ -4,7 +4,7 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
-import { taskJson } from '../helpers/paths';
+import { taskJson } from '../harness/paths';
 
 type Task = 'DoRegistryGarbageCollectionV1' | 'DoRegistryGcWaitV1';
 

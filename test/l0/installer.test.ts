@@ -9,8 +9,8 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
-import { sha256 } from '../helpers/mirror';
-import { ROOT, tempDir } from '../helpers/paths';
+import { sha256 } from '../harness/mirror';
+import { ROOT, tempDir } from '../harness/paths';
 import { runL0Scenario } from '../helpers/l0';
 import type { InstallerScenario } from './scenarios/installer-scenario';
 

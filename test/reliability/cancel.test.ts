@@ -5,13 +5,13 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Emulator, startEmulator } from '../emulator/server';
-import { KeyPair, generateKeyPair, writePredicate } from '../helpers/keys';
-import { Mirror, readOnce, startMirror } from '../helpers/mirror';
-import { tempDir, tools } from '../helpers/paths';
-import { offlineAttestInputs } from '../helpers/pipeline-env';
-import { RealRegistry, pushTinyImage, startRegistry } from '../helpers/registry';
-import { count } from '../helpers/secrets';
+import { Emulator, startEmulator } from '../harness/emulator';
+import { KeyPair, generateKeyPair, writePredicate } from '../harness/keys';
+import { Mirror, readOnce, startMirror } from '../harness/mirror';
+import { tempDir, tools } from '../harness/paths';
+import { offlineAttestInputs } from '../harness/pipeline-env';
+import { RealRegistry, pushTinyImage, startRegistry } from '../harness/registry';
+import { count } from '../harness/secrets';
 import {
   COSIGN_TASK,
   CancelOutcome,

@@ -14,13 +14,13 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { EndpointKey, Emulator, Fault, startEmulator } from '../emulator/server';
-import { KeyPair, generateKeyPair, writePredicate } from '../helpers/keys';
-import { tempDir, tools } from '../helpers/paths';
-import { offlineAttestInputs } from '../helpers/pipeline-env';
+import { EndpointKey, Emulator, Fault, startEmulator } from '../harness/emulator';
+import { KeyPair, generateKeyPair, writePredicate } from '../harness/keys';
+import { tempDir, tools } from '../harness/paths';
+import { offlineAttestInputs } from '../harness/pipeline-env';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../../tasks/common/platform/http';
-import { RealRegistry, pushTinyImage, startRegistry } from '../helpers/registry';
-import { count } from '../helpers/secrets';
+import { RealRegistry, pushTinyImage, startRegistry } from '../harness/registry';
+import { count } from '../harness/secrets';
 import {
   COSIGN_TASK,
   DO_ID,

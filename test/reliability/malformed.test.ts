@@ -5,12 +5,12 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Emulator, startEmulator } from '../emulator/server';
-import { generateKeyPair, KeyPair, writePredicate } from '../helpers/keys';
-import { Mirror, readOnce, startMirror } from '../helpers/mirror';
-import { tools } from '../helpers/paths';
-import { offlineAttestInputs } from '../helpers/pipeline-env';
-import { count } from '../helpers/secrets';
+import { Emulator, startEmulator } from '../harness/emulator';
+import { generateKeyPair, KeyPair, writePredicate } from '../harness/keys';
+import { Mirror, readOnce, startMirror } from '../harness/mirror';
+import { tools } from '../harness/paths';
+import { offlineAttestInputs } from '../harness/pipeline-env';
+import { count } from '../harness/secrets';
 import {
   COSIGN_TASK,
   DO_ID,

@@ -3,7 +3,7 @@
 // file of the run (not only this folder's). test/reliability/hooks.ts does the same as a root hook
 // plugin; whichever runs first reports (assertNoLeaks is idempotent).
 import * as assert from 'assert';
-import { assertNoLeaks, leaksIn, registeredSecrets, scanNow } from '../helpers/secrets';
+import { assertNoLeaks, leaksIn, registeredSecrets, scanNow } from '../harness/secrets';
 
 after(function () {
   assertNoLeaks();

@@ -5,13 +5,13 @@ import { ChildProcess } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Emulator } from '../emulator/server';
-import { tempDir } from '../helpers/paths';
-import { RunOptions, TaskRun, agentEnv, describeRun, runTask } from '../helpers/run-task';
-import { registerArgvFile, registerSecret } from '../helpers/secrets';
-import { doEndpointEnv, timelineEnv } from '../helpers/pipeline-env';
+import { Emulator } from '../harness/emulator';
+import { tempDir } from '../harness/paths';
+import { RunOptions, TaskRun, agentEnv, describeRun, runTask } from '../harness/run-task';
+import { registerArgvFile, registerSecret } from '../harness/secrets';
+import { doEndpointEnv, timelineEnv } from '../harness/pipeline-env';
 
-import { COSIGN_TASK, GC_TASK, INSTALLER_TASK, WAIT_TASK } from '../helpers/paths';
+import { COSIGN_TASK, GC_TASK, INSTALLER_TASK, WAIT_TASK } from '../harness/paths';
 
 export { COSIGN_TASK, GC_TASK, INSTALLER_TASK, WAIT_TASK };
 

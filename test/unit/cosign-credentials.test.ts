@@ -10,8 +10,8 @@ import { digitalOceanAuths } from '../../tasks/common/workflows/cosignjob';
 import { DigitalOceanClient } from '../../tasks/common/services/digitalocean';
 import { redact } from '../../tasks/common/platform/output';
 import { CancelledError, UserError } from '../../tasks/common/platform/errors';
-import { startEmulator } from '../emulator/server';
-import { tempDir } from '../helpers/paths';
+import { startEmulator } from '../harness/emulator';
+import { tempDir } from '../harness/paths';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 

@@ -8,8 +8,8 @@ import * as assert from 'assert';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { sha256 } from '../helpers/mirror';
-import { ROOT, tempDir } from '../helpers/paths';
+import { sha256 } from '../harness/mirror';
+import { ROOT, tempDir } from '../harness/paths';
 
 const LIB = path.join(ROOT, 'out', 'tasks', 'common', 'tools', 'install.js');
 

@@ -3,8 +3,8 @@
 import * as assert from 'assert';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
-import { ROOT, tempDir } from '../helpers/paths';
-import { parseVso } from '../helpers/run-task';
+import { ROOT, tempDir } from '../harness/paths';
+import { parseVso } from '../harness/run-task';
 
 const OUTPUT = path.join(ROOT, 'out', 'tasks', 'common', 'platform', 'output.js');
 

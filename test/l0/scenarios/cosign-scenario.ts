@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { TaskMockRunner } from 'azure-pipelines-task-lib/mock-run';
-import { unbundledTask } from '../../helpers/paths';
+import { unbundledTask } from '../../harness/paths';
 import { installTripWires, reportScenarioError } from '../../helpers/l0-tripwires';
 import { startAgentSnapshot } from '../../helpers/l0-tripwires';
 

@@ -4,7 +4,7 @@
 // not assumed). After ##vso[task.complete] it prints `##L0 requests=<n> endpoints=<json>`.
 import * as path from 'path';
 import { TaskMockRunner } from 'azure-pipelines-task-lib/mock-run';
-import { startEmulator, EmulatorOptions } from '../../emulator/server';
+import { startEmulator, EmulatorOptions } from '../../harness/emulator';
 import { startAgentSnapshot } from '../../helpers/l0-tripwires';
 
 interface L0Case {

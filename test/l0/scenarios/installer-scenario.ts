@@ -8,8 +8,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { TaskMockRunner } from 'azure-pipelines-task-lib/mock-run';
-import { startMirror } from '../../helpers/mirror';
-import { unbundledTask } from '../../helpers/paths';
+import { startMirror } from '../../harness/mirror';
+import { unbundledTask } from '../../harness/paths';
 import { installTripWires, reportScenarioError } from '../../helpers/l0-tripwires';
 import { startAgentSnapshot } from '../../helpers/l0-tripwires';
 

@@ -96,7 +96,7 @@ export function runTask(taskFolder: string, options: RunOptions = {}): Promise<T
   }
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    // Suite-wide secret scan (test/helpers/secrets.ts): every secret handed to a task is registered.
+    // Suite-wide secret scan (test/harness/secrets.ts): every secret handed to a task is registered.
     registerSecretsFromEnv(env);
     const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -2,7 +2,7 @@
 // against the emulator: a DigitalOcean service connection, the run's build
 // timeline, and the Cosign@1 inputs of an offline attest through the
 // emulator's registry front.
-import type { Emulator } from '../emulator/server';
+import type { Emulator } from './emulator';
 
 /** The DigitalOcean service connection `id`, as the agent passes one (ENDPOINT_* variables). */
 export function doEndpointEnv(emu: Emulator, id: string): Record<string, string> {
@@ -12,6 +12,11 @@ export function doEndpointEnv(emu: Emulator, id: string): Record<string, string>
     [`ENDPOINT_AUTH_PARAMETER_${id}_APITOKEN`]: emu.token,
     [`ENDPOINT_AUTH_SCHEME_${id}`]: 'Token',
   };
+}
+
+/** The DigitalOcean service connection as a task's input and the agent's environment for it. */
+export function doConnection(emu: Emulator, id = 'docr1'): { inputs: Record<string, string>; env: Record<string, string> } {
+  return { inputs: { digitalOceanConnection: id }, env: doEndpointEnv(emu, id) };
 }
 
 /** This run's build timeline and the job's access token, as the agent exposes them. */

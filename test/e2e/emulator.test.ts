@@ -1,9 +1,9 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { startEmulator, Emulator, EmulatorOptions } from './server';
-import { startRegistry, pushTinyImage, run, RealRegistry } from '../helpers/registry';
-import { tempDir, tools } from '../helpers/paths';
+import { startEmulator, Emulator, EmulatorOptions } from '../harness/emulator';
+import { startRegistry, pushTinyImage, run, RealRegistry } from '../harness/registry';
+import { tempDir, tools } from '../harness/paths';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const FAST = [

@@ -1,6 +1,6 @@
-// Manual use: node out/test/emulator/cli.js [--upstream http://127.0.0.1:5000] [--registries a,b] [--tail N]
+// Manual use: node out/test/harness/emulator/cli.js [--upstream http://127.0.0.1:5000] [--registries a,b] [--tail N]
 // Starts the emulator, prints its URLs and tokens, and stops on SIGINT/SIGTERM.
-import { startEmulator, EmulatorOptions } from './server';
+import { startEmulator, EmulatorOptions } from '.';
 
 function parseArgs(argv: string[]): EmulatorOptions {
   const opts: EmulatorOptions = {};

@@ -2,13 +2,16 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-/** The repository root (this file compiles to out/test/helpers/). */
+// Where things are: the repository, the real tools in .tools/bin, a task's bundled and unbundled
+// entry, its task.json, fresh temp folders.
+
 /** The task folders, as the end-to-end suites name them. */
 export const GC_TASK = 'DoRegistryGarbageCollectionV1';
 export const WAIT_TASK = 'DoRegistryGcWaitV1';
 export const COSIGN_TASK = 'CosignV1';
 export const INSTALLER_TASK = 'CosignInstallerV1';
 
+/** The repository root (this file compiles to out/test/harness/). */
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const TOOLS_BIN = path.join(ROOT, '.tools', 'bin');
 

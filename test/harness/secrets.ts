@@ -9,10 +9,10 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 
-/** Known constants: the emulator's defaults (test/emulator/server.ts) and the demo's key password. */
+/** Known constants: the emulator's defaults (test/harness/emulator/) and the demo's key password. */
 export const KNOWN_SECRETS = ['dop_v1_emulator_token', 'ado_job_access_token', 'demo-key-password'];
 
-/** The shape of the passwords test/helpers/keys.ts generates by default (`pw-<base36>-secret`). */
+/** The shape of the passwords test/harness/keys.ts generates by default (`pw-<base36>-secret`). */
 export const SECRET_PATTERNS: RegExp[] = [/\bpw-[a-z0-9]{4,}-secret\b/];
 
 /** Shorter values would match by accident ('true', 'x'); no real test secret is this short. */
