@@ -11,6 +11,7 @@
 import { startEmulator, Emulator } from '../test/harness/emulator';
 import { GC_TASK, WAIT_TASK } from '../test/harness/paths';
 import { doConnection } from '../test/harness/pipeline-env';
+import { isCommand } from '../test/harness/vso';
 import { agentEnv, runTask, TaskRun } from '../test/harness/run-task';
 import type { BenchRow } from './types';
 import { median, printWhenRunDirectly } from './types';
@@ -31,7 +32,7 @@ async function timedRun(task: string, emu: Emulator, inputs: Record<string, stri
     env: { ...agentEnv(), ...conn.env, ...env },
     timeoutMs: 15 * 60_000,
     onLine: (line) => {
-      if (line.startsWith('##vso[task.complete')) completeAt = Date.now();
+      if (isCommand(line, 'task.complete')) completeAt = Date.now();
     },
   });
   return { run, completeAt: completeAt || Date.now() };

@@ -24,6 +24,7 @@ const { startMirror } = require(out('test/harness/mirror.js'));
 const { runTask, agentEnv } = require(out('test/harness/run-task.js'));
 const { tools } = require(out('test/harness/paths.js'));
 const { doEndpointEnv, timelineEnv } = require(out('test/harness/pipeline-env.js'));
+const { parseLine, unescapeData } = require(out('test/harness/vso.js'));
 
 const noGuard = process.argv.includes('--no-guard');
 const outputDir = path.join(root, 'demo-output');
@@ -37,23 +38,26 @@ function say(lane, text) {
   console.log(`${stamp()} ${lane.padEnd(COL)} ${text}`);
 }
 
-/** Turns a task's raw stdout lines into timeline lines (drops debug noise). */
-function unescapeVso(s) {
-  return s
-    .replace(/%0D/g, '')
-    .replace(/%0A/g, ' ')
-    .replace(/%AZP25/g, '%');
+/** A message on one timeline line: its line breaks shown as spaces. */
+function oneLine(s) {
+  return s.replace(/\r/g, '').replace(/\n/g, ' ');
 }
 
+/** Turns a task's raw stdout lines into timeline lines: progress, issues and the result; other commands (debug noise) dropped. */
 function narrator(lane, keep) {
   return (raw) => {
-    const l = unescapeVso(raw.trim());
-    if (!l || l.startsWith('##vso[task.debug]')) return;
-    let m;
-    if ((m = /^##vso\[task\.setprogress value=(\d+);?\](.*)$/.exec(l))) return say(lane, `progress ${m[1]}%: ${m[2]}`);
-    if ((m = /^##vso\[task\.(?:log)?issue type=(\w+)[^\]]*\](.*)$/.exec(l))) return say(lane, `${m[1].toUpperCase()}: ${m[2]}`);
-    if ((m = /^##vso\[task\.complete result=(\w+)[^\]]*\](.*)$/.exec(l))) return say(lane, `result ${m[1]}: ${m[2]}`);
-    if (l.startsWith('##vso[')) return;
+    const line = raw.trim();
+    if (!line) return;
+    const c = parseLine(line);
+    if (c) {
+      const msg = oneLine(c.message);
+      const p = c.properties;
+      if (c.command === 'task.setprogress' && /^\d+$/.test(p.value ?? '')) return say(lane, `progress ${p.value}%: ${msg}`);
+      if ((c.command === 'task.issue' || c.command === 'task.logissue') && /^\w+$/.test(p.type ?? '')) return say(lane, `${p.type.toUpperCase()}: ${msg}`);
+      if (c.command === 'task.complete' && /^\w+$/.test(p.result ?? '')) return say(lane, `result ${p.result}: ${msg}`);
+      return;
+    }
+    const l = oneLine(unescapeData(line));
     if (!keep || keep.test(l)) say(lane, l);
   };
 }

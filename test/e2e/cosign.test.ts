@@ -15,6 +15,7 @@ import { tempDir, tools } from '../harness/paths';
 import { RealRegistry, pushTinyImage, run, startRegistry } from '../harness/registry';
 import { TaskRun, agentEnv, describeRun, runTask } from '../harness/run-task';
 import { doEndpointEnv, offlineAttestInputs } from '../harness/pipeline-env';
+import { isCommand, outputLines } from '../harness/vso';
 
 const PREDICATE_TYPE = 'https://example.com/promotion/v1';
 const DO_ID = 'do-conn';
@@ -587,7 +588,7 @@ exec "${cosign}" "$@"`,
       assert.ok(auth, `the issued auth was registered (${registered.length} setsecret lines)`);
       const [user, password] = Buffer.from(auth!, 'base64').toString('utf8').split(':');
       assert.ok(registered.includes(password), 'the issued password was registered');
-      const printed = (r.stdout + r.stderr).split('\n').filter((l) => !l.startsWith('##vso[task.setsecret]'));
+      const printed = outputLines(r.stdout + r.stderr).filter((l) => !isCommand(l, 'task.setsecret'));
       for (const secret of [auth!, password, user]) assert.ok(!printed.some((l) => l.includes(secret)), 'an issued credential was printed');
       assert.deepStrictEqual(tempEntries(agent), [], 'private docker config removed');
     });

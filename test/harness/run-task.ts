@@ -3,57 +3,15 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { bundledTask, tempDir } from './paths';
 import { recordRun, registerSecretsFromEnv } from './secrets';
+import { TaskOutcome, taskOutcome } from './vso';
 
-export interface VsoCommand {
-  command: string;
-  properties: Record<string, string>;
-  message: string;
-}
-
-export interface TaskRun {
+/** A finished run of a task: how it ended, what it printed, and what the agent made of its commands. */
+export interface TaskRun extends TaskOutcome {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
-  /** Every ##vso[...] line, parsed and unescaped. */
-  commands: VsoCommand[];
-  /** Output variables set with task.setvariable. */
-  outputs: Record<string, string>;
-  /** The result of task.complete: Succeeded, SucceededWithIssues, Failed, Cancelled. */
-  result: string | undefined;
-  /** The message of task.complete. */
-  resultMessage: string;
-  errors: string[];
-  warnings: string[];
   durationMs: number;
-}
-
-function unescapeData(s: string): string {
-  return s
-    .replace(/%0D/g, '\r')
-    .replace(/%0A/g, '\n')
-    .replace(/%AZP25/g, '%');
-}
-
-function unescapeProperty(s: string): string {
-  return unescapeData(s).replace(/%3B/g, ';').replace(/%5D/g, ']');
-}
-
-export function parseVso(stdout: string): VsoCommand[] {
-  const out: VsoCommand[] = [];
-  for (const line of stdout.split(/\r?\n/)) {
-    const m = /^##vso\[([\w.]+)(?: ([^\]]*))?\](.*)$/.exec(line.trim());
-    if (!m) continue;
-    const properties: Record<string, string> = {};
-    for (const kv of (m[2] ?? '').split(';')) {
-      if (!kv.trim()) continue;
-      const eq = kv.indexOf('=');
-      if (eq < 0) properties[kv.trim()] = '';
-      else properties[kv.slice(0, eq).trim()] = unescapeProperty(kv.slice(eq + 1));
-    }
-    out.push({ command: m[1], properties, message: unescapeData(m[3]) });
-  }
-  return out;
 }
 
 export interface RunOptions {
@@ -119,24 +77,7 @@ export function runTask(taskFolder: string, options: RunOptions = {}): Promise<T
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       recordRun({ task: taskFolder, argv: [process.execPath, entry], stdout, stderr });
-      const commands = parseVso(stdout);
-      const outputs: Record<string, string> = {};
-      let result: string | undefined;
-      let resultMessage = '';
-      const errors: string[] = [];
-      const warnings: string[] = [];
-      for (const c of commands) {
-        if (c.command === 'task.setvariable') outputs[c.properties['variable']] = c.message;
-        if (c.command === 'task.complete') {
-          result = c.properties['result'];
-          resultMessage = c.message;
-        }
-        if (c.command === 'task.issue' || c.command === 'task.logissue') {
-          if (c.properties['type'] === 'error') errors.push(c.message);
-          if (c.properties['type'] === 'warning') warnings.push(c.message);
-        }
-      }
-      resolve({ code, signal, stdout, stderr, commands, outputs, result, resultMessage, errors, warnings, durationMs: Date.now() - started });
+      resolve({ code, signal, stdout, stderr, ...taskOutcome(stdout), durationMs: Date.now() - started });
     });
   });
 }

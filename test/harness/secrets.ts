@@ -8,6 +8,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { isCommand, unescapeAll } from './vso';
 
 /** Known constants: the emulator's defaults (test/harness/emulator/) and the demo's key password. */
 export const KNOWN_SECRETS = ['dop_v1_emulator_token', 'ado_job_access_token', 'demo-key-password'];
@@ -128,14 +129,9 @@ function scanText(text: string, where: string, secrets: string[], leaks: Leak[])
     if (raw === '') continue;
     n++;
     // `##vso[task.setsecret]` is the one command whose job is to carry a secret (to the agent's masker).
-    if (/^##vso\[task\.setsecret\]/i.test(raw)) continue;
+    if (isCommand(raw, 'task.setsecret')) continue;
     // The ##vso escaping could split a value (%0A, %3B): look at the unescaped line too.
-    const line = raw
-      .replace(/%0D/g, '\r')
-      .replace(/%0A/g, '\n')
-      .replace(/%3B/g, ';')
-      .replace(/%5D/g, ']')
-      .replace(/%AZP25/g, '%');
+    const line = unescapeAll(raw);
     for (const s of secrets) {
       if (raw.includes(s) || line.includes(s)) leaks.push({ where, line: raw.split(s).join('<SECRET>').slice(0, 200), secret: mask(s) });
     }

@@ -3,32 +3,19 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { TaskRun, parseVso } from '../harness/run-task';
+import type { TaskRun } from '../harness/run-task';
+import { taskOutcome } from '../harness/vso';
 import { tempDir } from '../harness/paths';
 import { Expect, violations } from './properties';
 
 const SECRET = 'dop_v1_checker_secret_value';
 
 function run(stdout: string, stderr = '', durationMs = 1000): TaskRun {
-  return {
-    code: 0,
-    signal: null,
-    stdout,
-    stderr,
-    commands: parseVso(stdout),
-    outputs: {},
-    result: undefined,
-    resultMessage: '',
-    errors: [],
-    warnings: [],
-    durationMs,
-  };
+  return { code: 0, signal: null, stdout, stderr, ...taskOutcome(stdout), durationMs };
 }
 
 function check(stdout: string, over: Partial<Expect> = {}, stderr = '', durationMs = 1000): string[] {
-  const r = run(stdout, stderr, durationMs);
-  for (const c of r.commands) if (c.command === 'task.setvariable') r.outputs[c.properties['variable']] = c.message;
-  return violations(r, { task: 'DoRegistryGcWaitV1', secrets: [SECRET], budgetS: 5, ...over });
+  return violations(run(stdout, stderr, durationMs), { task: 'DoRegistryGcWaitV1', secrets: [SECRET], budgetS: 5, ...over });
 }
 
 const FAILED = '##vso[task.complete result=Failed;]one line\n';

@@ -15,6 +15,7 @@ import * as path from 'path';
 import { TaskRun, describeRun } from '../harness/run-task';
 import { taskJson } from '../harness/paths';
 import { registerSecret, writeTotals } from '../harness/secrets';
+import { commandName, isCommand, outputLines, parseLine, property, unescapeAll } from '../harness/vso';
 
 export type Surface = 'DO API' | 'registry' | 'timeline' | 'mirror' | 'cosign output';
 export const SURFACES: Surface[] = ['DO API', 'registry', 'timeline', 'mirror', 'cosign output'];
@@ -105,32 +106,26 @@ function declaredOutputs(task: string): Set<string> {
   return s;
 }
 
-const lines = (text: string) => text.split(/\r\n|\n|\r/);
 const cut = (s: string) => JSON.stringify(s.length > 160 ? s.slice(0, 160) + '…' : s);
-const unescape = (s: string) =>
-  s
-    .replace(/%0D/gi, '\r')
-    .replace(/%0A/gi, '\n')
-    .replace(/%3B/gi, ';')
-    .replace(/%5D/gi, ']')
-    .replace(/%AZP25/g, '%');
 
 /** No command from data: where `##vso[` and `##[` may appear, which commands, which variables. */
 function commandViolations(run: TaskRun, task: string): string[] {
   const out: string[] = [];
   const outputs = declaredOutputs(task);
-  for (const line of lines(run.stdout)) {
+  for (const line of outputLines(run.stdout)) {
     if (line.indexOf('##vso[', 1) >= 0) out.push(`commands: '##vso[' inside a stdout line: ${cut(line)}`);
     if (/^\s*##\[/.test(line)) out.push(`commands: a stdout line starts with '##[': ${cut(line)}`);
-    if (!line.startsWith('##vso[')) continue;
-    const cmd = (/^##vso\[([^\s\]]+)/.exec(line)?.[1] ?? '').toLowerCase();
+    const name = commandName(line);
+    if (name === undefined) continue;
+    const cmd = name.toLowerCase();
     if (!ALLOWED.has(cmd)) out.push(`commands: agent command '${cmd}' printed: ${cut(line)}`);
     if (cmd === 'task.setvariable') {
-      const v = /[[\s;]variable=([^;\]]*)/i.exec(line)?.[1] ?? '';
+      const parsed = parseLine(line);
+      const v = (parsed && property(parsed, 'variable')) ?? '';
       if (!outputs.has(v.toLowerCase())) out.push(`commands: setvariable of '${v}', not an output of ${task}: ${cut(line)}`);
     }
   }
-  for (const line of lines(run.stderr)) {
+  for (const line of outputLines(run.stderr)) {
     if (line.includes('##vso[')) out.push(`commands: '##vso[' in stderr: ${cut(line)}`);
     if (/^\s*##\[/.test(line)) out.push(`commands: a stderr line starts with '##[': ${cut(line)}`);
   }
@@ -145,9 +140,9 @@ function secretViolations(run: TaskRun, secrets: string[]): string[] {
     ['stdout', run.stdout],
     ['stderr', run.stderr],
   ] as const) {
-    for (const line of lines(text)) {
-      if (/^##vso\[task\.setsecret\]/i.test(line)) continue;
-      const plain = unescape(line);
+    for (const line of outputLines(text)) {
+      if (isCommand(line, 'task.setsecret')) continue;
+      const plain = unescapeAll(line);
       for (const s of wanted) {
         if (line.includes(s) || plain.includes(s))
           out.push(`secrets: a secret (${s.slice(0, 4)}…, ${s.length} chars) in ${where}: ${cut(line.split(s).join('<SECRET>'))}`);
@@ -158,15 +153,15 @@ function secretViolations(run: TaskRun, secrets: string[]): string[] {
 }
 
 /**
- * The last task.complete, parsed here rather than by run-task's parser (whose `.` stops at U+2028,
- * U+2029 and U+0085): its result and its unescaped message.
+ * The last task.complete, read from the lines exactly as printed (not trimmed, so that no break at
+ * the end of its message is lost): its result and its unescaped message.
  */
 export function completion(stdout: string): { result?: string; message: string } {
-  const all = stdout.split(/\r\n|\n|\r/).filter((l) => l.startsWith('##vso[task.complete'));
-  const m = /^##vso\[task\.complete(?: ([^\]]*))?\]([\s\S]*)$/.exec(all[all.length - 1] ?? '');
-  if (!m) return { message: '' };
-  const result = /(?:^|;)\s*result=([^;]*)/.exec(m[1] ?? '')?.[1];
-  return { result, message: unescape(m[2]) };
+  const done = outputLines(stdout)
+    .map(parseLine)
+    .filter((c) => c?.command === 'task.complete')
+    .pop();
+  return done ? { result: done.properties['result'], message: done.message } : { message: '' };
 }
 
 function resultViolations(run: TaskRun, ex: Expect): string[] {

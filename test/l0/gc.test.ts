@@ -4,9 +4,12 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
-import { taskJson } from '../harness/paths';
+import { runL0Scenario } from '../helpers/l0';
+import type { L0Case } from './scenarios/gcScenario';
 
-type Task = 'DoRegistryGarbageCollectionV1' | 'DoRegistryGcWaitV1';
+const SCENARIO = path.join(__dirname, 'scenarios', 'gcScenario.js');
+
+type Task = L0Case['task'];
 
 interface L0Run {
   tr: MockTestRunner;
@@ -16,30 +19,11 @@ interface L0Run {
   warnings: string[];
 }
 
-async function runL0(
-  task: Task,
-  inputs: Record<string, string>,
-  extra: { env?: Record<string, string>; connection?: boolean; emulator?: object } = {},
-): Promise<L0Run> {
-  process.env['GC_L0_CASE'] = JSON.stringify({ task, inputs, ...extra });
-  try {
-    const tr = new MockTestRunner(path.join(__dirname, 'scenarios', 'gcScenario.js'), taskJson(task));
-    tr.nodePath = process.execPath;
-    await tr.runAsync();
-    const m = /##L0 requests=(\d+) endpoints=(\{.*\})/.exec(tr.stdout);
-    assert.ok(m, `the scenario did not report its request count:\n${tr.stdout}\n${tr.stderr}`);
-    const outputs: Record<string, string> = {};
-    const warnings: string[] = [];
-    for (const line of tr.stdout.split(/\r?\n/)) {
-      const o = /^##vso\[task\.setvariable variable=([^;]+);[^\]]*\](.*)$/.exec(line);
-      if (o) outputs[o[1]] = o[2];
-      const w = /^##vso\[task\.(?:log)?issue type=warning[^\]]*\](.*)$/.exec(line);
-      if (w) warnings.push(w[1]);
-    }
-    return { tr, requests: Number(m![1]), endpoints: JSON.parse(m![2]), outputs, warnings };
-  } finally {
-    delete process.env['GC_L0_CASE'];
-  }
+async function runL0(task: Task, inputs: Record<string, string>, extra: Omit<L0Case, 'task' | 'inputs'> = {}): Promise<L0Run> {
+  const { tr, pick, outputs, warnings } = await runL0Scenario(SCENARIO, task, { task, inputs, ...extra });
+  const m = /^(\d+) (\{.*\})$/.exec(pick('L0-REQUESTS')[0] ?? '');
+  assert.ok(m, `the scenario did not report its request count:\n${tr.stdout}\n${tr.stderr}`);
+  return { tr, requests: Number(m![1]), endpoints: JSON.parse(m![2]), outputs, warnings };
 }
 
 function failedLine(r: L0Run): string {

@@ -12,6 +12,7 @@ import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
 import { sha256 } from '../harness/mirror';
 import { ROOT, tempDir } from '../harness/paths';
 import { runL0Scenario } from '../helpers/l0';
+import type { VsoCommand } from '../harness/vso';
 import type { InstallerScenario } from './scenarios/installer-scenario';
 
 const SCENARIO = path.join(__dirname, 'scenarios', 'installer-scenario.js');
@@ -27,6 +28,8 @@ interface L0Run {
   error: string;
   /** ##vso[task.setvariable] outputs. */
   outputs: Record<string, string>;
+  /** Every agent command the task printed. */
+  commands: VsoCommand[];
 }
 
 const agentDirs: string[] = [];
@@ -34,12 +37,7 @@ const agentDirs: string[] = [];
 async function runScenario(s: Omit<InstallerScenario, 'agentDir'> & { agentDir?: string }): Promise<L0Run> {
   const agentDir = s.agentDir ?? tempDir('l0-installer');
   agentDirs.push(agentDir);
-  const { tr, lines, pick } = await runL0Scenario(SCENARIO, 'CosignInstallerV1', { ...s, agentDir });
-  const outputs: Record<string, string> = {};
-  for (const l of lines) {
-    const m = /^##vso\[task\.setvariable variable=([^;]+);[^\]]*\](.*)$/.exec(l);
-    if (m) outputs[m[1]] = m[2];
-  }
+  const { tr, pick, outputs, commands } = await runL0Scenario(SCENARIO, 'CosignInstallerV1', { ...s, agentDir });
   return {
     tr,
     agentDir,
@@ -48,6 +46,7 @@ async function runScenario(s: Omit<InstallerScenario, 'agentDir'> & { agentDir?:
     children: pick('L0-CHILD'),
     error: tr.errorIssues.join(' | '),
     outputs,
+    commands,
   };
 }
 
@@ -126,7 +125,10 @@ describe('CosignInstaller@1 L0', function () {
       const cosignPath = r.outputs['cosignPath'];
       assert.strictEqual(cosignPath, path.join(r.agentDir, 'tools', 'cosign', '3.1.1', 'x64', 'cosign'));
       assert.strictEqual(fs.readFileSync(cosignPath, 'utf8'), script);
-      assert.ok(r.tr.stdout.includes(`##vso[task.prependpath]${path.dirname(cosignPath)}`), dump(r));
+      assert.ok(
+        r.commands.some((c) => c.command === 'task.prependpath' && c.message.startsWith(path.dirname(cosignPath))),
+        dump(r),
+      );
       assert.strictEqual(r.children.length, 1, 'runs cosign version once');
       assert.ok(
         path.isAbsolute(r.children[0]) && r.children[0].startsWith(path.join(r.agentDir, 'temp') + path.sep),
@@ -175,7 +177,7 @@ describe('CosignInstaller@1 L0', function () {
       });
       assert.strictEqual(r.tr.succeeded, false, dump(r));
       assert.ok(/reports cosign v3\.1\.0, but 3\.1\.1 was requested/.test(r.error), r.error);
-      assert.ok(!r.tr.stdout.includes('##vso[task.prependpath]'), 'a refused binary is not put on PATH');
+      assert.ok(!r.commands.some((c) => c.command === 'task.prependpath'), 'a refused binary is not put on PATH');
       assert.deepStrictEqual(fs.readdirSync(path.join(r.agentDir, 'tools')), [], 'nor cached');
       assert.deepStrictEqual(leftovers(path.join(r.agentDir, 'temp')), [], 'no download leftovers');
     });

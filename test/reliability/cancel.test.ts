@@ -12,6 +12,7 @@ import { tempDir, tools } from '../harness/paths';
 import { offlineAttestInputs } from '../harness/pipeline-env';
 import { RealRegistry, pushTinyImage, startRegistry } from '../harness/registry';
 import { count } from '../harness/secrets';
+import { isCommand, outputLines } from '../harness/vso';
 import {
   COSIGN_TASK,
   CancelOutcome,
@@ -75,9 +76,8 @@ describe('reliability: cancellation mid-wait and mid-cosign (SIGINT, then SIGTER
     if (process.env.REL_DEBUG) {
       console.log(`--- ${c.afterSignalMs} ms after SIGINT, sigterm=${c.sigtermSent}, wrappers ${wrappers.map((w) => w.pids().join('+')).join(' ')}`);
       console.log(
-        run.stdout
-          .split('\n')
-          .filter((l) => !l.startsWith('##vso[task.debug]'))
+        outputLines(run.stdout)
+          .filter((l) => !isCommand(l, 'task.debug'))
           .join('\n'),
       );
     }

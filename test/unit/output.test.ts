@@ -4,7 +4,7 @@ import * as assert from 'assert';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { ROOT, tempDir } from '../harness/paths';
-import { parseVso } from '../harness/run-task';
+import { parseOutput } from '../harness/vso';
 
 const OUTPUT = path.join(ROOT, 'out', 'tasks', 'common', 'platform', 'output.js');
 
@@ -45,7 +45,7 @@ describe('unit: the output layer', () => {
         assert.ok(!l.startsWith('##['), l);
         assert.strictEqual(l.indexOf('##vso[', 1), -1, `a second ##vso[ in: ${l}`);
       }
-      assert.ok(!parseVso(stdout).some((c) => c.command === 'task.setvariable'), stdout);
+      assert.ok(!parseOutput(stdout).some((c) => c.command === 'task.setvariable'), stdout);
       assert.match(lines[0], /^GC is status\\/);
     });
   }
@@ -118,7 +118,7 @@ describe('unit: the output layer', () => {
       for (const [name, value, grammar] of [['gcStatus', 'ok\\n##vso[task.setvariable variable=pwned]1', 'statusWord'], ['mediaTypes', 'text/html; $(rm -rf /)', 'mediaType'], ['digest', 'evil.io/x@sha256:abc', 'pinnedReference'], ['gcStartedAt', 'yesterday', 'timestamp']]) {
         try { out.setOutput(name, value, { grammar }); } catch (e) { out.info('refused ' + e.message); }
       }`);
-    const outputs = parseVso(stdout)
+    const outputs = parseOutput(stdout)
       .filter((c) => c.command === 'task.setvariable')
       .map((c) => c.properties['variable']);
     assert.deepStrictEqual(outputs, ['gcUuid', 'mediaTypes']);

@@ -1,13 +1,14 @@
 // One L0 scenario for DoRegistryGarbageCollection@1 and DoRegistryGcWait@1, driven by
-// GC_L0_CASE (JSON): the unbundled task runs in this process under TaskMockRunner, against
+// CGG_L0 (JSON, see L0Case): the unbundled task runs in this process under TaskMockRunner, against
 // the test emulator started here too (so that "no request before validation" is counted,
-// not assumed). After ##vso[task.complete] it prints `##L0 requests=<n> endpoints=<json>`.
+// not assumed). After ##vso[task.complete] it prints `L0-REQUESTS <n> <endpoints json>`.
 import * as path from 'path';
 import { TaskMockRunner } from 'azure-pipelines-task-lib/mock-run';
 import { startEmulator, EmulatorOptions } from '../../harness/emulator';
 import { startAgentSnapshot } from '../../helpers/l0-tripwires';
+import { isCommand, outputLines } from '../../harness/vso';
 
-interface L0Case {
+export interface L0Case {
   task: 'DoRegistryGarbageCollectionV1' | 'DoRegistryGcWaitV1';
   inputs: Record<string, string>;
   /** Extra env; the value '$API' is replaced by the emulator's URL. */
@@ -18,7 +19,7 @@ interface L0Case {
 }
 
 async function main(): Promise<void> {
-  const spec = JSON.parse(process.env['GC_L0_CASE'] ?? '{}') as L0Case;
+  const spec = JSON.parse(process.env['CGG_L0'] ?? '{}') as L0Case;
   const emu = await startEmulator(spec.emulator ?? {});
   const entry = path.join(__dirname, '..', '..', '..', 'tasks', spec.task, 'index.js');
   const tmr = new TaskMockRunner(entry);
@@ -39,12 +40,12 @@ async function main(): Promise<void> {
     const counts: Record<string, number> = {};
     for (const r of emu.requests) counts[r.endpoint] = (counts[r.endpoint] ?? 0) + 1;
     await emu.stop();
-    process.stdout.write(`##L0 requests=${emu.requests.length} endpoints=${JSON.stringify(counts)}\n`);
+    process.stdout.write(`L0-REQUESTS ${emu.requests.length} ${JSON.stringify(counts)}\n`);
   };
   const write = process.stdout.write.bind(process.stdout);
   (process.stdout as unknown as { write: (...a: unknown[]) => boolean }).write = (chunk: unknown, ...rest: unknown[]) => {
     const ok = (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-    if (String(chunk).includes('##vso[task.complete')) setImmediate(() => void finish());
+    if (outputLines(String(chunk)).some((l) => isCommand(l, 'task.complete'))) setImmediate(() => void finish());
     return ok;
   };
   // On the agent the task's first module (the output layer) reads the environment before task-lib
