@@ -5,12 +5,12 @@
 // (L0-MIRROR) and child process (L0-CHILD), so a test can prove that a bad
 // input made no download and ran nothing.
 import * as assert from 'assert';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
 import { sha256 } from '../harness/mirror';
-import { ROOT, tempDir } from '../harness/paths';
+import { tempDir } from '../harness/paths';
+import { CHECKSUM_TABLE as table, PLATFORMS, UNSUPPORTED } from '../helpers/platforms';
 import { runL0Scenario } from '../helpers/l0';
 import type { VsoCommand } from '../harness/vso';
 import type { InstallerScenario } from './scenarios/installer-scenario';
@@ -78,30 +78,6 @@ function leftovers(dir: string): string[] {
 function fakeCosign(gitVersion: string): string {
   return `#!/bin/sh\nprintf '%s\\n' '{"gitVersion":"${gitVersion}","gitCommit":"x","platform":"linux/amd64"}'\n`;
 }
-
-const PLATFORMS: { platform: string; arch: string; key: string; asset: string }[] = [
-  { platform: 'linux', arch: 'x64', key: 'linux-amd64', asset: 'cosign-linux-amd64' },
-  { platform: 'linux', arch: 'arm64', key: 'linux-arm64', asset: 'cosign-linux-arm64' },
-  { platform: 'linux', arch: 'arm', key: 'linux-arm', asset: 'cosign-linux-arm' },
-  { platform: 'linux', arch: 'ppc64', key: 'linux-ppc64le', asset: 'cosign-linux-ppc64le' },
-  { platform: 'linux', arch: 's390x', key: 'linux-s390x', asset: 'cosign-linux-s390x' },
-  { platform: 'linux', arch: 'riscv64', key: 'linux-riscv64', asset: 'cosign-linux-riscv64' },
-  { platform: 'darwin', arch: 'x64', key: 'darwin-amd64', asset: 'cosign-darwin-amd64' },
-  { platform: 'darwin', arch: 'arm64', key: 'darwin-arm64', asset: 'cosign-darwin-arm64' },
-  { platform: 'win32', arch: 'x64', key: 'windows-amd64', asset: 'cosign-windows-amd64.exe' },
-];
-const UNSUPPORTED: { platform: string; arch: string }[] = [
-  { platform: 'freebsd', arch: 'x64' },
-  { platform: 'linux', arch: 'ia32' },
-  { platform: 'win32', arch: 'arm64' },
-  { platform: 'darwin', arch: 'ppc64' },
-  { platform: 'aix', arch: 'ppc64' },
-];
-
-const table = JSON.parse(fs.readFileSync(path.join(ROOT, 'tasks', 'common', 'data', 'cosign-checksums.json'), 'utf8')) as {
-  defaultVersion: string;
-  versions: Record<string, Record<string, string>>;
-};
 
 describe('CosignInstaller@1 L0', function () {
   this.timeout(60_000);
@@ -244,45 +220,5 @@ describe('CosignInstaller@1 L0', function () {
         assert.deepStrictEqual(r.mirrorRequests, []);
       });
     }
-
-    it('cosignPlatform() maps every supported pair and refuses the rest (unit)', () => {
-      // In a child process: importing the library loads task-lib, which must not touch mocha's process.
-      const lib = path.join(ROOT, 'out', 'tasks', 'common', 'tools', 'install.js');
-      const code = `
-        const { cosignPlatform } = require(${JSON.stringify(lib)});
-        const out = {};
-        for (const [p, a] of JSON.parse(process.argv[1])) {
-          try { out[p + '/' + a] = cosignPlatform(p, a); } catch (e) { out[p + '/' + a] = { error: e.message, name: e.name }; }
-        }
-        process.stdout.write(JSON.stringify(out));`;
-      const pairs = [...PLATFORMS, ...UNSUPPORTED].map((p) => [p.platform, p.arch]);
-      // task-lib writes its vault key (.taskkey) into Agent.TempDirectory, else the working folder: keep it in a temp one.
-      const temp = tempDir('l0-platform');
-      const res = spawnSync(process.execPath, ['-e', code, JSON.stringify(pairs)], {
-        encoding: 'utf8',
-        cwd: temp,
-        env: { PATH: process.env['PATH'], AGENT_TEMPDIRECTORY: temp },
-      });
-      fs.rmSync(temp, { recursive: true, force: true });
-      assert.strictEqual(res.status, 0, res.stderr);
-      const got = JSON.parse(res.stdout.slice(res.stdout.indexOf('{"'))) as Record<
-        string,
-        { key?: string; asset?: string; binaryName?: string; error?: string; name?: string }
-      >;
-      for (const p of PLATFORMS) {
-        assert.deepStrictEqual(got[`${p.platform}/${p.arch}`], {
-          key: p.key,
-          asset: p.asset,
-          binaryName: p.platform === 'win32' ? 'cosign.exe' : 'cosign',
-        });
-        assert.ok(table.versions[table.defaultVersion][p.key], `table has ${p.key}`);
-      }
-      assert.strictEqual(Object.keys(table.versions[table.defaultVersion]).length, PLATFORMS.length, 'nine platform digests in the table');
-      for (const p of UNSUPPORTED) {
-        const e = got[`${p.platform}/${p.arch}`];
-        assert.strictEqual(e.name, 'UserError');
-        assert.ok(e.error?.includes(`${p.platform}/${p.arch}`), e.error);
-      }
-    });
   });
 });
