@@ -3,12 +3,13 @@ import '../common/platform/output';
 import { CancelledError } from '../common/platform/errors';
 import { setOutput } from '../common/platform/output';
 import { info, runTask, uploadSummary } from '../common/platform/task';
-import { readCosignSettings } from '../common/workflows/cosignsettings';
+import { COSIGN_SETTINGS, cosignSettingsFrom } from '../common/workflows/cosignsettings';
+import { readSettings } from '../common/platform/settings';
 import { JobProgress, runCosignJob, summaryMarkdown } from '../common/workflows/cosignjob';
 
 void runTask(async (signal) => {
   const started = Date.now();
-  const settings = readCosignSettings();
+  const settings = cosignSettingsFrom(readSettings(COSIGN_SETTINGS));
   const progress: JobProgress = { attempts: 0, gcWaitSeconds: 0 };
   let result;
   try {

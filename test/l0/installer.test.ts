@@ -245,7 +245,7 @@ describe('CosignInstaller@1 L0', function () {
 
     it('cosignPlatform() maps every supported pair and refuses the rest (unit)', () => {
       // In a child process: importing the library loads task-lib, which must not touch mocha's process.
-      const lib = path.join(ROOT, 'out', 'tasks', 'common', 'install.js');
+      const lib = path.join(ROOT, 'out', 'tasks', 'common', 'tools', 'install.js');
       const code = `
         const { cosignPlatform } = require(${JSON.stringify(lib)});
         const out = {};

@@ -11,7 +11,7 @@ import * as path from 'path';
 import { sha256 } from '../helpers/mirror';
 import { ROOT, tempDir } from '../helpers/paths';
 
-const LIB = path.join(ROOT, 'out', 'tasks', 'common', 'install.js');
+const LIB = path.join(ROOT, 'out', 'tasks', 'common', 'tools', 'install.js');
 
 /** Runs `body` (an async function body with `lib`, `fs`, `path` and `dir` in scope) in a child; returns what it returns. */
 function inChild<T>(dir: string, body: string): T {

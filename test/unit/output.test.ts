@@ -6,7 +6,7 @@ import * as path from 'path';
 import { ROOT, tempDir } from '../helpers/paths';
 import { parseVso } from '../helpers/run-task';
 
-const OUTPUT = path.join(ROOT, 'out', 'tasks', 'common', 'output.js');
+const OUTPUT = path.join(ROOT, 'out', 'tasks', 'common', 'platform', 'output.js');
 
 /** Runs `script` after loading the output layer first, as every task entry does. */
 function runWithOutputLayer(script: string, env: Record<string, string> = {}): { stdout: string; stderr: string } {

@@ -8,6 +8,8 @@ import { CancelledError, UserError, errorMessage } from '../platform/errors';
 import { HttpStatusError, classifyHttpFailure, request } from '../platform/http';
 import { prependPath, quote } from '../platform/output';
 import { linkedDeadline, withRetry } from '../platform/retry';
+import { requireHttpUrl } from '../platform/inputs';
+import { SettingValues, SettingsTable, int, text } from '../platform/settings';
 import { info, onExit, warn } from '../platform/task';
 import { childEnv, runProcess } from '../platform/process';
 
@@ -15,7 +17,25 @@ export const DEFAULT_COSIGN_VERSION: string = checksumTable.defaultVersion;
 export const DEFAULT_DOWNLOAD_BASE_URL = 'https://github.com/sigstore/cosign/releases/download';
 /** The network deadline of one install (input timeoutSeconds): checksum file and binary, retries included. */
 export const DEFAULT_TIMEOUT_SECONDS = 600;
-export const TIMEOUT_SECONDS_RANGE = { min: 1, max: 7200 } as const;
+
+/** The inputs of CosignInstaller@1, as its task.json declares them. */
+export const INSTALLER_SETTINGS = {
+  version: text(DEFAULT_COSIGN_VERSION),
+  checksum: text(),
+  downloadBaseUrl: text(DEFAULT_DOWNLOAD_BASE_URL),
+  timeoutSeconds: int(DEFAULT_TIMEOUT_SECONDS, 1, 7200),
+} as const satisfies SettingsTable;
+
+/** What to install, from the installer's inputs: the version and checksum in their grammar, the mirror an http(s) URL. */
+export function installRequestFrom(values: SettingValues<typeof INSTALLER_SETTINGS>): InstallRequest {
+  return {
+    version: normalizeVersion(values.version),
+    checksum: normalizeChecksum(values.checksum),
+    baseUrl: requireHttpUrl('downloadBaseUrl', values.downloadBaseUrl).toString(),
+    platform: cosignPlatform(),
+    timeoutSeconds: values.timeoutSeconds,
+  };
+}
 const TOOL_NAME = 'cosign';
 /** Written beside the cached binary; a hint for messages only, never the digest a cache hit is checked against. */
 const SIDECAR = 'cosign.sha256';

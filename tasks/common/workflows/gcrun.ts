@@ -1,4 +1,4 @@
-import { readBool, readInt, readPick, readString } from '../platform/inputs';
+import { SettingValues, SettingsTable, bool, connection, int, pick, text } from '../platform/settings';
 import { OutputSpec, mdCell } from '../platform/output';
 import { CancelledError, errorMessage } from '../platform/errors';
 import { LinkedDeadline, linkedDeadline, sleep } from '../platform/retry';
@@ -33,28 +33,33 @@ export interface GcRunSettings {
   failOnGcFailure: boolean;
 }
 
-/** Every input of DoRegistryGarbageCollection@1 but the connection, validated (no network). */
-export function readGcRunSettings(): GcRunSettings {
-  const registry = validateRegistryName('registry', readString('registry'));
-  const gcType = readPick('gcType', Object.keys(GC_TYPES) as GcTypeInput[], 'untagged-manifests-and-unreferenced-blobs');
-  const ifAlreadyRunning = readPick('ifAlreadyRunning', IF_ALREADY_RUNNING, 'wait');
-  const waitForCompletion = readBool('waitForCompletion', true);
-  const timeoutMinutes = readInt('timeoutMinutes', 60, 1, 1440);
-  const timeoutSecondsOverride = readInt('timeoutSeconds', 0, 0, 86_400);
-  const pollIntervalSeconds = readInt('pollIntervalSeconds', 10, 1, 3600);
-  const warnAfterMinutes = readInt('warnAfterMinutes', 15, 1, 1440);
-  const cancelOnTimeout = readBool('cancelOnTimeout', false);
-  const failOnGcFailure = readBool('failOnGcFailure', true);
+/** The inputs of DoRegistryGarbageCollection@1, as its task.json declares them. */
+export const GC_RUN_SETTINGS = {
+  digitalOceanConnection: connection('digitalocean'),
+  registry: text(),
+  gcType: pick(Object.keys(GC_TYPES) as GcTypeInput[], 'untagged-manifests-and-unreferenced-blobs'),
+  ifAlreadyRunning: pick(IF_ALREADY_RUNNING, 'wait'),
+  waitForCompletion: bool(true),
+  timeoutMinutes: int(60, 1, 1440),
+  timeoutSeconds: int(0, 0, 86_400),
+  pollIntervalSeconds: int(10, 1, 3600),
+  warnAfterMinutes: int(15, 1, 1440),
+  cancelOnTimeout: bool(false),
+  failOnGcFailure: bool(true),
+} as const satisfies SettingsTable;
+
+/** The GC run's settings from its inputs (no network): the registry name checked, timeouts in seconds. */
+export function gcRunSettingsFrom(values: SettingValues<typeof GC_RUN_SETTINGS>): GcRunSettings {
   return {
-    registry,
-    gcType,
-    ifAlreadyRunning,
-    waitForCompletion,
-    timeoutSeconds: timeoutSecondsOverride > 0 ? timeoutSecondsOverride : timeoutMinutes * 60,
-    pollIntervalSeconds,
-    warnAfterSeconds: warnAfterMinutes * 60,
-    cancelOnTimeout,
-    failOnGcFailure,
+    registry: validateRegistryName('registry', values.registry),
+    gcType: values.gcType,
+    ifAlreadyRunning: values.ifAlreadyRunning,
+    waitForCompletion: values.waitForCompletion,
+    timeoutSeconds: values.timeoutSeconds > 0 ? values.timeoutSeconds : values.timeoutMinutes * 60,
+    pollIntervalSeconds: values.pollIntervalSeconds,
+    warnAfterSeconds: values.warnAfterMinutes * 60,
+    cancelOnTimeout: values.cancelOnTimeout,
+    failOnGcFailure: values.failOnGcFailure,
   };
 }
 

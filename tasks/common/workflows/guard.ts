@@ -1,5 +1,5 @@
 import { CancelledError, UserError } from '../platform/errors';
-import { readInt, readList, readPick, readString } from '../platform/inputs';
+import { SettingValues, SettingsTable, connection, int, list, pick, text } from '../platform/settings';
 import { linkedDeadline, sleep } from '../platform/retry';
 import { formatDuration } from '../platform/task';
 import {
@@ -22,24 +22,41 @@ export interface GuardSettings {
   onTimeout: 'fail' | 'warn';
 }
 
+/** The guard's inputs, shared by DoRegistryGcWait@1 and Cosign@1 (each adds its own timeout inputs). */
+export const GUARD_SETTINGS = {
+  registry: text(),
+  waitForStages: list(),
+  pollIntervalSeconds: int(10, 1, 3600),
+  settleSeconds: int(30, 0, 3600),
+} as const satisfies SettingsTable;
+
+/** The inputs of DoRegistryGcWait@1, as its task.json declares them. */
+export const GC_WAIT_SETTINGS = {
+  digitalOceanConnection: connection('digitalocean'),
+  ...GUARD_SETTINGS,
+  timeoutMinutes: int(30, 1, 1440),
+  onTimeout: pick(['fail', 'warn'], 'fail'),
+  timeoutSeconds: int(0, 0, 86_400),
+} as const satisfies SettingsTable;
+
 /**
- * Reads registry (validated against REGISTRY_NAME_PATTERN when non-empty),
- * waitForStages, the timeout input (name given: 'timeoutMinutes' for
- * DoRegistryGcWait, 'guardTimeoutMinutes' for Cosign@1) and its optional
- * seconds override (the same name with Seconds: 'timeoutSeconds',
- * 'guardTimeoutSeconds'; 0 or absent = use the minutes), pollIntervalSeconds,
- * settleSeconds (0 allowed: no settle wait), onTimeout (absent → 'fail').
+ * The guard's settings from its inputs: the registry name checked against DigitalOcean's grammar
+ * (when given), the timeout in seconds (a seconds override above 0 replaces the minutes), and what
+ * a timeout means (Cosign@1 has no onTimeout input: a timeout fails it).
  */
-export function readGuardSettings(timeoutInputName: string, defaultTimeoutMinutes: number): GuardSettings {
-  const registry = validateRegistryName('registry', readString('registry'));
-  const stages = readList('waitForStages');
-  const minutes = readInt(timeoutInputName, defaultTimeoutMinutes, 1, 1440);
-  const overrideName = timeoutInputName.replace(/Minutes$/, 'Seconds');
-  const seconds = overrideName !== timeoutInputName ? readInt(overrideName, 0, 0, 86_400) : 0;
-  const pollIntervalSeconds = readInt('pollIntervalSeconds', 10, 1, 3600);
-  const settleSeconds = readInt('settleSeconds', 30, 0, 3600);
-  const onTimeout = readPick('onTimeout', ['fail', 'warn'] as const, 'fail');
-  return { registry, stages, timeoutSeconds: seconds > 0 ? seconds : minutes * 60, pollIntervalSeconds, settleSeconds, onTimeout };
+export function guardSettingsFrom(
+  values: SettingValues<typeof GUARD_SETTINGS>,
+  timeout: { minutes: number; seconds: number },
+  onTimeout: 'fail' | 'warn',
+): GuardSettings {
+  return {
+    registry: validateRegistryName('registry', values.registry),
+    stages: values.waitForStages,
+    timeoutSeconds: timeout.seconds > 0 ? timeout.seconds : timeout.minutes * 60,
+    pollIntervalSeconds: values.pollIntervalSeconds,
+    settleSeconds: values.settleSeconds,
+    onTimeout,
+  };
 }
 
 export interface GuardResult {

@@ -1,7 +1,7 @@
 // The DigitalOcean connection a task was given: a service connection (token + API URL) or the
 // DIGITALOCEAN_ACCESS_TOKEN environment variable. The token is only ever read, never printed.
 import { UserError } from '../../platform/errors';
-import { readEndpointAuthParam, readEndpointUrl, readString, requireHttpUrl } from '../../platform/inputs';
+import { readEndpointAuthParam, readEndpointUrl, requireHttpUrl } from '../../platform/inputs';
 
 /** DigitalOcean's own pattern for registry names. */
 export const REGISTRY_NAME_PATTERN = /^[a-z0-9-]{1,63}$/;
@@ -25,13 +25,11 @@ export function validateRegistryName(inputName: string, value: string): string {
 }
 
 /**
- * Reads the 'digitalOceanConnection' input (endpoint id → ENDPOINT_URL_<id>,
- * apitoken via readEndpointAuthParam), else DIGITALOCEAN_ACCESS_TOKEN with
- * https://api.digitalocean.com (or DIGITALOCEAN_API_URL if set). Returns
- * undefined when neither (throws UserError when required). Never logs the token.
+ * The connection `endpointId` names (the `inputName` input's value: its URL and apitoken), else
+ * DIGITALOCEAN_ACCESS_TOKEN with https://api.digitalocean.com (or DIGITALOCEAN_API_URL if set).
+ * undefined when neither (a UserError when required). Never logs the token.
  */
-export function readDoConnection(inputName: string, required: boolean): DoConnection | undefined {
-  const endpointId = readString(inputName);
+export function doConnectionFrom(inputName: string, endpointId: string, required: boolean): DoConnection | undefined {
   if (endpointId !== '') {
     const token = readEndpointAuthParam(endpointId, 'apitoken').trim();
     if (token === '') {
