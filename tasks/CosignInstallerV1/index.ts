@@ -1,6 +1,6 @@
 // The output layer loads first: it guards stdout/stderr before task-lib prints anything.
 import '../common/platform/output';
-import { info, setOutput } from '../common/platform/output';
+import { info, logger, prependPath, setOutput } from '../common/platform/output';
 import { readSettings } from '../common/platform/settings';
 import { runTask } from '../common/platform/task';
 import { INSTALLER_SETTINGS, installCosign, installRequestFrom } from '../common/tools/install';
@@ -8,7 +8,9 @@ import { INSTALLER_SETTINGS, installCosign, installRequestFrom } from '../common
 void runTask(async (signal) => {
   const request = installRequestFrom(readSettings(INSTALLER_SETTINGS));
 
-  const result = await installCosign(request, signal);
+  const result = await installCosign(request, signal, logger);
+  // First on PATH, even when another cosign is there: later steps run the one verified here.
+  prependPath(result.cosignDir);
 
   setOutput('cosignPath', result.cosignPath, { grammar: 'own' });
   setOutput('cosignVersion', result.version, { grammar: 'own' });

@@ -1,8 +1,8 @@
 // The output layer loads first: it guards stdout/stderr before task-lib prints anything.
 import '../common/platform/output';
+import { info, logger, setOutput, uploadSummary } from '../common/platform/output';
+import { runTask } from '../common/platform/task';
 import { CancelledError } from '../common/platform/errors';
-import { setOutput } from '../common/platform/output';
-import { info, runTask, uploadSummary } from '../common/platform/task';
 import { COSIGN_SETTINGS, cosignSettingsFrom } from '../common/workflows/cosignsettings';
 import { readSettings } from '../common/platform/settings';
 import { JobProgress, runCosignJob, summaryMarkdown } from '../common/workflows/cosignjob';
@@ -17,6 +17,7 @@ void runTask(async (signal) => {
     result = await runCosignJob(
       settings,
       signal,
+      logger,
       (images) => {
         // Outputs name registry digests only: an image run by tag (resolveDigest false) has none to report.
         if (!images.every((i) => i.digest)) {

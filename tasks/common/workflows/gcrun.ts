@@ -1,5 +1,5 @@
 import { SettingValues, SettingsTable, bool, connection, int, pick, text } from '../platform/settings';
-import { OutputSpec, mdCell } from '../platform/output';
+import { Logger, OutputSpec, mdCell } from '../platform/output';
 import { CancelledError, errorMessage } from '../platform/errors';
 import { LinkedDeadline, linkedDeadline, sleep } from '../platform/retry';
 import { formatDuration } from '../platform/task';
@@ -98,12 +98,6 @@ export interface GcRunResult {
   outputs: Record<string, string>;
 }
 
-export interface GcRunUi {
-  log: (line: string) => void;
-  warn: (line: string) => void;
-  progress: (percent: number, text: string) => void;
-}
-
 interface TimelineEntry {
   at: number;
   text: string;
@@ -138,8 +132,8 @@ function iso(ms: number): string {
  * outcomes: the result says succeeded / withIssues / failed, with outputs and
  * the Markdown summary, so the task can report all of them first.
  */
-export async function runGarbageCollection(client: DigitalOceanClient, settings: GcRunSettings, signal: AbortSignal, ui: GcRunUi): Promise<GcRunResult> {
-  return new GcRun(client, settings, signal, ui).run();
+export async function runGarbageCollection(client: DigitalOceanClient, settings: GcRunSettings, signal: AbortSignal, log: Logger): Promise<GcRunResult> {
+  return new GcRun(client, settings, signal, log).run();
 }
 
 /** One GC run's state and phases: acquire (start, adopt, skip, fail, wait), wait, cancel on timeout, summarise. */
@@ -169,7 +163,7 @@ class GcRun {
     private readonly client: DigitalOceanClient,
     private readonly settings: GcRunSettings,
     private readonly signal: AbortSignal,
-    private readonly ui: GcRunUi,
+    private readonly log: Logger,
   ) {
     this.deadline = this.started + settings.timeoutSeconds * 1000;
     this.pollMs = settings.pollIntervalSeconds * 1000;
@@ -179,7 +173,7 @@ class GcRun {
 
   private note(text: string): void {
     this.timeline.push({ at: Date.now(), text });
-    this.ui.log(text);
+    this.log.info(text);
   }
 
   async run(): Promise<GcRunResult> {
@@ -260,7 +254,7 @@ class GcRun {
     }
     const gc = this.ours!;
     this.lastPercent = STATUS_PROGRESS[gc.status.toLowerCase()] ?? 5;
-    this.ui.progress(this.lastPercent, `GC ${gc.status}`);
+    this.log.progress(this.lastPercent, `GC ${gc.status}`);
     if (!this.settings.waitForCompletion) {
       return this.finish({
         outcome: 'succeeded',
@@ -313,7 +307,7 @@ class GcRun {
     }
     if (!cancelAccepted) {
       const ran = (Date.now() - this.ourStart) / 1000;
-      this.ui.warn(
+      this.log.warn(
         `GC ${final.uuid} on ${this.registry} has run ${formatDuration(ran)} without finishing (timeout ${formatDuration(this.settings.timeoutSeconds)}).`,
       );
     }
@@ -330,13 +324,13 @@ class GcRun {
     const status = final.status.toLowerCase();
     const { seconds } = this.durationOf(final, this.ourStart);
     if (seconds > this.settings.warnAfterSeconds) {
-      this.ui.warn(
+      this.log.warn(
         `GC ${final.uuid} on ${this.registry} took ${formatDuration(seconds)}, longer than warnAfterMinutes (${this.settings.warnAfterSeconds / 60}).`,
       );
     }
     if (status === 'failed' || status === 'cancelled') {
       const msg = `GC ${final.uuid} on ${this.registry} ended '${status}' after ${formatDuration(seconds)}.`;
-      if (!this.settings.failOnGcFailure) this.ui.warn(`${msg} (failOnGcFailure: false)`);
+      if (!this.settings.failOnGcFailure) this.log.warn(`${msg} (failOnGcFailure: false)`);
       return this.finish({ outcome: this.settings.failOnGcFailure ? 'failed' : 'withIssues', action: this.action, gc: final, message: msg });
     }
     return this.finish({
@@ -374,7 +368,7 @@ class GcRun {
       const delay = this.client.pollDelayMs(this.pollMs);
       if (this.client.pacing !== this.lastPacing) {
         this.lastPacing = this.client.pacing;
-        this.ui.log(
+        this.log.info(
           this.lastPacing
             ? `Polling every ${formatDuration(delay / 1000)} instead of ${this.settings.pollIntervalSeconds}s: ${this.lastPacing}.`
             : `Polling every ${this.settings.pollIntervalSeconds}s again.`,
@@ -388,7 +382,7 @@ class GcRun {
         // Not the active one any more: it ended; the list has its final record.
         seen = (await this.client.listGcs(this.registry, 20, this.rs)).find((g) => g.uuid === last.uuid);
         if (!seen) {
-          this.ui.warn(`GC ${last.uuid} is no longer the active GC but is missing from the list of GCs; its final status is unknown.`);
+          this.log.warn(`GC ${last.uuid} is no longer the active GC but is missing from the list of GCs; its final status is unknown.`);
           return { gc: { ...last, status: 'unknown' }, timedOut: false };
         }
       }
@@ -402,7 +396,7 @@ class GcRun {
       }
       if (mine && !warnedLong && Date.now() - since > this.settings.warnAfterSeconds * 1000 && !isTerminalGcStatus(seen.status)) {
         warnedLong = true;
-        this.ui.log(
+        this.log.info(
           `GC ${seen.uuid} is still '${seen.status}' after ${formatDuration((Date.now() - since) / 1000)} (warnAfterMinutes: ${this.settings.warnAfterSeconds / 60}).`,
         );
       }
@@ -416,7 +410,7 @@ class GcRun {
   private reportProgress(status: string): void {
     const pct = isTerminalGcStatus(status) ? 100 : STATUS_PROGRESS[status.toLowerCase()];
     if (pct !== undefined) this.lastPercent = pct;
-    this.ui.progress(this.lastPercent, `GC ${status}`);
+    this.log.progress(this.lastPercent, `GC ${status}`);
     if (pct === 100) this.progressDone = true;
   }
 
@@ -430,7 +424,7 @@ class GcRun {
     const gc = r.gc;
     const terminal = gc ? isTerminalGcStatus(gc.status) : false;
     const dur = gc && (r.action === 'started' || r.action === 'adopted') ? this.durationOf(gc, this.ourStart) : undefined;
-    if ((terminal || r.timedOut) && !this.progressDone) this.ui.progress(100, gc ? `GC ${gc.status}` : 'done');
+    if ((terminal || r.timedOut) && !this.progressDone) this.log.progress(100, gc ? `GC ${gc.status}` : 'done');
     let history: GarbageCollection[] = [];
     // The summary's history is worth a few seconds at most once the run's time is up.
     const within = linkedDeadline(this.signal, r.timedOut || this.rs.aborted ? SUMMARY_WINDOW_MS : Math.max(SUMMARY_WINDOW_MS, this.deadline - Date.now()));
@@ -438,7 +432,7 @@ class GcRun {
       if (this.registry) history = (await this.client.listGcs(this.registry, 11, within.signal)).filter((g) => !gc || g.uuid !== gc.uuid);
     } catch (err) {
       if (this.signal.aborted) throw err;
-      this.ui.log(`Could not read past GCs for the summary: ${errorMessage(err)}`);
+      this.log.info(`Could not read past GCs for the summary: ${errorMessage(err)}`);
     } finally {
       within.clear();
     }

@@ -1,6 +1,7 @@
 import { CancelledError, UserError } from '../platform/errors';
 import { SettingValues, SettingsTable, connection, int, list, pick, text } from '../platform/settings';
 import { linkedDeadline, sleep } from '../platform/retry';
+import { Logger } from '../platform/output';
 import { formatDuration } from '../platform/task';
 import {
   DigitalOceanClient,
@@ -71,9 +72,7 @@ export interface GuardResult {
 export interface GuardDeps {
   client?: DigitalOceanClient;
   timeline?: TimelineClient;
-  log?: (line: string) => void;
-  /** Warnings (e.g. a stage running in parallel); defaults to log. */
-  warn?: (line: string) => void;
+  log: Logger;
   /** The stage this job runs in (System.StageName), for the dependsOn advice. */
   currentStage?: string;
 }
@@ -163,7 +162,7 @@ async function during<T>(st: GuardState, what: string, fn: () => Promise<T>): Pr
 }
 
 async function guardLoop(deps: GuardDeps, settings: GuardSettings, st: GuardState, signal: AbortSignal): Promise<GuardResult> {
-  const log = deps.log ?? (() => undefined);
+  const log = deps.log.info;
   const { client, timeline } = deps;
   const pollMs = settings.pollIntervalSeconds * 1000;
   if (timeline && settings.stages.length > 0) await checkStages(deps, settings, st, signal);
@@ -227,8 +226,8 @@ async function guardLoop(deps: GuardDeps, settings: GuardSettings, st: GuardStat
 
 /** Validates the stage names, refuses this job's own stage, and warns about stages running in parallel. */
 async function checkStages(deps: GuardDeps, settings: GuardSettings, st: GuardState, signal: AbortSignal): Promise<void> {
-  const log = deps.log ?? (() => undefined);
-  const warn = deps.warn ?? log;
+  const log = deps.log.info;
+  const warn = deps.log.warn;
   const stagesWanted = settings.stages;
   const all = await during(st, 'the build timeline', () => deps.timeline!.listStages(signal));
   const unknown = stagesWanted.filter((s) => !findStage(all, s));
