@@ -1,106 +1,32 @@
-import { SettingValues, SettingsTable, bool, connection, int, pick, text } from '../platform/settings';
-import { Logger, OutputSpec, mdCell } from '../platform/output';
-import { CancelledError, errorMessage } from '../platform/errors';
-import { LinkedDeadline, linkedDeadline, sleep } from '../platform/retry';
-import { formatDuration } from '../platform/task';
+// One GC run in phases: acquire (start, adopt, skip, fail, or wait for another GC first), wait for
+// ours, cancel on timeout, summarise. GC outcomes are results, never exceptions.
+import { Logger } from '../../platform/output';
+import { CancelledError, errorMessage } from '../../platform/errors';
+import { LinkedDeadline, linkedDeadline, sleep } from '../../platform/retry';
+import { formatDuration } from '../../platform/task';
 import {
   DigitalOceanClient,
   GC_TYPES,
   GarbageCollection,
   GcAlreadyActiveError,
-  GcTypeInput,
   gcOwnDurationSeconds,
-  gcTypeInputName,
   isTerminalGcStatus,
-  median,
   parseDoTime,
-  validateRegistryName,
-} from '../services/digitalocean';
-
-/** DoRegistryGarbageCollection@1: what to do when a GC is already running. */
-export const IF_ALREADY_RUNNING = ['wait', 'adopt', 'skip', 'fail'] as const;
-export type IfAlreadyRunning = (typeof IF_ALREADY_RUNNING)[number];
-
-export interface GcRunSettings {
-  registry: string;
-  gcType: GcTypeInput;
-  ifAlreadyRunning: IfAlreadyRunning;
-  waitForCompletion: boolean;
-  timeoutSeconds: number;
-  pollIntervalSeconds: number;
-  warnAfterSeconds: number;
-  cancelOnTimeout: boolean;
-  failOnGcFailure: boolean;
-}
-
-/** The inputs of DoRegistryGarbageCollection@1, as its task.json declares them. */
-export const GC_RUN_SETTINGS = {
-  digitalOceanConnection: connection('digitalocean'),
-  registry: text(),
-  gcType: pick(Object.keys(GC_TYPES) as GcTypeInput[], 'untagged-manifests-and-unreferenced-blobs'),
-  ifAlreadyRunning: pick(IF_ALREADY_RUNNING, 'wait'),
-  waitForCompletion: bool(true),
-  timeoutMinutes: int(60, 1, 1440),
-  timeoutSeconds: int(0, 0, 86_400),
-  pollIntervalSeconds: int(10, 1, 3600),
-  warnAfterMinutes: int(15, 1, 1440),
-  cancelOnTimeout: bool(false),
-  failOnGcFailure: bool(true),
-} as const satisfies SettingsTable;
-
-/** The GC run's settings from its inputs (no network): the registry name checked, timeouts in seconds. */
-export function gcRunSettingsFrom(values: SettingValues<typeof GC_RUN_SETTINGS>): GcRunSettings {
-  return {
-    registry: validateRegistryName('registry', values.registry),
-    gcType: values.gcType,
-    ifAlreadyRunning: values.ifAlreadyRunning,
-    waitForCompletion: values.waitForCompletion,
-    timeoutSeconds: values.timeoutSeconds > 0 ? values.timeoutSeconds : values.timeoutMinutes * 60,
-    pollIntervalSeconds: values.pollIntervalSeconds,
-    warnAfterSeconds: values.warnAfterMinutes * 60,
-    cancelOnTimeout: values.cancelOnTimeout,
-    failOnGcFailure: values.failOnGcFailure,
-  };
-}
-
-export type GcAction = 'started' | 'adopted' | 'skipped' | 'none';
+} from '../../services/digitalocean';
+import { GcRunSettings } from './settings';
+import { GcAction, GcDuration, RunEnd, TimelineEntry, gcRunOutputs, humanBytes, renderSummary } from './summary';
 
 /** After a timeout, the cancel (cancelOnTimeout) gets this long on the job's own signal. */
 const CANCEL_WINDOW_MS = 30_000;
 /** After a timeout, reading past GCs for the summary gets this long. */
 const SUMMARY_WINDOW_MS = 3_000;
 
-/** The grammar of each output of DoRegistryGarbageCollection@1 ('' where there is nothing to report). */
-export const GC_RUN_OUTPUTS: Record<string, OutputSpec> = {
-  gcUuid: { grammar: 'uuid', optional: true },
-  gcStatus: { grammar: 'statusWord', optional: true },
-  gcType: { grammar: 'pickName', optional: true },
-  gcDurationSeconds: { grammar: 'wholeNumber', optional: true },
-  gcBlobsDeleted: { grammar: 'wholeNumber', optional: true },
-  gcFreedBytes: { grammar: 'wholeNumber', optional: true },
-  gcStartedAt: { grammar: 'timestamp', optional: true },
-  gcFinishedAt: { grammar: 'timestamp', optional: true },
-  gcAction: { grammar: 'pickName' },
-};
-
 export interface GcRunResult {
-  registry: string;
-  action: GcAction;
-  gc?: GarbageCollection;
-  status: string;
-  durationSeconds?: number;
-  durationSource: "GC's own timestamps" | 'wall clock' | '';
-  timedOut: boolean;
   /** Succeeded, SucceededWithIssues or Failed: the caller sets the task result. */
   outcome: 'succeeded' | 'withIssues' | 'failed';
   message: string;
   summary: string;
   outputs: Record<string, string>;
-}
-
-interface TimelineEntry {
-  at: number;
-  text: string;
 }
 
 const STATUS_PROGRESS: Record<string, number> = {
@@ -110,22 +36,6 @@ const STATUS_PROGRESS: Record<string, number> = {
   'deleting unreferenced blobs': 75,
   cancelling: 90,
 };
-
-function humanBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = -1;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 /**
  * Starts (or adopts) a GC, waits for it and times it. Never throws for GC
@@ -197,8 +107,12 @@ class GcRun {
     }
   }
 
-  private async main(): Promise<GcRunResult> {
-    this.registry = await this.client.resolveRegistry(this.settings.registry, this.rs);
+  /**
+   * Acquire: start our GC, or find that an earlier start request of ours created it, or act on
+   * one already running as ifAlreadyRunning says. A result when the run ends here; undefined once
+   * `ours` is set.
+   */
+  private async acquire(): Promise<GcRunResult | undefined> {
     const wantedType = GC_TYPES[this.settings.gcType];
     for (let round = 0; !this.ours; round++) {
       this.phase = 'the DigitalOcean API (the active GC)';
@@ -252,6 +166,13 @@ class GcRun {
         throw err;
       }
     }
+    return undefined;
+  }
+
+  private async main(): Promise<GcRunResult> {
+    this.registry = await this.client.resolveRegistry(this.settings.registry, this.rs);
+    const early = await this.acquire();
+    if (early) return early;
     const gc = this.ours!;
     this.lastPercent = STATUS_PROGRESS[gc.status.toLowerCase()] ?? 5;
     this.log.progress(this.lastPercent, `GC ${gc.status}`);
@@ -343,7 +264,7 @@ class GcRun {
 
   // ---- helpers (closures over the run) ----
 
-  private durationOf(gc: GarbageCollection, wallStart: number): { seconds: number; source: "GC's own timestamps" | 'wall clock' } {
+  private durationOf(gc: GarbageCollection, wallStart: number): GcDuration {
     const own = isTerminalGcStatus(gc.status) ? gcOwnDurationSeconds(gc) : undefined;
     if (own !== undefined) return { seconds: own, source: "GC's own timestamps" };
     return { seconds: Math.max(0, Math.round((Date.now() - wallStart) / 1000)), source: 'wall clock' };
@@ -414,13 +335,8 @@ class GcRun {
     if (pct === 100) this.progressDone = true;
   }
 
-  private async finish(r: {
-    outcome: GcRunResult['outcome'];
-    action: GcAction;
-    gc?: GarbageCollection;
-    message: string;
-    timedOut?: boolean;
-  }): Promise<GcRunResult> {
+  /** Summarise: the outputs and the summary from how the run ended (the past GCs read within a short window). */
+  private async finish(r: RunEnd): Promise<GcRunResult> {
     const gc = r.gc;
     const terminal = gc ? isTerminalGcStatus(gc.status) : false;
     const dur = gc && (r.action === 'started' || r.action === 'adopted') ? this.durationOf(gc, this.ourStart) : undefined;
@@ -436,90 +352,11 @@ class GcRun {
     } finally {
       within.clear();
     }
-    const outputs: Record<string, string> = {
-      gcUuid: gc?.uuid ?? '',
-      gcStatus: gc?.status ?? '',
-      gcType: gcTypeInputName(gc?.type) || (r.action === 'started' ? this.settings.gcType : ''),
-      gcDurationSeconds: dur ? String(dur.seconds) : '',
-      gcBlobsDeleted: gc && terminal ? String(gc.blobs_deleted) : gc ? String(gc.blobs_deleted ?? 0) : '',
-      gcFreedBytes: gc ? String(gc.freed_bytes ?? 0) : '',
-      gcStartedAt: gc && !Number.isNaN(parseDoTime(gc.created_at)) ? iso(parseDoTime(gc.created_at)) : '',
-      gcFinishedAt: gc && terminal && !Number.isNaN(parseDoTime(gc.updated_at)) ? iso(parseDoTime(gc.updated_at)) : '',
-      gcAction: r.action,
-    };
-    const summary = renderSummary(this.registry, r, gc, dur, history, this.timeline, this.started);
     return {
-      registry: this.registry,
-      action: r.action,
-      gc,
-      status: gc?.status ?? '',
-      durationSeconds: dur?.seconds,
-      durationSource: dur?.source ?? '',
-      timedOut: r.timedOut ?? false,
       outcome: r.outcome,
       message: r.message,
-      summary,
-      outputs,
+      summary: renderSummary(this.registry, r, dur, history, this.timeline, this.started),
+      outputs: gcRunOutputs(r, dur, this.settings.gcType),
     };
   }
-}
-
-function renderSummary(
-  registry: string,
-  r: { outcome: string; action: GcAction; message: string; timedOut?: boolean },
-  gc: GarbageCollection | undefined,
-  dur: { seconds: number; source: string } | undefined,
-  history: GarbageCollection[],
-  timeline: TimelineEntry[],
-  started: number,
-): string {
-  const lines: string[] = [];
-  lines.push(`### DigitalOcean registry garbage collection: ${registry}`, '');
-  lines.push(mdCell(r.message), '');
-  lines.push('| | |', '|---|---|');
-  lines.push(`| Registry | \`${registry}\` |`);
-  if (gc) {
-    lines.push(
-      `| GC | \`${gc.uuid}\` (${r.action === 'started' ? 'started by this task' : r.action === 'adopted' ? 'adopted: started elsewhere' : r.action === 'skipped' ? 'already running; skipped' : 'already running'}) |`,
-    );
-    if (gc.type) lines.push(`| Type | ${mdCell(gc.type)} |`);
-    lines.push(`| Status | **${mdCell(gc.status)}**${r.timedOut ? ' (timed out)' : ''} |`);
-    lines.push(`| Started | ${mdCell(gc.created_at)} |`);
-    if (isTerminalGcStatus(gc.status)) lines.push(`| Finished | ${mdCell(gc.updated_at)} |`);
-    if (dur) lines.push(`| Duration | ${formatDuration(dur.seconds)} (${dur.seconds} s, from the ${dur.source}) |`);
-    lines.push(`| Blobs deleted | ${gc.blobs_deleted} |`);
-    lines.push(`| Freed | ${humanBytes(gc.freed_bytes)} (${gc.freed_bytes} bytes) |`);
-  }
-  lines.push('');
-  if (timeline.length) {
-    lines.push('#### Timeline', '', '| time (UTC) | elapsed | event |', '|---|---|---|');
-    for (const e of timeline) lines.push(`| ${iso(e.at)} | +${formatDuration((e.at - started) / 1000)} | ${mdCell(e.text)} |`);
-    lines.push('');
-  }
-  const past = history.filter((g) => isTerminalGcStatus(g.status)).slice(0, 10);
-  const durations = past.map((g) => gcOwnDurationSeconds(g)).filter((d): d is number => d !== undefined);
-  const med = median(durations);
-  lines.push(`#### Compared with the last ${past.length} GC${past.length === 1 ? '' : 's'}`, '');
-  if (med === undefined) {
-    lines.push('No past GCs on record.');
-  } else {
-    let cmp = '';
-    if (dur && gc && isTerminalGcStatus(gc.status) && med > 0) {
-      const pct = Math.round(((dur.seconds - med) / med) * 100);
-      cmp = `; this one took ${formatDuration(dur.seconds)}, ${pct === 0 ? 'the same as the median' : `${Math.abs(pct)}% ${pct > 0 ? 'longer' : 'shorter'} than the median`}`;
-    }
-    lines.push(
-      `Median duration ${formatDuration(med)} (shortest ${formatDuration(Math.min(...durations))}, longest ${formatDuration(Math.max(...durations))})${cmp}.`,
-      '',
-    );
-    lines.push('| started | type | status | duration | blobs deleted | freed |', '|---|---|---|---|---|---|');
-    for (const g of past) {
-      const d = gcOwnDurationSeconds(g);
-      lines.push(
-        `| ${mdCell(g.created_at)} | ${mdCell(g.type ?? '')} | ${mdCell(g.status)} | ${d === undefined ? '?' : formatDuration(d)} | ${g.blobs_deleted} | ${humanBytes(g.freed_bytes)} |`,
-      );
-    }
-  }
-  lines.push('');
-  return lines.join('\n');
 }
