@@ -3,9 +3,8 @@ import '../common/platform/output';
 import { info, logger, setOutput, uploadSummary } from '../common/platform/output';
 import { runTask } from '../common/platform/task';
 import { CancelledError } from '../common/platform/errors';
-import { COSIGN_SETTINGS, cosignSettingsFrom } from '../common/workflows/cosignsettings';
 import { readSettings } from '../common/platform/settings';
-import { JobProgress, runCosignJob, summaryMarkdown } from '../common/workflows/cosignjob';
+import { COSIGN_SETTINGS, JobProgress, cosignSettingsFrom, runCosignJob, summaryMarkdown } from '../common/workflows/cosign';
 
 void runTask(async (signal) => {
   const started = Date.now();

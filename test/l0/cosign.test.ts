@@ -20,7 +20,7 @@ import {
 import { parseImageReference } from '../../tasks/common/services/oci';
 import { addSecret, clean } from '../../tasks/common/platform/output';
 import { configKey, decodeAuth, lookupFromAuths, normalizeRegistryHost } from '../../tasks/common/services/credentials';
-import { hasSignaturePayload } from '../../tasks/common/workflows/cosignjob';
+import { hasSignaturePayload } from '../../tasks/common/workflows/cosign/job';
 import { tempDir, tools } from '../helpers/paths';
 import { runL0Scenario } from '../helpers/l0';
 import type { CosignScenario } from './scenarios/cosign-scenario';

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Setting, SettingsTable } from '../../tasks/common/platform/settings';
 import { INSTALLER_SETTINGS } from '../../tasks/common/tools/install';
-import { COSIGN_SETTINGS } from '../../tasks/common/workflows/cosignsettings';
+import { COSIGN_SETTINGS } from '../../tasks/common/workflows/cosign/settings';
 import { GC_RUN_SETTINGS } from '../../tasks/common/workflows/gcrun';
 import { GC_WAIT_SETTINGS } from '../../tasks/common/workflows/guard';
 import { ROOT } from '../helpers/paths';

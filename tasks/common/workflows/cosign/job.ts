@@ -1,4 +1,4 @@
-import { UserError, errorMessage } from '../platform/errors';
+import { UserError, errorMessage } from '../../platform/errors';
 import {
   CosignCommand,
   CosignFailure,
@@ -10,18 +10,25 @@ import {
   findCosign,
   isWriteCommand,
   planFlags,
-} from '../tools/cosign';
-import { childEnv, runProcess } from '../platform/process';
-import { DockerAuths, DockerConfigHandle, agentDockerConfig, authsForConnection, issuedDockerAuths, writePrivateDockerConfig } from '../services/credentials';
-import { DigitalOceanClient } from '../services/digitalocean';
-import { GuardResult, waitForGuard } from './guard';
-import { ResolvedImage, classifyRegistryFailure, repoName, resolveImage } from '../services/oci';
-import { AttemptReport, RetryError, linkedDeadline, withRetry } from '../platform/retry';
-import { CancelledError } from '../platform/errors';
-import { Logger, mdCell } from '../platform/output';
-import { TimelineClient, readTimelineClient } from '../services/timeline';
-import { formatDuration } from '../platform/task';
-import { CosignTaskSettings } from './cosignsettings';
+} from '../../tools/cosign';
+import { childEnv, runProcess } from '../../platform/process';
+import {
+  DockerAuths,
+  DockerConfigHandle,
+  agentDockerConfig,
+  authsForConnection,
+  issuedDockerAuths,
+  writePrivateDockerConfig,
+} from '../../services/credentials';
+import { DigitalOceanClient } from '../../services/digitalocean';
+import { GuardResult, waitForGuard } from '../guard';
+import { ResolvedImage, classifyRegistryFailure, repoName, resolveImage } from '../../services/oci';
+import { AttemptReport, RetryError, linkedDeadline, withRetry } from '../../platform/retry';
+import { CancelledError } from '../../platform/errors';
+import { Logger, quote } from '../../platform/output';
+import { TimelineClient, readTimelineClient } from '../../services/timeline';
+import { formatDuration } from '../../platform/task';
+import { CosignTaskSettings } from './settings';
 
 /** One manifest cosign runs on: an input image, or a platform manifest of an index (recursive). */
 export interface Target {
@@ -238,8 +245,7 @@ function cosignRunner(run: CosignRun, creds: DockerConfigHandle): CosignRunner {
   const env = childEnv(process.env, { ...creds.env, COSIGN_PASSWORD: s.keyPassword });
   const onLine = (line: string, stream: 'stdout' | 'stderr') => {
     if (line.trim() === '') return;
-    if (stream === 'stdout' && line.length > 300) line = line.slice(0, 297) + '...';
-    run.log.info(`  [cosign] ${line}`);
+    run.log.info(`  [cosign] ${stream === 'stdout' ? quote(line, 300) : line}`);
   };
   const attemptOnce = async (command: CosignCommand, args: string[], target: Target, attempt: number, attemptSignal: AbortSignal, quiet: boolean) => {
     run.log.info(`${command} ${target.pinned}: attempt ${attempt}/${s.budget.maxAttempts}`);
@@ -460,22 +466,4 @@ export function logAttempt(log: (l: string) => void, what: string, r: AttemptRep
         : 'no attempt left in the budget'
       : `waiting ${r.nextWaitMs} ms (${(r.nextWaitMs / 1000).toFixed(1)}s) before attempt ${r.attempt + 1}${f.kind === 'reguard' ? ', then the GC guard again' : ''}`;
   log(`Attempt ${r.attempt}/${r.maxAttempts} of ${what} failed [${f.kind}: ${f.reason}]: ${msg}; ${next}.`);
-}
-
-export function summaryMarkdown(s: CosignTaskSettings, r: JobResult): string {
-  const lines: string[] = [];
-  lines.push(`### Cosign@1: ${s.command}${r.skipped ? ' (skipped: already present)' : ''}`, '');
-  lines.push(`| image | digest | media type | platforms | attempts | result |`, `|---|---|---|---|---|---|`);
-  for (const t of r.targets) {
-    const img = r.images[t.image];
-    const digest = t.pinned.includes('@') ? t.pinned.slice(t.pinned.indexOf('@') + 1) : '(tag)';
-    const isMain = t.pinned === img.pinned;
-    lines.push(
-      `| ${mdCell(t.label)} | \`${digest}\` | ${isMain ? mdCell(img.mediaType) : 'platform manifest'} | ${isMain ? img.platforms || '-' : mdCell(t.platform ?? '')} | ${t.attempts} | ${t.status} |`,
-    );
-  }
-  lines.push('', `- GC wait: ${formatDuration(r.gcWaitSeconds)}; total: ${formatDuration(r.durationSeconds)}; attempts (most for one manifest): ${r.attempts}`);
-  lines.push(`- cosign: \`${r.cosign}\``);
-  for (const n of r.notes) lines.push(`- ${n}`);
-  return lines.join('\n') + '\n';
 }

@@ -1,14 +1,14 @@
 import * as fs from 'fs';
-import { UserError } from '../platform/errors';
-import { requireHttpUrl } from '../platform/inputs';
-import { SettingValues, SettingsTable, bool, connection, int, lines, pick, secret, text } from '../platform/settings';
-import { quote } from '../platform/output';
-import { RetryBudget, assertBudget } from '../platform/retry';
-import { COSIGN_COMMANDS, CosignCommand, isWriteCommand, splitArguments } from '../tools/cosign';
-import { ImageReference, parseImageReference } from '../services/oci';
-import { DoConnection, doConnectionFrom } from '../services/digitalocean';
-import { GUARD_SETTINGS, GuardSettings, guardSettingsFrom } from './guard';
-import { RegistryConnection, dockerRegistryConnectionFrom } from '../services/credentials';
+import { UserError } from '../../platform/errors';
+import { requireHttpUrl } from '../../platform/inputs';
+import { SettingValues, SettingsTable, bool, connection, int, lines, pick, secret, text } from '../../platform/settings';
+import { quote } from '../../platform/output';
+import { RetryBudget, assertBudget } from '../../platform/retry';
+import { COSIGN_COMMANDS, CosignCommand, isWriteCommand, splitArguments } from '../../tools/cosign';
+import { ImageReference, parseImageReference } from '../../services/oci';
+import { DoConnection, doConnectionFrom } from '../../services/digitalocean';
+import { GUARD_SETTINGS, GuardSettings, guardSettingsFrom } from '../guard';
+import { RegistryConnection, dockerRegistryConnectionFrom } from '../../services/credentials';
 
 /** The inputs of Cosign@1, as its task.json declares them. */
 export const COSIGN_SETTINGS = {
