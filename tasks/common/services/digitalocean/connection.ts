@@ -1,6 +1,7 @@
 // The DigitalOcean connection a task was given: a service connection (token + API URL) or the
 // DIGITALOCEAN_ACCESS_TOKEN environment variable. The token is only ever read, never printed.
 import { UserError } from '../../platform/errors';
+import { quote } from '../../platform/output';
 import { readEndpointAuthParam, readEndpointUrl, requireHttpUrl } from '../../platform/inputs';
 
 /** DigitalOcean's own pattern for registry names. */
@@ -16,9 +17,8 @@ export interface DoConnection {
 /** Fails with one line naming the input when a registry name is not a DigitalOcean name. */
 export function validateRegistryName(inputName: string, value: string): string {
   if (value !== '' && !REGISTRY_NAME_PATTERN.test(value)) {
-    const shown = value.length > 80 ? value.slice(0, 77) + '...' : value;
     throw new UserError(
-      `Input '${inputName}' must be a DigitalOcean registry name (lower-case letters, digits and '-', 1 to 63 characters), got '${shown.replace(/\r?\n/g, '\\n')}'.`,
+      `Input '${inputName}' must be a DigitalOcean registry name (lower-case letters, digits and '-', 1 to 63 characters), got '${quote(value)}'.`,
     );
   }
   return value;
