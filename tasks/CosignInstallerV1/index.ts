@@ -1,30 +1,16 @@
 // The output layer loads first: it guards stdout/stderr before task-lib prints anything.
 import '../common/platform/output';
-import { readInt, readString, requireHttpUrl } from '../common/platform/inputs';
-import {
-  DEFAULT_COSIGN_VERSION,
-  DEFAULT_DOWNLOAD_BASE_URL,
-  DEFAULT_TIMEOUT_SECONDS,
-  TIMEOUT_SECONDS_RANGE,
-  cosignPlatform,
-  installCosign,
-  normalizeChecksum,
-  normalizeVersion,
-} from '../common/tools/install';
-import { setOutput } from '../common/platform/output';
-import { info, runTask } from '../common/platform/task';
+import { info, logger, prependPath, setOutput } from '../common/platform/output';
+import { readSettings } from '../common/platform/settings';
+import { runTask } from '../common/platform/task';
+import { INSTALLER_SETTINGS, installCosign, installRequestFrom } from '../common/tools/install';
 
 void runTask(async (signal) => {
-  const version = normalizeVersion(readString('version', { default: DEFAULT_COSIGN_VERSION }) || DEFAULT_COSIGN_VERSION);
-  const checksum = normalizeChecksum(readString('checksum'));
-  const baseUrl = requireHttpUrl(
-    'downloadBaseUrl',
-    readString('downloadBaseUrl', { default: DEFAULT_DOWNLOAD_BASE_URL }) || DEFAULT_DOWNLOAD_BASE_URL,
-  ).toString();
-  const timeoutSeconds = readInt('timeoutSeconds', DEFAULT_TIMEOUT_SECONDS, TIMEOUT_SECONDS_RANGE.min, TIMEOUT_SECONDS_RANGE.max);
-  const platform = cosignPlatform();
+  const request = installRequestFrom(readSettings(INSTALLER_SETTINGS));
 
-  const result = await installCosign({ version, checksum, baseUrl, platform, timeoutSeconds }, signal);
+  const result = await installCosign(request, signal, logger);
+  // First on PATH, even when another cosign is there: later steps run the one verified here.
+  prependPath(result.cosignDir);
 
   setOutput('cosignPath', result.cosignPath, { grammar: 'own' });
   setOutput('cosignVersion', result.version, { grammar: 'own' });

@@ -1,14 +1,14 @@
 // The output layer loads first: it guards stdout/stderr before task-lib prints anything.
 import '../common/platform/output';
+import { info, logger, setOutput, uploadSummary } from '../common/platform/output';
+import { runTask } from '../common/platform/task';
 import { CancelledError } from '../common/platform/errors';
-import { setOutput } from '../common/platform/output';
-import { info, runTask, uploadSummary } from '../common/platform/task';
-import { readCosignSettings } from '../common/workflows/cosignsettings';
-import { JobProgress, runCosignJob, summaryMarkdown } from '../common/workflows/cosignjob';
+import { readSettings } from '../common/platform/settings';
+import { COSIGN_SETTINGS, JobProgress, cosignSettingsFrom, runCosignJob, summaryMarkdown } from '../common/workflows/cosign';
 
 void runTask(async (signal) => {
   const started = Date.now();
-  const settings = readCosignSettings();
+  const settings = cosignSettingsFrom(readSettings(COSIGN_SETTINGS));
   const progress: JobProgress = { attempts: 0, gcWaitSeconds: 0 };
   let result;
   try {
@@ -16,6 +16,7 @@ void runTask(async (signal) => {
     result = await runCosignJob(
       settings,
       signal,
+      logger,
       (images) => {
         // Outputs name registry digests only: an image run by tag (resolveDigest false) has none to report.
         if (!images.every((i) => i.digest)) {

@@ -1,16 +1,18 @@
 // The output layer loads first: it guards stdout/stderr before task-lib prints anything.
 import '../common/platform/output';
-import { DigitalOceanClient, readDoConnection } from '../common/services/digitalocean';
+import { info, logger, setOutput, warn } from '../common/platform/output';
+import { runTask } from '../common/platform/task';
+import { DigitalOceanClient, doConnectionFrom } from '../common/services/digitalocean';
 import { UserError } from '../common/platform/errors';
-import { readGuardSettings, waitForGuard } from '../common/workflows/guard';
+import { GC_WAIT_SETTINGS, guardSettingsFrom, waitForGuard } from '../common/workflows/guard';
+import { readSettings } from '../common/platform/settings';
 import { readTimelineClient } from '../common/services/timeline';
-import { setOutput } from '../common/platform/output';
-import { info, runTask, warn } from '../common/platform/task';
 
 void runTask(async (signal) => {
   // Every input is validated before the first request.
-  const settings = readGuardSettings('timeoutMinutes', 30);
-  const conn = readDoConnection('digitalOceanConnection', false);
+  const inputs = readSettings(GC_WAIT_SETTINGS);
+  const settings = guardSettingsFrom(inputs, { minutes: inputs.timeoutMinutes, seconds: inputs.timeoutSeconds }, inputs.onTimeout);
+  const conn = doConnectionFrom('digitalOceanConnection', inputs.digitalOceanConnection, false);
   const timeline = readTimelineClient(settings.stages.length > 0, { log: info });
 
   if (!conn && settings.stages.length === 0) {
@@ -26,7 +28,7 @@ void runTask(async (signal) => {
 
   const client = conn ? new DigitalOceanClient(conn, { log: info }) : undefined;
   const result = await waitForGuard(
-    { client, timeline: settings.stages.length > 0 ? timeline : undefined, log: info, warn, currentStage: process.env['SYSTEM_STAGENAME'] },
+    { client, timeline: settings.stages.length > 0 ? timeline : undefined, log: logger, currentStage: process.env['SYSTEM_STAGENAME'] },
     settings,
     signal,
   );

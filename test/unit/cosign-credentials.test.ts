@@ -6,7 +6,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { issuedDockerAuths, writePrivateDockerConfig } from '../../tasks/common/services/credentials';
-import { digitalOceanAuths } from '../../tasks/common/workflows/cosignjob';
+import { digitalOceanAuths } from '../../tasks/common/workflows/cosign/job';
 import { DigitalOceanClient } from '../../tasks/common/services/digitalocean';
 import { redact } from '../../tasks/common/platform/output';
 import { CancelledError, UserError } from '../../tasks/common/platform/errors';

@@ -17,7 +17,7 @@ import {
 import { parseImageReference } from '../../tasks/common/services/oci';
 import { addSecret, clean } from '../../tasks/common/platform/output';
 import { configKey, decodeAuth, lookupFromAuths, normalizeRegistryHost } from '../../tasks/common/services/credentials';
-import { hasSignaturePayload } from '../../tasks/common/workflows/cosignjob';
+import { hasSignaturePayload } from '../../tasks/common/workflows/cosign/job';
 import { tools } from '../harness/paths';
 
 const IMG = 'registry.example.com/acme/app@sha256:' + 'a'.repeat(64);

@@ -145,14 +145,15 @@ export function progress(percent: number, text: string): void {
   command('task.setprogress', { value: String(Math.max(0, Math.min(100, Math.round(percent)))) }, text);
 }
 
-/** The logger handed to workflows. */
+/** The logger handed to workflows: they print through it and never import the output layer's writers. */
 export interface Logger {
   info(line: string): void;
   debug(line: string): void;
   warn(line: string): void;
+  progress(percent: number, text: string): void;
 }
 
-export const logger: Logger = { info, debug, warn };
+export const logger: Logger = { info, debug, warn, progress };
 
 export type TaskResultName = 'Succeeded' | 'SucceededWithIssues' | 'Failed' | 'Cancelled';
 

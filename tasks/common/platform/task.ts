@@ -3,8 +3,6 @@
 import { CancelledError, UserError, errorMessage } from './errors';
 import { debug, info, setResult } from './output';
 
-export { debug, info, progress, uploadSummary, warn } from './output';
-
 /** Seconds as "1m 05s" for humans. */
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));

@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { UserError } from '../platform/errors';
 import { addCredentialPair, addSecret } from '../platform/output';
-import { readEndpointAuthParam, readEndpointUrl, readString } from '../platform/inputs';
+import { readEndpointAuthParam, readEndpointUrl } from '../platform/inputs';
 import { BasicCredentials, CredentialLookup } from './oci';
 import { onExit } from '../platform/task';
 
@@ -60,9 +60,8 @@ export interface RegistryConnection {
   credentials: BasicCredentials;
 }
 
-/** A `dockerregistry` service connection: its URL and username/password, read without echo. */
-export function readDockerRegistryConnection(inputName: string): RegistryConnection | undefined {
-  const id = readString(inputName);
+/** The `dockerregistry` service connection `id` (the `inputName` input's value): its URL and username/password, read without echo. */
+export function dockerRegistryConnectionFrom(inputName: string, id: string): RegistryConnection | undefined {
   if (!id) return undefined;
   const url = readEndpointAuthParam(id, 'registry') || readEndpointUrl(id);
   if (!url) throw new UserError(`Input '${inputName}': service connection '${id}' was not found (no registry URL).`);

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { UserError } from '../platform/errors';
+import { quote } from '../platform/output';
 import { FailureClass } from '../platform/retry';
 import { ProcessOutcome, childEnv, runProcess } from '../platform/process';
 
@@ -306,7 +307,7 @@ export function summarizeStderr(o: Pick<CosignOutcome, 'stderr' | 'code' | 'time
     .filter(Boolean);
   const err = [...lines].reverse().find((l) => /^error|^Error:|error during command execution/i.test(l)) ?? lines[lines.length - 1];
   const text = (err ?? `cosign exited with ${o.code ?? o.signal}`).replace(/^error during command execution:\s*/i, '');
-  return text.length > 400 ? text.slice(0, 397) + '...' : text;
+  return quote(text, 400);
 }
 
 export interface ClassifyContext {

@@ -6,16 +6,36 @@ import * as toolLib from 'azure-pipelines-tool-lib/tool';
 import checksumTable from '../data/cosign-checksums.json';
 import { CancelledError, UserError, errorMessage } from '../platform/errors';
 import { HttpStatusError, classifyHttpFailure, request } from '../platform/http';
-import { prependPath, quote } from '../platform/output';
+import { Logger, quote } from '../platform/output';
 import { linkedDeadline, withRetry } from '../platform/retry';
-import { info, onExit, warn } from '../platform/task';
+import { requireHttpUrl } from '../platform/inputs';
+import { SettingValues, SettingsTable, int, text } from '../platform/settings';
+import { onExit } from '../platform/task';
 import { childEnv, runProcess } from '../platform/process';
 
 export const DEFAULT_COSIGN_VERSION: string = checksumTable.defaultVersion;
 export const DEFAULT_DOWNLOAD_BASE_URL = 'https://github.com/sigstore/cosign/releases/download';
 /** The network deadline of one install (input timeoutSeconds): checksum file and binary, retries included. */
 export const DEFAULT_TIMEOUT_SECONDS = 600;
-export const TIMEOUT_SECONDS_RANGE = { min: 1, max: 7200 } as const;
+
+/** The inputs of CosignInstaller@1, as its task.json declares them. */
+export const INSTALLER_SETTINGS = {
+  version: text(DEFAULT_COSIGN_VERSION),
+  checksum: text(),
+  downloadBaseUrl: text(DEFAULT_DOWNLOAD_BASE_URL),
+  timeoutSeconds: int(DEFAULT_TIMEOUT_SECONDS, 1, 7200),
+} as const satisfies SettingsTable;
+
+/** What to install, from the installer's inputs: the version and checksum in their grammar, the mirror an http(s) URL. */
+export function installRequestFrom(values: SettingValues<typeof INSTALLER_SETTINGS>): InstallRequest {
+  return {
+    version: normalizeVersion(values.version),
+    checksum: normalizeChecksum(values.checksum),
+    baseUrl: requireHttpUrl('downloadBaseUrl', values.downloadBaseUrl).toString(),
+    platform: cosignPlatform(),
+    timeoutSeconds: values.timeoutSeconds,
+  };
+}
 const TOOL_NAME = 'cosign';
 /** Written beside the cached binary; a hint for messages only, never the digest a cache hit is checked against. */
 const SIDECAR = 'cosign.sha256';
@@ -219,7 +239,7 @@ async function fetchText(url: string, signal: AbortSignal, timeoutMs: number): P
 }
 
 /** Retries transient failures while the install's network deadline allows; every request gets the time left. */
-async function downloadRetry<T>(what: string, op: (signal: AbortSignal, timeoutMs: number) => Promise<T>, net: NetworkDeadline): Promise<T> {
+async function downloadRetry<T>(what: string, op: (signal: AbortSignal, timeoutMs: number) => Promise<T>, net: NetworkDeadline, log: Logger): Promise<T> {
   let last = '';
   const failure = (detail: string) =>
     net.outOfTime()
@@ -236,7 +256,7 @@ async function downloadRetry<T>(what: string, op: (signal: AbortSignal, timeoutM
       signal: net.signal,
       onFailure: (r) => {
         last = errorMessage(r.error);
-        info(
+        log.info(
           `Download of ${q(what)} failed (attempt ${r.attempt}/${r.maxAttempts}, ${r.failure.reason}): ${q(last)}${r.nextWaitMs !== undefined ? `; retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s` : ''}`,
         );
       },
@@ -255,11 +275,13 @@ async function downloadRetry<T>(what: string, op: (signal: AbortSignal, timeoutM
  * The digest the release itself publishes in cosign_checksums.txt for this asset. `lead` opens the
  * message when it cannot be read. Nothing of the file is ever printed but the one digest matched.
  */
-async function releaseChecksum(baseUrl: string, version: string, asset: string, net: NetworkDeadline, lead: string): Promise<string> {
+async function releaseChecksum(ins: Install, lead: string): Promise<string> {
+  const { version, baseUrl } = ins.req;
+  const asset = ins.plat.asset;
   const url = releaseUrl(baseUrl, version, 'cosign_checksums.txt');
   let text: string;
   try {
-    text = await downloadRetry('cosign_checksums.txt', (s, ms) => fetchText(url, s, ms), net);
+    text = await downloadRetry('cosign_checksums.txt', (s, ms) => fetchText(url, s, ms), ins.net, ins.log);
   } catch (err) {
     if (err instanceof CancelledError) throw err;
     throw new UserError(
@@ -287,11 +309,12 @@ export interface InstallRequest {
 
 export interface InstallResult {
   cosignPath: string;
+  /** The folder to put first on PATH. */
+  cosignDir: string;
   version: string;
   sha256: string;
   cacheHit: boolean;
   /** What `cosign version` reported for a fresh download; '' on a cache hit (the cached file is not run). */
-  reportedVersion: string;
 }
 
 function cacheRoot(): string {
@@ -340,7 +363,9 @@ async function copyVerified(src: string, got: Download, dest: string): Promise<v
  * folder, so a half-written binary is never visible under the final path,
  * even with two jobs installing at once on one agent.
  */
-async function publishToCache(stagedBinary: string, got: Download, version: string, plat: CosignPlatform): Promise<string> {
+async function publishToCache(stagedBinary: string, got: Download, ins: Install): Promise<string> {
+  const { version } = ins.req;
+  const plat = ins.plat;
   const arch = os.arch();
   const versionDir = path.join(cacheRoot(), TOOL_NAME, version);
   const finalDir = path.join(versionDir, arch);
@@ -362,7 +387,7 @@ async function publishToCache(stagedBinary: string, got: Download, version: stri
         removeCacheEntry(finalDir);
         fs.renameSync(staging, finalDir);
       } else {
-        info(`Another job cached cosign ${version} at the same time; using its copy (same sha256).`);
+        ins.log.info(`Another job cached cosign ${version} at the same time; using its copy (same sha256).`);
       }
     }
     fs.writeFileSync(`${finalDir}.complete`, '');
@@ -386,16 +411,16 @@ async function runCosignVersion(binary: string, signal: AbortSignal): Promise<st
  * Runs `cosign version --json` on a binary whose sha256 was already verified;
  * when it reports a release version, that must be the requested one.
  */
-async function checkReportedVersion(binary: string, version: string, signal: AbortSignal): Promise<string> {
-  const reported = await runCosignVersion(binary, signal);
+async function checkReportedVersion(binary: string, ins: Install): Promise<void> {
+  const version = ins.req.version;
+  const reported = await runCosignVersion(binary, ins.net.job);
   if (/^v?\d+\.\d+\.\d+/.test(reported)) {
     if (reported.replace(/^v/, '') !== version) {
       throw new UserError(`The binary reports cosign ${quote(reported)}, but ${version} was requested; check downloadBaseUrl and checksum.`);
     }
   } else {
-    info(`cosign reports version '${quote(reported || 'unknown')}' (not a release version); trusting the verified sha256.`);
+    ins.log.info(`cosign reports version '${quote(reported || 'unknown')}' (not a release version); trusting the verified sha256.`);
   }
-  return reported;
 }
 
 /** The digest a binary must have, from outside the tool cache: the checksum input, else the task's table. */
@@ -404,15 +429,24 @@ interface Pin {
   table?: string;
 }
 
+/** One install's request, platform, pins, network deadline and logger, shared by its steps. */
+interface Install {
+  req: InstallRequest;
+  plat: CosignPlatform;
+  pin: Pin;
+  net: NetworkDeadline;
+  log: Logger;
+}
+
 function pinSource(pin: Pin): { expected: string; source: string } {
   if (pin.input) return { expected: pin.input, source: "the 'checksum' input" };
   if (pin.table) return { expected: pin.table, source: "the task's checksum table" };
   return { expected: '', source: '' };
 }
 
-function warnToPin(req: InstallRequest, plat: CosignPlatform, sha256: string, url: string): void {
-  info(`cosign ${req.version} is not in the task's checksum table; trusting sha256 ${sha256} from ${q(url)}.`);
-  warn(`Pin this install by setting checksum: ${sha256} (${plat.key}).`);
+function warnToPin(ins: Install, sha256: string, url: string): void {
+  ins.log.info(`cosign ${ins.req.version} is not in the task's checksum table; trusting sha256 ${sha256} from ${q(url)}.`);
+  ins.log.warn(`Pin this install by setting checksum: ${sha256} (${ins.plat.key}).`);
 }
 
 /**
@@ -420,7 +454,8 @@ function warnToPin(req: InstallRequest, plat: CosignPlatform, sha256: string, ur
  * cache (the checksum input, the task's table, else cosign_checksums.txt read again from the mirror).
  * The sidecar only words the message. A mismatch or a swap removes the entry. Returns the sha256.
  */
-async function verifyCacheHit(dir: string, req: InstallRequest, plat: CosignPlatform, pin: Pin, net: NetworkDeadline): Promise<string> {
+async function verifyCacheHit(dir: string, ins: Install): Promise<string> {
+  const { req, plat, pin } = ins;
   const bin = path.join(dir, plat.binaryName);
   const altered = (what: string) => {
     removeCacheEntry(dir);
@@ -439,9 +474,9 @@ async function verifyCacheHit(dir: string, req: InstallRequest, plat: CosignPlat
   let { expected, source } = pinSource(pin);
   if (!expected) {
     const url = releaseUrl(req.baseUrl, req.version, 'cosign_checksums.txt');
-    expected = await releaseChecksum(req.baseUrl, req.version, plat.asset, net, `The cached cosign ${req.version} cannot be verified: `);
+    expected = await releaseChecksum(ins, `The cached cosign ${req.version} cannot be verified: `);
     source = `the release checksums (${q(url)})`;
-    warnToPin(req, plat, expected, url);
+    warnToPin(ins, expected, url);
   }
   if (h.sha256 !== expected) {
     const hint = readHint(dir);
@@ -454,7 +489,7 @@ async function verifyCacheHit(dir: string, req: InstallRequest, plat: CosignPlat
     }
     throw altered(`has sha256 ${h.sha256}, expected ${expected} from ${source}`);
   }
-  info(`Found cosign ${req.version} in the tool cache (sha256 ${h.sha256} verified against ${source}; the verified file is not run again).`);
+  ins.log.info(`Found cosign ${req.version} in the tool cache (sha256 ${h.sha256} verified against ${source}; the verified file is not run again).`);
   return h.sha256;
 }
 
@@ -472,18 +507,14 @@ function readHint(dir: string): string {
  * A fresh install: download into a private 0700 folder, hashing as the bytes are written; that
  * same file (checked unchanged) is the one run for the version check and copied into the cache.
  */
-async function downloadAndCache(
-  req: InstallRequest,
-  plat: CosignPlatform,
-  pin: Pin,
-  net: NetworkDeadline,
-): Promise<{ dir: string; sha256: string; reported: string }> {
+async function downloadAndCache(ins: Install): Promise<{ dir: string; sha256: string }> {
+  const { req, plat, pin, net } = ins;
   let { expected, source } = pinSource(pin);
   if (!expected) {
     const sumsUrl = releaseUrl(req.baseUrl, req.version, 'cosign_checksums.txt');
-    expected = await releaseChecksum(req.baseUrl, req.version, plat.asset, net, '');
+    expected = await releaseChecksum(ins, '');
     source = 'the release checksums';
-    warnToPin(req, plat, expected, sumsUrl);
+    warnToPin(ins, expected, sumsUrl);
   }
   const url = releaseUrl(req.baseUrl, req.version, plat.asset);
   const tempDir = fs.mkdtempSync(path.join(process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir(), 'cosign-dl-'));
@@ -492,44 +523,45 @@ async function downloadAndCache(
   try {
     fs.chmodSync(tempDir, 0o700);
     const tmp = path.join(tempDir, plat.binaryName);
-    info(`Downloading ${q(url)}`);
-    const got = await downloadRetry(url, (s, ms) => downloadHashed(url, tmp, s, ms), net);
+    ins.log.info(`Downloading ${q(url)}`);
+    const got = await downloadRetry(url, (s, ms) => downloadHashed(url, tmp, s, ms), net, ins.log);
     if (got.sha256 !== expected) {
       throw new UserError(`Checksum mismatch for ${q(url)}: got sha256 ${got.sha256}, expected ${expected} from ${source}. Nothing was cached or run.`);
     }
-    info(`sha256 ${got.sha256} matches ${source}.`);
+    ins.log.info(`sha256 ${got.sha256} matches ${source}.`);
     // Verified: it may run now, and only a binary that passed every check is cached.
     fs.chmodSync(tmp, 0o700);
     const moved = changedSince(tmp, got.stat);
     if (moved) throw new UserError(`The downloaded cosign in '${q(tempDir)}' changed after it was verified (${moved}); nothing was cached or run.`);
-    const reported = await checkReportedVersion(tmp, req.version, net.job);
-    const dir = await publishToCache(tmp, got, req.version, plat);
-    return { dir, sha256: got.sha256, reported };
+    await checkReportedVersion(tmp, ins);
+    const dir = await publishToCache(tmp, got, ins);
+    return { dir, sha256: got.sha256 };
   } finally {
     fs.rmSync(tempDir, { recursive: true, force: true });
     forget();
   }
 }
 
-/** The whole install: cache lookup (re-verified against an outside digest), else download, verify, cache; always prepend PATH. */
-export async function installCosign(req: InstallRequest, signal: AbortSignal): Promise<InstallResult> {
+/**
+ * The whole install: cache lookup (re-verified against an outside digest), else download, verify,
+ * cache. The caller puts `cosignDir` first on PATH, even when another cosign is there.
+ */
+export async function installCosign(req: InstallRequest, signal: AbortSignal, log: Logger): Promise<InstallResult> {
   const plat = req.platform ?? cosignPlatform();
   const pin: Pin = { input: req.checksum, table: tableChecksum(req.version, plat.key) };
   const net = networkDeadline(signal, req.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
+  const ins: Install = { req, plat, pin, net, log };
   try {
     let dir = toolLib.findLocalTool(TOOL_NAME, req.version);
     let sha256: string;
-    let reported = '';
     const cacheHit = !!dir;
     if (dir) {
-      sha256 = await verifyCacheHit(dir, req, plat, pin, net);
+      sha256 = await verifyCacheHit(dir, ins);
     } else {
-      ({ dir, sha256, reported } = await downloadAndCache(req, plat, pin, net));
+      ({ dir, sha256 } = await downloadAndCache(ins));
     }
     const cosignPath = path.join(dir, plat.binaryName);
-    // Always prepend, even when another cosign is on PATH.
-    prependPath(dir);
-    return { cosignPath, version: req.version, sha256, cacheHit, reportedVersion: reported };
+    return { cosignPath, cosignDir: dir, version: req.version, sha256, cacheHit };
   } finally {
     net.clear();
   }

@@ -1,7 +1,8 @@
 // The DigitalOcean connection a task was given: a service connection (token + API URL) or the
 // DIGITALOCEAN_ACCESS_TOKEN environment variable. The token is only ever read, never printed.
 import { UserError } from '../../platform/errors';
-import { readEndpointAuthParam, readEndpointUrl, readString, requireHttpUrl } from '../../platform/inputs';
+import { quote } from '../../platform/output';
+import { readEndpointAuthParam, readEndpointUrl, requireHttpUrl } from '../../platform/inputs';
 
 /** DigitalOcean's own pattern for registry names. */
 export const REGISTRY_NAME_PATTERN = /^[a-z0-9-]{1,63}$/;
@@ -16,22 +17,19 @@ export interface DoConnection {
 /** Fails with one line naming the input when a registry name is not a DigitalOcean name. */
 export function validateRegistryName(inputName: string, value: string): string {
   if (value !== '' && !REGISTRY_NAME_PATTERN.test(value)) {
-    const shown = value.length > 80 ? value.slice(0, 77) + '...' : value;
     throw new UserError(
-      `Input '${inputName}' must be a DigitalOcean registry name (lower-case letters, digits and '-', 1 to 63 characters), got '${shown.replace(/\r?\n/g, '\\n')}'.`,
+      `Input '${inputName}' must be a DigitalOcean registry name (lower-case letters, digits and '-', 1 to 63 characters), got '${quote(value)}'.`,
     );
   }
   return value;
 }
 
 /**
- * Reads the 'digitalOceanConnection' input (endpoint id → ENDPOINT_URL_<id>,
- * apitoken via readEndpointAuthParam), else DIGITALOCEAN_ACCESS_TOKEN with
- * https://api.digitalocean.com (or DIGITALOCEAN_API_URL if set). Returns
- * undefined when neither (throws UserError when required). Never logs the token.
+ * The connection `endpointId` names (the `inputName` input's value: its URL and apitoken), else
+ * DIGITALOCEAN_ACCESS_TOKEN with https://api.digitalocean.com (or DIGITALOCEAN_API_URL if set).
+ * undefined when neither (a UserError when required). Never logs the token.
  */
-export function readDoConnection(inputName: string, required: boolean): DoConnection | undefined {
-  const endpointId = readString(inputName);
+export function doConnectionFrom(inputName: string, endpointId: string, required: boolean): DoConnection | undefined {
   if (endpointId !== '') {
     const token = readEndpointAuthParam(endpointId, 'apitoken').trim();
     if (token === '') {

@@ -1,5 +1,5 @@
 // The DigitalOcean registry API: the connection, the GC model, request pacing, the transport and the client.
-export { DEFAULT_DO_API_URL, DoConnection, REGISTRY_NAME_PATTERN, readDoConnection, validateRegistryName } from './connection';
+export { DEFAULT_DO_API_URL, DoConnection, REGISTRY_NAME_PATTERN, doConnectionFrom, validateRegistryName } from './connection';
 export {
   GC_TYPES,
   GarbageCollection,

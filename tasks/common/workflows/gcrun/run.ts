@@ -1,107 +1,32 @@
-import { readBool, readInt, readPick, readString } from '../platform/inputs';
-import { OutputSpec, mdCell } from '../platform/output';
-import { CancelledError, errorMessage } from '../platform/errors';
-import { LinkedDeadline, linkedDeadline, sleep } from '../platform/retry';
-import { formatDuration } from '../platform/task';
+// One GC run in phases: acquire (start, adopt, skip, fail, or wait for another GC first), wait for
+// ours, cancel on timeout, summarise. GC outcomes are results, never exceptions.
+import { Logger } from '../../platform/output';
+import { CancelledError, errorMessage } from '../../platform/errors';
+import { LinkedDeadline, linkedDeadline, sleep } from '../../platform/retry';
+import { formatDuration } from '../../platform/task';
 import {
   DigitalOceanClient,
   GC_TYPES,
   GarbageCollection,
   GcAlreadyActiveError,
-  GcTypeInput,
   gcOwnDurationSeconds,
-  gcTypeInputName,
   isTerminalGcStatus,
-  median,
   parseDoTime,
-  validateRegistryName,
-} from '../services/digitalocean';
-
-/** DoRegistryGarbageCollection@1: what to do when a GC is already running. */
-export const IF_ALREADY_RUNNING = ['wait', 'adopt', 'skip', 'fail'] as const;
-export type IfAlreadyRunning = (typeof IF_ALREADY_RUNNING)[number];
-
-export interface GcRunSettings {
-  registry: string;
-  gcType: GcTypeInput;
-  ifAlreadyRunning: IfAlreadyRunning;
-  waitForCompletion: boolean;
-  timeoutSeconds: number;
-  pollIntervalSeconds: number;
-  warnAfterSeconds: number;
-  cancelOnTimeout: boolean;
-  failOnGcFailure: boolean;
-}
-
-/** Every input of DoRegistryGarbageCollection@1 but the connection, validated (no network). */
-export function readGcRunSettings(): GcRunSettings {
-  const registry = validateRegistryName('registry', readString('registry'));
-  const gcType = readPick('gcType', Object.keys(GC_TYPES) as GcTypeInput[], 'untagged-manifests-and-unreferenced-blobs');
-  const ifAlreadyRunning = readPick('ifAlreadyRunning', IF_ALREADY_RUNNING, 'wait');
-  const waitForCompletion = readBool('waitForCompletion', true);
-  const timeoutMinutes = readInt('timeoutMinutes', 60, 1, 1440);
-  const timeoutSecondsOverride = readInt('timeoutSeconds', 0, 0, 86_400);
-  const pollIntervalSeconds = readInt('pollIntervalSeconds', 10, 1, 3600);
-  const warnAfterMinutes = readInt('warnAfterMinutes', 15, 1, 1440);
-  const cancelOnTimeout = readBool('cancelOnTimeout', false);
-  const failOnGcFailure = readBool('failOnGcFailure', true);
-  return {
-    registry,
-    gcType,
-    ifAlreadyRunning,
-    waitForCompletion,
-    timeoutSeconds: timeoutSecondsOverride > 0 ? timeoutSecondsOverride : timeoutMinutes * 60,
-    pollIntervalSeconds,
-    warnAfterSeconds: warnAfterMinutes * 60,
-    cancelOnTimeout,
-    failOnGcFailure,
-  };
-}
-
-export type GcAction = 'started' | 'adopted' | 'skipped' | 'none';
+} from '../../services/digitalocean';
+import { GcRunSettings } from './settings';
+import { GcAction, GcDuration, RunEnd, TimelineEntry, gcRunOutputs, humanBytes, renderSummary } from './summary';
 
 /** After a timeout, the cancel (cancelOnTimeout) gets this long on the job's own signal. */
 const CANCEL_WINDOW_MS = 30_000;
 /** After a timeout, reading past GCs for the summary gets this long. */
 const SUMMARY_WINDOW_MS = 3_000;
 
-/** The grammar of each output of DoRegistryGarbageCollection@1 ('' where there is nothing to report). */
-export const GC_RUN_OUTPUTS: Record<string, OutputSpec> = {
-  gcUuid: { grammar: 'uuid', optional: true },
-  gcStatus: { grammar: 'statusWord', optional: true },
-  gcType: { grammar: 'pickName', optional: true },
-  gcDurationSeconds: { grammar: 'wholeNumber', optional: true },
-  gcBlobsDeleted: { grammar: 'wholeNumber', optional: true },
-  gcFreedBytes: { grammar: 'wholeNumber', optional: true },
-  gcStartedAt: { grammar: 'timestamp', optional: true },
-  gcFinishedAt: { grammar: 'timestamp', optional: true },
-  gcAction: { grammar: 'pickName' },
-};
-
 export interface GcRunResult {
-  registry: string;
-  action: GcAction;
-  gc?: GarbageCollection;
-  status: string;
-  durationSeconds?: number;
-  durationSource: "GC's own timestamps" | 'wall clock' | '';
-  timedOut: boolean;
   /** Succeeded, SucceededWithIssues or Failed: the caller sets the task result. */
   outcome: 'succeeded' | 'withIssues' | 'failed';
   message: string;
   summary: string;
   outputs: Record<string, string>;
-}
-
-export interface GcRunUi {
-  log: (line: string) => void;
-  warn: (line: string) => void;
-  progress: (percent: number, text: string) => void;
-}
-
-interface TimelineEntry {
-  at: number;
-  text: string;
 }
 
 const STATUS_PROGRESS: Record<string, number> = {
@@ -112,29 +37,13 @@ const STATUS_PROGRESS: Record<string, number> = {
   cancelling: 90,
 };
 
-function humanBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = -1;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 /**
  * Starts (or adopts) a GC, waits for it and times it. Never throws for GC
  * outcomes: the result says succeeded / withIssues / failed, with outputs and
  * the Markdown summary, so the task can report all of them first.
  */
-export async function runGarbageCollection(client: DigitalOceanClient, settings: GcRunSettings, signal: AbortSignal, ui: GcRunUi): Promise<GcRunResult> {
-  return new GcRun(client, settings, signal, ui).run();
+export async function runGarbageCollection(client: DigitalOceanClient, settings: GcRunSettings, signal: AbortSignal, log: Logger): Promise<GcRunResult> {
+  return new GcRun(client, settings, signal, log).run();
 }
 
 /** One GC run's state and phases: acquire (start, adopt, skip, fail, wait), wait, cancel on timeout, summarise. */
@@ -164,7 +73,7 @@ class GcRun {
     private readonly client: DigitalOceanClient,
     private readonly settings: GcRunSettings,
     private readonly signal: AbortSignal,
-    private readonly ui: GcRunUi,
+    private readonly log: Logger,
   ) {
     this.deadline = this.started + settings.timeoutSeconds * 1000;
     this.pollMs = settings.pollIntervalSeconds * 1000;
@@ -174,7 +83,7 @@ class GcRun {
 
   private note(text: string): void {
     this.timeline.push({ at: Date.now(), text });
-    this.ui.log(text);
+    this.log.info(text);
   }
 
   async run(): Promise<GcRunResult> {
@@ -198,8 +107,12 @@ class GcRun {
     }
   }
 
-  private async main(): Promise<GcRunResult> {
-    this.registry = await this.client.resolveRegistry(this.settings.registry, this.rs);
+  /**
+   * Acquire: start our GC, or find that an earlier start request of ours created it, or act on
+   * one already running as ifAlreadyRunning says. A result when the run ends here; undefined once
+   * `ours` is set.
+   */
+  private async acquire(): Promise<GcRunResult | undefined> {
     const wantedType = GC_TYPES[this.settings.gcType];
     for (let round = 0; !this.ours; round++) {
       this.phase = 'the DigitalOcean API (the active GC)';
@@ -253,9 +166,16 @@ class GcRun {
         throw err;
       }
     }
+    return undefined;
+  }
+
+  private async main(): Promise<GcRunResult> {
+    this.registry = await this.client.resolveRegistry(this.settings.registry, this.rs);
+    const early = await this.acquire();
+    if (early) return early;
     const gc = this.ours!;
     this.lastPercent = STATUS_PROGRESS[gc.status.toLowerCase()] ?? 5;
-    this.ui.progress(this.lastPercent, `GC ${gc.status}`);
+    this.log.progress(this.lastPercent, `GC ${gc.status}`);
     if (!this.settings.waitForCompletion) {
       return this.finish({
         outcome: 'succeeded',
@@ -308,7 +228,7 @@ class GcRun {
     }
     if (!cancelAccepted) {
       const ran = (Date.now() - this.ourStart) / 1000;
-      this.ui.warn(
+      this.log.warn(
         `GC ${final.uuid} on ${this.registry} has run ${formatDuration(ran)} without finishing (timeout ${formatDuration(this.settings.timeoutSeconds)}).`,
       );
     }
@@ -325,13 +245,13 @@ class GcRun {
     const status = final.status.toLowerCase();
     const { seconds } = this.durationOf(final, this.ourStart);
     if (seconds > this.settings.warnAfterSeconds) {
-      this.ui.warn(
+      this.log.warn(
         `GC ${final.uuid} on ${this.registry} took ${formatDuration(seconds)}, longer than warnAfterMinutes (${this.settings.warnAfterSeconds / 60}).`,
       );
     }
     if (status === 'failed' || status === 'cancelled') {
       const msg = `GC ${final.uuid} on ${this.registry} ended '${status}' after ${formatDuration(seconds)}.`;
-      if (!this.settings.failOnGcFailure) this.ui.warn(`${msg} (failOnGcFailure: false)`);
+      if (!this.settings.failOnGcFailure) this.log.warn(`${msg} (failOnGcFailure: false)`);
       return this.finish({ outcome: this.settings.failOnGcFailure ? 'failed' : 'withIssues', action: this.action, gc: final, message: msg });
     }
     return this.finish({
@@ -344,7 +264,7 @@ class GcRun {
 
   // ---- helpers (closures over the run) ----
 
-  private durationOf(gc: GarbageCollection, wallStart: number): { seconds: number; source: "GC's own timestamps" | 'wall clock' } {
+  private durationOf(gc: GarbageCollection, wallStart: number): GcDuration {
     const own = isTerminalGcStatus(gc.status) ? gcOwnDurationSeconds(gc) : undefined;
     if (own !== undefined) return { seconds: own, source: "GC's own timestamps" };
     return { seconds: Math.max(0, Math.round((Date.now() - wallStart) / 1000)), source: 'wall clock' };
@@ -369,7 +289,7 @@ class GcRun {
       const delay = this.client.pollDelayMs(this.pollMs);
       if (this.client.pacing !== this.lastPacing) {
         this.lastPacing = this.client.pacing;
-        this.ui.log(
+        this.log.info(
           this.lastPacing
             ? `Polling every ${formatDuration(delay / 1000)} instead of ${this.settings.pollIntervalSeconds}s: ${this.lastPacing}.`
             : `Polling every ${this.settings.pollIntervalSeconds}s again.`,
@@ -383,7 +303,7 @@ class GcRun {
         // Not the active one any more: it ended; the list has its final record.
         seen = (await this.client.listGcs(this.registry, 20, this.rs)).find((g) => g.uuid === last.uuid);
         if (!seen) {
-          this.ui.warn(`GC ${last.uuid} is no longer the active GC but is missing from the list of GCs; its final status is unknown.`);
+          this.log.warn(`GC ${last.uuid} is no longer the active GC but is missing from the list of GCs; its final status is unknown.`);
           return { gc: { ...last, status: 'unknown' }, timedOut: false };
         }
       }
@@ -397,7 +317,7 @@ class GcRun {
       }
       if (mine && !warnedLong && Date.now() - since > this.settings.warnAfterSeconds * 1000 && !isTerminalGcStatus(seen.status)) {
         warnedLong = true;
-        this.ui.log(
+        this.log.info(
           `GC ${seen.uuid} is still '${seen.status}' after ${formatDuration((Date.now() - since) / 1000)} (warnAfterMinutes: ${this.settings.warnAfterSeconds / 60}).`,
         );
       }
@@ -411,21 +331,16 @@ class GcRun {
   private reportProgress(status: string): void {
     const pct = isTerminalGcStatus(status) ? 100 : STATUS_PROGRESS[status.toLowerCase()];
     if (pct !== undefined) this.lastPercent = pct;
-    this.ui.progress(this.lastPercent, `GC ${status}`);
+    this.log.progress(this.lastPercent, `GC ${status}`);
     if (pct === 100) this.progressDone = true;
   }
 
-  private async finish(r: {
-    outcome: GcRunResult['outcome'];
-    action: GcAction;
-    gc?: GarbageCollection;
-    message: string;
-    timedOut?: boolean;
-  }): Promise<GcRunResult> {
+  /** Summarise: the outputs and the summary from how the run ended (the past GCs read within a short window). */
+  private async finish(r: RunEnd): Promise<GcRunResult> {
     const gc = r.gc;
     const terminal = gc ? isTerminalGcStatus(gc.status) : false;
     const dur = gc && (r.action === 'started' || r.action === 'adopted') ? this.durationOf(gc, this.ourStart) : undefined;
-    if ((terminal || r.timedOut) && !this.progressDone) this.ui.progress(100, gc ? `GC ${gc.status}` : 'done');
+    if ((terminal || r.timedOut) && !this.progressDone) this.log.progress(100, gc ? `GC ${gc.status}` : 'done');
     let history: GarbageCollection[] = [];
     // The summary's history is worth a few seconds at most once the run's time is up.
     const within = linkedDeadline(this.signal, r.timedOut || this.rs.aborted ? SUMMARY_WINDOW_MS : Math.max(SUMMARY_WINDOW_MS, this.deadline - Date.now()));
@@ -433,94 +348,15 @@ class GcRun {
       if (this.registry) history = (await this.client.listGcs(this.registry, 11, within.signal)).filter((g) => !gc || g.uuid !== gc.uuid);
     } catch (err) {
       if (this.signal.aborted) throw err;
-      this.ui.log(`Could not read past GCs for the summary: ${errorMessage(err)}`);
+      this.log.info(`Could not read past GCs for the summary: ${errorMessage(err)}`);
     } finally {
       within.clear();
     }
-    const outputs: Record<string, string> = {
-      gcUuid: gc?.uuid ?? '',
-      gcStatus: gc?.status ?? '',
-      gcType: gcTypeInputName(gc?.type) || (r.action === 'started' ? this.settings.gcType : ''),
-      gcDurationSeconds: dur ? String(dur.seconds) : '',
-      gcBlobsDeleted: gc && terminal ? String(gc.blobs_deleted) : gc ? String(gc.blobs_deleted ?? 0) : '',
-      gcFreedBytes: gc ? String(gc.freed_bytes ?? 0) : '',
-      gcStartedAt: gc && !Number.isNaN(parseDoTime(gc.created_at)) ? iso(parseDoTime(gc.created_at)) : '',
-      gcFinishedAt: gc && terminal && !Number.isNaN(parseDoTime(gc.updated_at)) ? iso(parseDoTime(gc.updated_at)) : '',
-      gcAction: r.action,
-    };
-    const summary = renderSummary(this.registry, r, gc, dur, history, this.timeline, this.started);
     return {
-      registry: this.registry,
-      action: r.action,
-      gc,
-      status: gc?.status ?? '',
-      durationSeconds: dur?.seconds,
-      durationSource: dur?.source ?? '',
-      timedOut: r.timedOut ?? false,
       outcome: r.outcome,
       message: r.message,
-      summary,
-      outputs,
+      summary: renderSummary(this.registry, r, dur, history, this.timeline, this.started),
+      outputs: gcRunOutputs(r, dur, this.settings.gcType),
     };
   }
-}
-
-function renderSummary(
-  registry: string,
-  r: { outcome: string; action: GcAction; message: string; timedOut?: boolean },
-  gc: GarbageCollection | undefined,
-  dur: { seconds: number; source: string } | undefined,
-  history: GarbageCollection[],
-  timeline: TimelineEntry[],
-  started: number,
-): string {
-  const lines: string[] = [];
-  lines.push(`### DigitalOcean registry garbage collection: ${registry}`, '');
-  lines.push(mdCell(r.message), '');
-  lines.push('| | |', '|---|---|');
-  lines.push(`| Registry | \`${registry}\` |`);
-  if (gc) {
-    lines.push(
-      `| GC | \`${gc.uuid}\` (${r.action === 'started' ? 'started by this task' : r.action === 'adopted' ? 'adopted: started elsewhere' : r.action === 'skipped' ? 'already running; skipped' : 'already running'}) |`,
-    );
-    if (gc.type) lines.push(`| Type | ${mdCell(gc.type)} |`);
-    lines.push(`| Status | **${mdCell(gc.status)}**${r.timedOut ? ' (timed out)' : ''} |`);
-    lines.push(`| Started | ${mdCell(gc.created_at)} |`);
-    if (isTerminalGcStatus(gc.status)) lines.push(`| Finished | ${mdCell(gc.updated_at)} |`);
-    if (dur) lines.push(`| Duration | ${formatDuration(dur.seconds)} (${dur.seconds} s, from the ${dur.source}) |`);
-    lines.push(`| Blobs deleted | ${gc.blobs_deleted} |`);
-    lines.push(`| Freed | ${humanBytes(gc.freed_bytes)} (${gc.freed_bytes} bytes) |`);
-  }
-  lines.push('');
-  if (timeline.length) {
-    lines.push('#### Timeline', '', '| time (UTC) | elapsed | event |', '|---|---|---|');
-    for (const e of timeline) lines.push(`| ${iso(e.at)} | +${formatDuration((e.at - started) / 1000)} | ${mdCell(e.text)} |`);
-    lines.push('');
-  }
-  const past = history.filter((g) => isTerminalGcStatus(g.status)).slice(0, 10);
-  const durations = past.map((g) => gcOwnDurationSeconds(g)).filter((d): d is number => d !== undefined);
-  const med = median(durations);
-  lines.push(`#### Compared with the last ${past.length} GC${past.length === 1 ? '' : 's'}`, '');
-  if (med === undefined) {
-    lines.push('No past GCs on record.');
-  } else {
-    let cmp = '';
-    if (dur && gc && isTerminalGcStatus(gc.status) && med > 0) {
-      const pct = Math.round(((dur.seconds - med) / med) * 100);
-      cmp = `; this one took ${formatDuration(dur.seconds)}, ${pct === 0 ? 'the same as the median' : `${Math.abs(pct)}% ${pct > 0 ? 'longer' : 'shorter'} than the median`}`;
-    }
-    lines.push(
-      `Median duration ${formatDuration(med)} (shortest ${formatDuration(Math.min(...durations))}, longest ${formatDuration(Math.max(...durations))})${cmp}.`,
-      '',
-    );
-    lines.push('| started | type | status | duration | blobs deleted | freed |', '|---|---|---|---|---|---|');
-    for (const g of past) {
-      const d = gcOwnDurationSeconds(g);
-      lines.push(
-        `| ${mdCell(g.created_at)} | ${mdCell(g.type ?? '')} | ${mdCell(g.status)} | ${d === undefined ? '?' : formatDuration(d)} | ${g.blobs_deleted} | ${humanBytes(g.freed_bytes)} |`,
-      );
-    }
-  }
-  lines.push('');
-  return lines.join('\n');
 }

@@ -1,4 +1,4 @@
-import { UserError, errorMessage } from '../platform/errors';
+import { UserError, errorMessage } from '../../platform/errors';
 import {
   CosignCommand,
   CosignFailure,
@@ -10,18 +10,25 @@ import {
   findCosign,
   isWriteCommand,
   planFlags,
-} from '../tools/cosign';
-import { childEnv, runProcess } from '../platform/process';
-import { DockerAuths, DockerConfigHandle, agentDockerConfig, authsForConnection, issuedDockerAuths, writePrivateDockerConfig } from '../services/credentials';
-import { DigitalOceanClient } from '../services/digitalocean';
-import { GuardResult, waitForGuard } from './guard';
-import { ResolvedImage, classifyRegistryFailure, repoName, resolveImage } from '../services/oci';
-import { AttemptReport, RetryError, linkedDeadline, withRetry } from '../platform/retry';
-import { CancelledError } from '../platform/errors';
-import { mdCell } from '../platform/output';
-import { TimelineClient, readTimelineClient } from '../services/timeline';
-import { debug, formatDuration, info, warn } from '../platform/task';
-import { CosignTaskSettings } from './cosignsettings';
+} from '../../tools/cosign';
+import { childEnv, runProcess } from '../../platform/process';
+import {
+  DockerAuths,
+  DockerConfigHandle,
+  agentDockerConfig,
+  authsForConnection,
+  issuedDockerAuths,
+  writePrivateDockerConfig,
+} from '../../services/credentials';
+import { DigitalOceanClient } from '../../services/digitalocean';
+import { GuardResult, waitForGuard } from '../guard';
+import { ResolvedImage, classifyRegistryFailure, repoName, resolveImage } from '../../services/oci';
+import { AttemptReport, RetryError, linkedDeadline, withRetry } from '../../platform/retry';
+import { CancelledError } from '../../platform/errors';
+import { Logger, quote } from '../../platform/output';
+import { TimelineClient, readTimelineClient } from '../../services/timeline';
+import { formatDuration } from '../../platform/task';
+import { CosignTaskSettings } from './settings';
 
 /** One manifest cosign runs on: an input image, or a platform manifest of an index (recursive). */
 export interface Target {
@@ -87,6 +94,7 @@ export interface JobProgress {
 /** What every phase of one Cosign@1 run shares. */
 interface CosignRun {
   s: CosignTaskSettings;
+  log: Logger;
   signal: AbortSignal;
   progress: JobProgress;
   binary: string;
@@ -134,15 +142,15 @@ function guardFor(run: CosignRun, doClient: DigitalOceanClient | undefined): Cos
       run.notes.push(`'${s.command}' only reads the registry: the GC guard is not needed`);
     return undefined;
   }
-  const timeline: TimelineClient | undefined = s.guard.stages.length > 0 ? readTimelineClient(true, { log: info }) : undefined;
+  const timeline: TimelineClient | undefined = s.guard.stages.length > 0 ? readTimelineClient(true, { log: run.log.info }) : undefined;
   return async (why) => {
-    info(
+    run.log.info(
       `GC guard (${why}): waiting until no garbage collection is active${s.guard.stages.length ? ` and stages ${s.guard.stages.join(', ')} completed` : ''}...`,
     );
-    const g = await waitForGuard({ client: doClient, timeline, log: info, warn, currentStage: process.env['SYSTEM_STAGENAME'] }, s.guard, run.signal);
+    const g = await waitForGuard({ client: doClient, timeline, log: run.log, currentStage: process.env['SYSTEM_STAGENAME'] }, s.guard, run.signal);
     run.gcWaitSeconds += g.gcWaitSeconds;
     run.progress.gcWaitSeconds = Math.round(run.gcWaitSeconds);
-    info(`GC guard: ${g.message}`);
+    run.log.info(`GC guard: ${g.message}`);
     if (g.timedOut) throw new UserError(`GC guard timed out after ${formatDuration(s.guard.timeoutSeconds)} (guardTimeoutMinutes): ${g.message}`);
     return g;
   };
@@ -157,7 +165,7 @@ async function registryCredentials(run: CosignRun): Promise<DockerConfigHandle> 
   // The calls Cosign@1 makes for itself follow its own retry budget: a user who allows two attempts
   // gets two here too. (The guard's polling keeps the client's default budget: it rides out 429s.)
   const credentialsClient = new DigitalOceanClient(s.doConnection, {
-    log: debug,
+    log: run.log.debug,
     maxAttempts: s.budget.maxAttempts,
     initialBackoffSeconds: s.budget.initialBackoffSeconds,
     maxBackoffSeconds: s.budget.maxBackoffSeconds,
@@ -167,7 +175,7 @@ async function registryCredentials(run: CosignRun): Promise<DockerConfigHandle> 
   const options = { readWrite: run.write, expirySeconds };
   const c = await digitalOceanAuths(credentialsClient, s.guard.registry, options, s.budget.totalTimeoutSeconds * 1000, run.signal);
   const creds = writePrivateDockerConfig(c.auths, 'digitalocean');
-  info(
+  run.log.info(
     `Registry credentials: short-lived ${run.write ? 'read-write' : 'read-only'} DigitalOcean credentials for ${c.registry} (expire in ${formatDuration(expirySeconds)}).`,
   );
   return creds;
@@ -181,7 +189,7 @@ async function resolveImages(run: CosignRun, creds: DockerConfigHandle): Promise
   for (const ref of s.images) {
     if (!s.resolveDigest) {
       const pinned = ref.digest ? `${repoName(ref)}@${ref.digest}` : ref.original;
-      if (!ref.digest) warn(`resolveDigest is false: cosign runs on the tag ${ref.original}, which may move.`);
+      if (!ref.digest) run.log.warn(`resolveDigest is false: cosign runs on the tag ${ref.original}, which may move.`);
       // Not asked of the registry: the fixed, valid placeholder for "unknown" (RFC 2046), never a guess.
       images.push({ input: ref.original, pinned, digest: ref.digest ?? '', mediaType: UNRESOLVED_MEDIA_TYPE, platforms: 0 });
       resolved.push(undefined);
@@ -195,13 +203,13 @@ async function resolveImages(run: CosignRun, creds: DockerConfigHandle): Promise
         timeoutMs: Math.min(30_000, s.budget.attemptTimeoutSeconds * 1000),
         signal: attemptSignal,
         cancelSignal: signal,
-        log: info,
+        log: run.log.info,
       });
     const { value } = await withRetry((_n, attemptSignal) => resolveOnce(attemptSignal), {
       budget: s.budget,
       signal,
       classify: classifyRegistryFailure,
-      onFailure: (r) => logAttempt(info, 'digest resolution', r),
+      onFailure: (r) => logAttempt(run.log.info, 'digest resolution', r),
       giveUp: (failed) => new UserError(`Resolving ${ref.original} failed ${failureSummary(failed)}`),
     });
     resolved.push(value);
@@ -237,11 +245,10 @@ function cosignRunner(run: CosignRun, creds: DockerConfigHandle): CosignRunner {
   const env = childEnv(process.env, { ...creds.env, COSIGN_PASSWORD: s.keyPassword });
   const onLine = (line: string, stream: 'stdout' | 'stderr') => {
     if (line.trim() === '') return;
-    if (stream === 'stdout' && line.length > 300) line = line.slice(0, 297) + '...';
-    info(`  [cosign] ${line}`);
+    run.log.info(`  [cosign] ${stream === 'stdout' ? quote(line, 300) : line}`);
   };
   const attemptOnce = async (command: CosignCommand, args: string[], target: Target, attempt: number, attemptSignal: AbortSignal, quiet: boolean) => {
-    info(`${command} ${target.pinned}: attempt ${attempt}/${s.budget.maxAttempts}`);
+    run.log.info(`${command} ${target.pinned}: attempt ${attempt}/${s.budget.maxAttempts}`);
     const o = await runProcess(binary, cosignArgv(command, args, target.pinned), {
       env,
       signal: attemptSignal,
@@ -263,7 +270,7 @@ function cosignRunner(run: CosignRun, creds: DockerConfigHandle): CosignRunner {
             : { kind: 'transient', reason: 'unknown' },
         onFailure: (r) => {
           if (quiet && r.error instanceof CosignFailure) for (const l of r.error.outcome.stderr.split(/\r?\n/)) if (l.trim()) onLine(l, 'stderr');
-          logAttempt(info, `${command} ${target.label}`, r);
+          logAttempt(run.log.info, `${command} ${target.label}`, r);
         },
         beforeReguard: run.reguardOn401 && run.guard ? async () => void (await run.guard!('401 from the registry token exchange')) : undefined,
         giveUp: (failed) => {
@@ -282,7 +289,7 @@ function cosignRunner(run: CosignRun, creds: DockerConfigHandle): CosignRunner {
         timeoutMs: s.budget.attemptTimeoutSeconds * 1000,
       });
       if (o.code !== 0) {
-        debug(`skipIfPresent: ${run.verifyCommand} ${target.pinned} exited ${o.code}: ${o.stderr.trim().split('\n').pop() ?? ''}`);
+        run.log.debug(`skipIfPresent: ${run.verifyCommand} ${target.pinned} exited ${o.code}: ${o.stderr.trim().split('\n').pop() ?? ''}`);
         return false;
       }
       return run.verifyCommand === 'verify' ? hasSignaturePayload(o.stdout) : true;
@@ -303,7 +310,7 @@ async function skipPresent(run: CosignRun, runner: CosignRunner, targets: Target
     t.skipped = true;
     t.status = 'skipped';
     const what = s.command === 'attest' ? `an attestation of type ${s.predicateType}` : 'a signature';
-    info(`skipIfPresent: ${t.pinned} already has ${what} that verifies with the public key; skipping it.`);
+    run.log.info(`skipIfPresent: ${t.pinned} already has ${what} that verifies with the public key; skipping it.`);
   }
 }
 
@@ -321,7 +328,7 @@ async function runOnTargets(run: CosignRun, runner: CosignRunner, plan: FlagPlan
     t.status = run.write ? 'written' : 'verified';
     attempts = Math.max(attempts, r.attempts);
     run.progress.attempts = Math.max(run.progress.attempts, attempts);
-    if (run.write) info(`${s.command} ${t.pinned}: done after ${r.attempts} attempt(s).`);
+    if (run.write) run.log.info(`${s.command} ${t.pinned}: done after ${r.attempts} attempt(s).`);
   }
   return attempts;
 }
@@ -339,7 +346,7 @@ async function verifyWritten(run: CosignRun, runner: CosignRunner, verifyPlan: F
     }
     if (!ok) throw new UserError(`verifyAfter: ${t.pinned} has no signature that verifies with the public key after 'sign' reported success.`);
     t.status = 'verified';
-    info(`verifyAfter: ${t.pinned} verifies.`);
+    run.log.info(`verifyAfter: ${t.pinned} verifies.`);
   }
 }
 
@@ -350,27 +357,39 @@ async function verifyWritten(run: CosignRun, runner: CosignRunner, verifyPlan: F
 export async function runCosignJob(
   s: CosignTaskSettings,
   signal: AbortSignal,
+  log: Logger,
   onResolved: (images: ImageResult[]) => void = () => undefined,
   progress: JobProgress = { attempts: 0, gcWaitSeconds: 0 },
 ): Promise<JobResult> {
   const started = Date.now();
   const write = isWriteCommand(s.command);
   const binary = findCosign(s.cosignPath);
-  const run: CosignRun = { s, signal, progress, binary, write, verifyCommand: verifyCommandFor(s.command), notes: [], reguardOn401: false, gcWaitSeconds: 0 };
+  const run: CosignRun = {
+    s,
+    log,
+    signal,
+    progress,
+    binary,
+    write,
+    verifyCommand: verifyCommandFor(s.command),
+    notes: [],
+    reguardOn401: false,
+    gcWaitSeconds: 0,
+  };
   // Probing runs while credentials are prepared and digests resolved (it only reads the binary).
   const plans = planCommands(run);
-  info(`cosign: ${binary}`);
-  const doClient = s.doConnection ? new DigitalOceanClient(s.doConnection, { log: debug }) : undefined;
+  run.log.info(`cosign: ${binary}`);
+  const doClient = s.doConnection ? new DigitalOceanClient(s.doConnection, { log: run.log.debug }) : undefined;
   run.guard = guardFor(run, doClient);
   run.reguardOn401 = !!run.guard && !!doClient;
   const creds = await registryCredentials(run);
   try {
-    if (creds.dir) info(`Registry credentials: ${creds.source} for ${creds.hosts.join(', ')} in a private DOCKER_CONFIG (removed when the task ends).`);
-    else info(`Registry credentials: ${creds.source === 'anonymous' ? 'none (anonymous)' : "the agent's docker config"}.`);
+    if (creds.dir) run.log.info(`Registry credentials: ${creds.source} for ${creds.hosts.join(', ')} in a private DOCKER_CONFIG (removed when the task ends).`);
+    else run.log.info(`Registry credentials: ${creds.source === 'anonymous' ? 'none (anonymous)' : "the agent's docker config"}.`);
     const { images, resolved } = await resolveImages(run, creds);
     onResolved(images);
     const [plan, verifyPlan] = await plans;
-    for (const n of plan.notes) info(`cosign flags: ${n}`);
+    for (const n of plan.notes) run.log.info(`cosign flags: ${n}`);
     run.notes.push(...plan.notes);
     const targets = planTargets(run, images, resolved);
     const runner = cosignRunner(run, creds);
@@ -447,22 +466,4 @@ export function logAttempt(log: (l: string) => void, what: string, r: AttemptRep
         : 'no attempt left in the budget'
       : `waiting ${r.nextWaitMs} ms (${(r.nextWaitMs / 1000).toFixed(1)}s) before attempt ${r.attempt + 1}${f.kind === 'reguard' ? ', then the GC guard again' : ''}`;
   log(`Attempt ${r.attempt}/${r.maxAttempts} of ${what} failed [${f.kind}: ${f.reason}]: ${msg}; ${next}.`);
-}
-
-export function summaryMarkdown(s: CosignTaskSettings, r: JobResult): string {
-  const lines: string[] = [];
-  lines.push(`### Cosign@1: ${s.command}${r.skipped ? ' (skipped: already present)' : ''}`, '');
-  lines.push(`| image | digest | media type | platforms | attempts | result |`, `|---|---|---|---|---|---|`);
-  for (const t of r.targets) {
-    const img = r.images[t.image];
-    const digest = t.pinned.includes('@') ? t.pinned.slice(t.pinned.indexOf('@') + 1) : '(tag)';
-    const isMain = t.pinned === img.pinned;
-    lines.push(
-      `| ${mdCell(t.label)} | \`${digest}\` | ${isMain ? mdCell(img.mediaType) : 'platform manifest'} | ${isMain ? img.platforms || '-' : mdCell(t.platform ?? '')} | ${t.attempts} | ${t.status} |`,
-    );
-  }
-  lines.push('', `- GC wait: ${formatDuration(r.gcWaitSeconds)}; total: ${formatDuration(r.durationSeconds)}; attempts (most for one manifest): ${r.attempts}`);
-  lines.push(`- cosign: \`${r.cosign}\``);
-  for (const n of r.notes) lines.push(`- ${n}`);
-  return lines.join('\n') + '\n';
 }

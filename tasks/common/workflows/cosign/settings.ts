@@ -1,17 +1,54 @@
 import * as fs from 'fs';
-import { UserError } from '../platform/errors';
-import { readBool, readInt, readLines, readPick, readSecret, readString, requireHttpUrl } from '../platform/inputs';
-import { quote } from '../platform/output';
-import { RetryBudget, assertBudget } from '../platform/retry';
-import { COSIGN_COMMANDS, CosignCommand, isWriteCommand, splitArguments } from '../tools/cosign';
-import { ImageReference, parseImageReference } from '../services/oci';
-import { DoConnection, readDoConnection } from '../services/digitalocean';
-import { GuardSettings, readGuardSettings } from './guard';
-import { RegistryConnection, readDockerRegistryConnection } from '../services/credentials';
+import { UserError } from '../../platform/errors';
+import { requireHttpUrl } from '../../platform/inputs';
+import { SettingValues, SettingsTable, bool, connection, int, lines, pick, secret, text } from '../../platform/settings';
+import { quote } from '../../platform/output';
+import { RetryBudget, assertBudget } from '../../platform/retry';
+import { COSIGN_COMMANDS, CosignCommand, isWriteCommand, splitArguments } from '../../tools/cosign';
+import { ImageReference, parseImageReference } from '../../services/oci';
+import { DoConnection, doConnectionFrom } from '../../services/digitalocean';
+import { GUARD_SETTINGS, GuardSettings, guardSettingsFrom } from '../guard';
+import { RegistryConnection, dockerRegistryConnectionFrom } from '../../services/credentials';
+
+/** The inputs of Cosign@1, as its task.json declares them. */
+export const COSIGN_SETTINGS = {
+  command: pick(COSIGN_COMMANDS, 'attest'),
+  images: lines(),
+  key: text(),
+  keyPassword: secret(),
+  publicKey: text(),
+  predicate: text(),
+  predicateType: text('custom'),
+  annotations: lines(),
+  recursive: bool(false),
+  dockerRegistryConnection: connection('dockerregistry'),
+  digitalOceanConnection: connection('digitalocean'),
+  useDigitalOceanCredentials: bool(false),
+  allowHttpRegistry: bool(false),
+  allowInsecureRegistry: bool(false),
+  gcGuard: bool(true),
+  ...GUARD_SETTINGS,
+  guardTimeoutMinutes: int(30, 1, 1440),
+  guardTimeoutSeconds: int(0, 0, 86_400),
+  maxAttempts: int(5, 1, 100),
+  attemptTimeoutSeconds: int(180, 1, 86_400),
+  initialBackoffSeconds: int(5, 0, 3600),
+  maxBackoffSeconds: int(60, 0, 3600),
+  totalTimeoutMinutes: int(20, 1, 1440),
+  resolveDigest: bool(true),
+  skipIfPresent: bool(true),
+  verifyAfter: bool(false),
+  tlogUpload: bool(true),
+  rekorUrl: text(),
+  cosignPath: text(),
+  arguments: text(),
+} as const satisfies SettingsTable;
+
+export type CosignInputs = SettingValues<typeof COSIGN_SETTINGS>;
 
 /**
- * Every Cosign@1 input, read and checked before any network request or child
- * process (contract: "Inputs are checked before any network call or child process").
+ * Every Cosign@1 setting, checked before any network request or child process: what each input
+ * needs of the others, files that must exist, and the retry budget that must fit its total.
  */
 export interface CosignTaskSettings {
   command: CosignCommand;
@@ -67,32 +104,25 @@ type RunSettings = Pick<
 >;
 
 /** What cosign runs on and with: the command, the images, keys, predicate and annotations. */
-function readSigningSettings(): SigningSettings {
-  const command = readPick('command', COSIGN_COMMANDS, 'attest');
-  const imageLines = readLines('images');
+function signingSettings(v: CosignInputs): SigningSettings {
+  const { command, key, keyPassword, publicKey, predicate, predicateType, annotations, recursive } = v;
+  const imageLines = v.images;
   if (imageLines.length === 0) throw new UserError("Input 'images' is required and was empty.");
   const images = imageLines.map((l) => parseImageReference(l, 'images'));
-  const key = readString('key');
   if (isWriteCommand(command)) {
     if (!key) throw new UserError(`Input 'key' is required for command '${command}'.`);
     requireKeyFile('key', key);
   }
-  const keyPassword = readSecret('keyPassword');
-  const publicKey = readString('publicKey');
   if (!isWriteCommand(command) && !publicKey) throw new UserError(`Input 'publicKey' is required for command '${command}'.`);
   if (publicKey) requireKeyFile('publicKey', publicKey);
-  const predicate = readString('predicate');
   if (command === 'attest') requirePredicateFile(predicate);
-  const predicateType = readString('predicateType', { default: 'custom' }) || 'custom';
   if (/\s/.test(predicateType)) throw new UserError(`Input 'predicateType' must not contain spaces, got '${quote(predicateType)}'.`);
-  const annotations = readLines('annotations');
   for (const a of annotations) {
     if (!/^[^=\s]+=.*$/.test(a)) throw new UserError(`Input 'annotations': each line must be key=value, got '${quote(a)}'.`);
   }
   if (annotations.length > 0 && (command === 'attest' || command === 'verify-attestation')) {
     throw new UserError(`Input 'annotations' applies to 'sign' and 'verify' only (cosign ${command} has no annotations).`);
   }
-  const recursive = readBool('recursive', false);
   return { command, images, key, keyPassword, publicKey, predicate, predicateType, annotations, recursive };
 }
 
@@ -109,28 +139,27 @@ function requirePredicateFile(predicate: string): void {
 }
 
 /** Where registry credentials come from, and the GC guard. */
-function readConnectionSettings(): ConnectionSettings {
-  const registryConnection = readDockerRegistryConnection('dockerRegistryConnection');
-  const doConnection = readDoConnection('digitalOceanConnection', false);
-  const useDigitalOceanCredentials = readBool('useDigitalOceanCredentials', false);
+function connectionSettings(v: CosignInputs): ConnectionSettings {
+  const registryConnection = dockerRegistryConnectionFrom('dockerRegistryConnection', v.dockerRegistryConnection);
+  const doConnection = doConnectionFrom('digitalOceanConnection', v.digitalOceanConnection, false);
+  const { useDigitalOceanCredentials, gcGuard } = v;
   if (useDigitalOceanCredentials && !doConnection) {
     throw new UserError("Input 'useDigitalOceanCredentials' is true, but no 'digitalOceanConnection' (or DIGITALOCEAN_ACCESS_TOKEN) is given.");
   }
   if (useDigitalOceanCredentials && registryConnection) {
     throw new UserError("Inputs 'useDigitalOceanCredentials' and 'dockerRegistryConnection' are exclusive: choose one source of registry credentials.");
   }
-  const gcGuard = readBool('gcGuard', true);
-  const guard = readGuardSettings('guardTimeoutMinutes', 30);
+  const guard = guardSettingsFrom(v, { minutes: v.guardTimeoutMinutes, seconds: v.guardTimeoutSeconds }, 'fail');
   return { registryConnection, doConnection, useDigitalOceanCredentials, gcGuard, guard };
 }
 
-function readRetryBudget(): RetryBudget {
+function retryBudget(v: CosignInputs): RetryBudget {
   const budget: RetryBudget = {
-    maxAttempts: readInt('maxAttempts', 5, 1, 100),
-    attemptTimeoutSeconds: readInt('attemptTimeoutSeconds', 180, 1, 86_400),
-    initialBackoffSeconds: readInt('initialBackoffSeconds', 5, 0, 3600),
-    maxBackoffSeconds: readInt('maxBackoffSeconds', 60, 0, 3600),
-    totalTimeoutSeconds: readInt('totalTimeoutMinutes', 20, 1, 1440) * 60,
+    maxAttempts: v.maxAttempts,
+    attemptTimeoutSeconds: v.attemptTimeoutSeconds,
+    initialBackoffSeconds: v.initialBackoffSeconds,
+    maxBackoffSeconds: v.maxBackoffSeconds,
+    totalTimeoutSeconds: v.totalTimeoutMinutes * 60,
   };
   if (budget.maxBackoffSeconds < budget.initialBackoffSeconds) {
     throw new UserError(
@@ -141,21 +170,14 @@ function readRetryBudget(): RetryBudget {
 }
 
 /** How each image is handled: resolution, skip and verify, the transparency log, the cosign binary. */
-function readRunSettings(signing: SigningSettings): RunSettings {
-  const resolveDigest = readBool('resolveDigest', true);
+function runSettings(v: CosignInputs, signing: SigningSettings): RunSettings {
+  const { resolveDigest, skipIfPresent, verifyAfter, tlogUpload, rekorUrl, allowInsecureRegistry, allowHttpRegistry, cosignPath } = v;
   if (signing.recursive && !resolveDigest) {
     throw new UserError("Input 'recursive' needs 'resolveDigest' to be true: platform manifests are taken from the index the registry returns.");
   }
-  const skipIfPresent = readBool('skipIfPresent', true);
-  const verifyAfter = readBool('verifyAfter', false);
   if (verifyAfter && !signing.publicKey) throw new UserError("Input 'verifyAfter' is true, but 'publicKey' is empty.");
-  const tlogUpload = readBool('tlogUpload', true);
-  const rekorUrl = readString('rekorUrl');
   if (rekorUrl) requireHttpUrl('rekorUrl', rekorUrl);
-  const allowInsecureRegistry = readBool('allowInsecureRegistry', false);
-  const allowHttpRegistry = readBool('allowHttpRegistry', false);
-  const cosignPath = readString('cosignPath');
-  const extraArgs = splitArguments(readString('arguments'));
+  const extraArgs = splitArguments(v.arguments);
   for (const a of extraArgs) {
     if (/^--?(registry-password|registry-token|identity-token)(=|$)/.test(a)) {
       throw new UserError(`Input 'arguments' must not carry credentials (${a.split('=')[0]}): use a service connection, so they stay out of the command line.`);
@@ -164,11 +186,11 @@ function readRunSettings(signing: SigningSettings): RunSettings {
   return { resolveDigest, skipIfPresent, verifyAfter, tlogUpload, rekorUrl, allowInsecureRegistry, allowHttpRegistry, cosignPath, extraArgs };
 }
 
-export function readCosignSettings(): CosignTaskSettings {
-  const signing = readSigningSettings();
-  const connections = readConnectionSettings();
-  const budget = readRetryBudget();
-  const run = readRunSettings(signing);
+export function cosignSettingsFrom(v: CosignInputs): CosignTaskSettings {
+  const signing = signingSettings(v);
+  const connections = connectionSettings(v);
+  const budget = retryBudget(v);
+  const run = runSettings(v, signing);
   // Last of the checks, still before any work: the retry budget must fit its total.
   assertBudget(budget, 'totalTimeoutMinutes');
   return { ...signing, ...connections, budget, ...run };

@@ -1,0 +1,100 @@
+// Each task reads its inputs through one declarative table (tasks/common/platform/settings.ts). The
+// table is what the code believes; task.json is what users see in the editor and their YAML. They
+// must agree: the same inputs, the same kinds, the same defaults, the same pickList options, and
+// every number's range stated in its help text as "(min to max".
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Setting, SettingsTable } from '../../tasks/common/platform/settings';
+import { INSTALLER_SETTINGS } from '../../tasks/common/tools/install';
+import { COSIGN_SETTINGS } from '../../tasks/common/workflows/cosign/settings';
+import { GC_RUN_SETTINGS } from '../../tasks/common/workflows/gcrun';
+import { GC_WAIT_SETTINGS } from '../../tasks/common/workflows/guard';
+import { ROOT } from '../harness/paths';
+
+interface TaskInput {
+  name: string;
+  type: string;
+  defaultValue?: string;
+  options?: Record<string, string>;
+  helpMarkDown?: string;
+}
+
+const TABLES: Record<string, SettingsTable> = {
+  CosignInstallerV1: INSTALLER_SETTINGS,
+  CosignV1: COSIGN_SETTINGS,
+  DoRegistryGarbageCollectionV1: GC_RUN_SETTINGS,
+  DoRegistryGcWaitV1: GC_WAIT_SETTINGS,
+};
+
+function taskInputs(folder: string): TaskInput[] {
+  const json = JSON.parse(fs.readFileSync(path.join(ROOT, 'tasks', folder, 'task.json'), 'utf8')) as { inputs: TaskInput[] };
+  return json.inputs;
+}
+
+/** The task.json input types a setting kind may be declared as. */
+function typesFor(setting: Setting): string[] {
+  switch (setting.kind) {
+    case 'bool':
+      return ['boolean'];
+    case 'int':
+      return ['int'];
+    case 'pick':
+      return ['pickList'];
+    case 'lines':
+      return ['multiLine'];
+    case 'connection':
+      return [`connectedService:${setting.endpointType}`];
+    case 'string':
+    case 'secret':
+    case 'list':
+      return ['string', 'filePath'];
+  }
+}
+
+/** The default as task.json spells it. */
+function defaultFor(setting: Setting): string {
+  switch (setting.kind) {
+    case 'bool':
+    case 'int':
+    case 'pick':
+    case 'string':
+      return String(setting.default);
+    default:
+      return '';
+  }
+}
+
+describe('settings tables agree with task.json', () => {
+  it('every task folder has a table', () => {
+    const folders = fs.readdirSync(path.join(ROOT, 'tasks')).filter((f) => fs.existsSync(path.join(ROOT, 'tasks', f, 'task.json')));
+    assert.deepStrictEqual(folders.sort(), Object.keys(TABLES).sort());
+  });
+
+  for (const [folder, table] of Object.entries(TABLES)) {
+    describe(folder, () => {
+      const inputs = taskInputs(folder);
+
+      it('declares the same inputs as task.json', () => {
+        assert.deepStrictEqual(Object.keys(table).sort(), inputs.map((i) => i.name).sort());
+      });
+
+      for (const input of inputs) {
+        const setting = table[input.name];
+        if (!setting) continue;
+        it(`${input.name}: kind, default${setting.kind === 'pick' ? ', options' : ''}${setting.kind === 'int' ? ', range' : ''}`, () => {
+          assert.ok(typesFor(setting).includes(input.type), `${input.name}: table kind ${setting.kind}, task.json type ${input.type}`);
+          assert.strictEqual(input.defaultValue ?? '', defaultFor(setting), `${input.name}: default`);
+          assert.ok((input.helpMarkDown ?? '').trim().length > 0, `${input.name}: help text`);
+          if (setting.kind === 'pick') assert.deepStrictEqual(Object.keys(input.options ?? {}), [...setting.options], `${input.name}: options`);
+          if (setting.kind === 'int') {
+            const stated = /\((\d+) to (\d+)\b/.exec(input.helpMarkDown ?? '');
+            assert.ok(stated, `${input.name}: the help text states no "(min to max" range`);
+            assert.deepStrictEqual([Number(stated[1]), Number(stated[2])], [setting.min, setting.max], `${input.name}: range`);
+            assert.ok(setting.default >= setting.min && setting.default <= setting.max, `${input.name}: default inside its range`);
+          }
+        });
+      }
+    });
+  }
+});
