@@ -2,7 +2,7 @@
 import '../common/platform/output';
 import { info, logger, setOutput, uploadSummary } from '../common/platform/output';
 import { runTask } from '../common/platform/task';
-import { CancelledError } from '../common/platform/errors';
+import { CancelledError, UserError } from '../common/platform/errors';
 import { readSettings } from '../common/platform/settings';
 import { COSIGN_SETTINGS, JobProgress, cosignSettingsFrom, runCosignJob, summaryMarkdown } from '../common/workflows/cosign';
 
@@ -45,6 +45,10 @@ void runTask(async (signal) => {
   setOutput('durationSeconds', result.durationSeconds, { grammar: 'wholeNumber' });
   setOutput('skipped', result.skipped, { grammar: 'boolean' });
   uploadSummary('cosign', summaryMarkdown(settings, result));
+  if (result.failures.length === 1 && result.images.length === 1) throw new UserError(result.images[0].error!);
+  if (result.failures.length > 0) {
+    throw new UserError(`${result.failures.length} of ${result.images.length} images failed (the others are done): ${result.failures.join('; ')}`);
+  }
 
   const what = result.skipped ? 'skipped (already present)' : `${settings.command} done`;
   info(

@@ -109,7 +109,7 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     const cosignDir = path.join(env.AGENT_TOOLSDIRECTORY, 'cosign');
     assert.deepStrictEqual(entries(cosignDir), ['3.1.1']);
     assert.deepStrictEqual(entries(path.join(cosignDir, '3.1.1')), [ARCH, `${ARCH}.complete`]);
-    assert.deepStrictEqual(entries(path.join(cosignDir, '3.1.1', ARCH)), ['cosign', 'cosign.sha256']);
+    assert.deepStrictEqual(entries(path.join(cosignDir, '3.1.1', ARCH)), ['cosign', 'cosign-flags.json', 'cosign.sha256']);
     assert.strictEqual(sha256File(path.join(cosignDir, '3.1.1', ARCH, 'cosign')), cosignSha);
     assert.deepStrictEqual(entries(env.AGENT_TEMPDIRECTORY), [], 'no download leftovers in the agent temp folder');
   }

@@ -76,6 +76,11 @@ export interface RetryOptions {
   /** Runs before the attempt that follows a 'reguard' failure (e.g. wait for GC again). */
   beforeReguard?: (signal: AbortSignal) => Promise<void>;
   /**
+   * Runs before every attempt, outside its deadline: a wait that work running in parallel asks
+   * for (a GC guard wait in progress, a registry's Retry-After) holds the next attempt, not kills it.
+   */
+  beforeAttempt?: (signal: AbortSignal) => Promise<void>;
+  /**
    * How giving up reads: the error thrown when no attempt is left or a failure is permanent (the
    * RetryError carries attempts, the failure class and the last error). Default: the RetryError.
    */
@@ -166,6 +171,7 @@ export async function withRetry<T>(
   const deadline = now() + budget.totalTimeoutSeconds * 1000;
   for (let attempt = 1; ; attempt++) {
     if (signal?.aborted) throw new CancelledError();
+    if (options.beforeAttempt) await options.beforeAttempt(signal ?? new AbortController().signal);
     const attemptDeadline = linkedDeadline(signal, Math.max(1, Math.min(budget.attemptTimeoutSeconds * 1000, deadline - now())));
     const attemptSignal = attemptDeadline.signal;
     try {

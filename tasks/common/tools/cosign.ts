@@ -139,6 +139,71 @@ function writeDiskCache(file: string, binaryKey: string, entry: string, value: s
   }
 }
 
+/**
+ * The flags an installed cosign lists, recorded beside it by CosignInstaller@1 from the same
+ * verified file it ran, so that Cosign@1 needs no `--help` probes on the common path. The record
+ * names the binary's size, mtime and inode: a file changed or replaced since never matches (hashing
+ * 87 MB again would cost more than the probes). A record that is missing, unreadable, too large or
+ * out of shape only costs the probes.
+ */
+export const FLAG_RECORD_FILE = 'cosign-flags.json';
+const FLAG_RECORD_MAX_BYTES = 256 * 1024;
+const FLAG_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+interface FlagRecord {
+  identity: string;
+  flags: Partial<Record<CosignCommand, string[]>>;
+}
+
+/** size|mtime|inode of the file itself (after links): what a change to it always changes. */
+export function fileIdentity(file: string): string | undefined {
+  try {
+    const st = fs.statSync(file);
+    return `${st.size}|${st.mtimeMs}|${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `<command> --help` for every recorded command, in parallel; the flags each lists. */
+export async function probeFlagSet(binary: string, signal?: AbortSignal): Promise<Record<CosignCommand, string[]>> {
+  const env = childEnv(process.env, {});
+  const lists = await Promise.all(
+    COSIGN_COMMANDS.map(async (command) => {
+      const r = await runProcess(binary, [command, '--help'], { env, signal, cancelSignal: signal, timeoutMs: 15_000 });
+      if (r.code !== 0) throw new UserError(`'${binary} ${command} --help' failed (exit ${r.code}): is this cosign?`);
+      return [command, [...parseHelpFlags(r.stdout + '\n' + r.stderr)]] as const;
+    }),
+  );
+  return Object.fromEntries(lists) as Record<CosignCommand, string[]>;
+}
+
+/** Writes the record beside `binary` (atomically: a reader sees the old record or the new one). */
+export function writeFlagRecord(binary: string, flags: Record<CosignCommand, string[]>): void {
+  const identity = fileIdentity(binary);
+  if (!identity) return;
+  const file = path.join(path.dirname(binary), FLAG_RECORD_FILE);
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify({ identity, flags } satisfies FlagRecord), { mode: 0o644 });
+  fs.renameSync(tmp, file);
+}
+
+/** The flags the record beside `binary` lists for `command`, when the record is for this very file. */
+export function recordedFlags(binary: string, command: CosignCommand): Set<string> | undefined {
+  try {
+    const real = fs.realpathSync(binary);
+    const file = path.join(path.dirname(real), FLAG_RECORD_FILE);
+    if (fs.statSync(file).size > FLAG_RECORD_MAX_BYTES) return undefined;
+    const rec = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<FlagRecord> | null;
+    if (!rec || typeof rec !== 'object' || rec.identity !== fileIdentity(real)) return undefined;
+    const list = rec.flags?.[command];
+    if (!Array.isArray(list) || list.length > 1000 || !list.every((f) => typeof f === 'string' && FLAG_NAME.test(f))) return undefined;
+    return new Set(list);
+  } catch {
+    return undefined;
+  }
+}
+
 export function binaryFlagProbe(binary: string, env: NodeJS.ProcessEnv = process.env, options: { diskCache?: boolean } = {}): FlagProbe {
   const key = cacheKey(binary);
   const probeEnv = childEnv(env, {});
@@ -147,6 +212,8 @@ export function binaryFlagProbe(binary: string, env: NodeJS.ProcessEnv = process
   return {
     flags: (command, signal) =>
       cached(`${key}|${command}|help`, async () => {
+        const recorded = recordedFlags(binary, command);
+        if (recorded) return { listed: recorded, probed: new Map<string, boolean>() };
         const entry = `${command}|help`;
         const hit = fromDisk(entry);
         if (Array.isArray(hit)) return { listed: new Set(hit), probed: new Map<string, boolean>() };

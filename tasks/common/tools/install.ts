@@ -11,6 +11,7 @@ import { linkedDeadline, withRetry } from '../platform/retry';
 import { requireHttpUrl } from '../platform/inputs';
 import { SettingValues, SettingsTable, int, text } from '../platform/settings';
 import { onExit } from '../platform/task';
+import { CosignCommand, probeFlagSet, writeFlagRecord } from './cosign';
 import { childEnv, runProcess } from '../platform/process';
 
 export const DEFAULT_COSIGN_VERSION: string = checksumTable.defaultVersion;
@@ -363,7 +364,7 @@ async function copyVerified(src: string, got: Download, dest: string): Promise<v
  * folder, so a half-written binary is never visible under the final path,
  * even with two jobs installing at once on one agent.
  */
-async function publishToCache(stagedBinary: string, got: Download, ins: Install): Promise<string> {
+async function publishToCache(stagedBinary: string, got: Download, ins: Install, flags: Record<CosignCommand, string[]> | undefined): Promise<string> {
   const { version } = ins.req;
   const plat = ins.plat;
   const arch = os.arch();
@@ -375,6 +376,8 @@ async function publishToCache(stagedBinary: string, got: Download, ins: Install)
   try {
     await copyVerified(stagedBinary, got, path.join(staging, plat.binaryName));
     fs.writeFileSync(path.join(staging, SIDECAR), `${got.sha256}\n`);
+    // Renaming the folder keeps the binary's size, mtime and inode: the record still matches it.
+    if (flags) writeFlagRecord(path.join(staging, plat.binaryName), flags);
     try {
       fs.renameSync(staging, finalDir);
     } catch (err) {
@@ -427,6 +430,17 @@ async function checkReportedVersion(binary: string, ins: Install): Promise<void>
 interface Pin {
   input: string;
   table?: string;
+}
+
+/** The flags the verified binary lists, for the record beside the cached copy; a failure only costs Cosign@1 its probes. */
+async function flagSetOf(binary: string, ins: Install): Promise<Record<CosignCommand, string[]> | undefined> {
+  try {
+    return await probeFlagSet(binary, ins.net.job);
+  } catch (err) {
+    if (ins.net.job.aborted) throw err;
+    ins.log.debug(`cosign's flags were not recorded: ${errorMessage(err)}`);
+    return undefined;
+  }
 }
 
 /** One install's request, platform, pins, network deadline and logger, shared by its steps. */
@@ -533,8 +547,9 @@ async function downloadAndCache(ins: Install): Promise<{ dir: string; sha256: st
     fs.chmodSync(tmp, 0o700);
     const moved = changedSince(tmp, got.stat);
     if (moved) throw new UserError(`The downloaded cosign in '${q(tempDir)}' changed after it was verified (${moved}); nothing was cached or run.`);
-    await checkReportedVersion(tmp, ins);
-    const dir = await publishToCache(tmp, got, ins);
+    // The verified file is the one run: for its version, and for the flags Cosign@1 would probe.
+    const [, flags] = await Promise.all([checkReportedVersion(tmp, ins), flagSetOf(tmp, ins)]);
+    const dir = await publishToCache(tmp, got, ins, flags);
     return { dir, sha256: got.sha256 };
   } finally {
     fs.rmSync(tempDir, { recursive: true, force: true });

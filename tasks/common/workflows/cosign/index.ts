@@ -1,4 +1,5 @@
 // Cosign@1's workflow: its settings, the job in phases, the summary it writes.
 export { COSIGN_SETTINGS, CosignTaskSettings, cosignSettingsFrom } from './settings';
-export { ImageResult, JobProgress, JobResult, Target, cosignArgv, runCosignJob } from './job';
+export { ImageResult, JobProgress, JobResult, Target } from './context';
+export { cosignArgv, runCosignJob } from './job';
 export { summaryMarkdown } from './summary';

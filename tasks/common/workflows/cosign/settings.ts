@@ -35,6 +35,7 @@ export const COSIGN_SETTINGS = {
   initialBackoffSeconds: int(5, 0, 3600),
   maxBackoffSeconds: int(60, 0, 3600),
   totalTimeoutMinutes: int(20, 1, 1440),
+  parallelism: int(4, 1, 16),
   resolveDigest: bool(true),
   skipIfPresent: bool(true),
   verifyAfter: bool(false),
@@ -66,6 +67,8 @@ export interface CosignTaskSettings {
   gcGuard: boolean;
   guard: GuardSettings;
   budget: RetryBudget;
+  /** Images and platform manifests resolved, checked, written and verified at most this many at a time. */
+  parallelism: number;
   resolveDigest: boolean;
   skipIfPresent: boolean;
   verifyAfter: boolean;
@@ -193,5 +196,5 @@ export function cosignSettingsFrom(v: CosignInputs): CosignTaskSettings {
   const run = runSettings(v, signing);
   // Last of the checks, still before any work: the retry budget must fit its total.
   assertBudget(budget, 'totalTimeoutMinutes');
-  return { ...signing, ...connections, budget, ...run };
+  return { ...signing, ...connections, budget, parallelism: v.parallelism, ...run };
 }

@@ -1,13 +1,19 @@
 // Cosign@1's build summary: one row per manifest with its digest, media type, attempts and result.
 import { mdCell } from '../../platform/output';
 import { formatDuration } from '../../platform/task';
-import { JobResult } from './job';
+import { JobResult } from './context';
 import { CosignTaskSettings } from './settings';
 
+/** Every image with its digest, media type, attempts and result, on success and on failure. */
 export function summaryMarkdown(s: CosignTaskSettings, r: JobResult): string {
   const lines: string[] = [];
-  lines.push(`### Cosign@1: ${s.command}${r.skipped ? ' (skipped: already present)' : ''}`, '');
+  const failed = r.failures.length ? ` (${r.failures.length} of ${r.images.length} image(s) failed)` : '';
+  lines.push(`### Cosign@1: ${s.command}${r.skipped ? ' (skipped: already present)' : ''}${failed}`, '');
   lines.push(`| image | digest | media type | platforms | attempts | result |`, `|---|---|---|---|---|---|`);
+  // An image that failed before it had targets (its digest could not be resolved) still gets its row.
+  r.images.forEach((img, i) => {
+    if (img.error && !r.targets.some((t) => t.image === i)) lines.push(`| ${mdCell(img.input)} | - | - | - | - | failed |`);
+  });
   for (const t of r.targets) {
     const img = r.images[t.image];
     const digest = t.pinned.includes('@') ? t.pinned.slice(t.pinned.indexOf('@') + 1) : '(tag)';
@@ -19,5 +25,9 @@ export function summaryMarkdown(s: CosignTaskSettings, r: JobResult): string {
   lines.push('', `- GC wait: ${formatDuration(r.gcWaitSeconds)}; total: ${formatDuration(r.durationSeconds)}; attempts (most for one manifest): ${r.attempts}`);
   lines.push(`- cosign: \`${r.cosign}\``);
   for (const n of r.notes) lines.push(`- ${n}`);
+  if (r.failures.length) {
+    lines.push('', '#### Failed', '');
+    for (const f of r.failures) lines.push(`- ${mdCell(f)}`);
+  }
   return lines.join('\n') + '\n';
 }

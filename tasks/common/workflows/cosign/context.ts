@@ -1,0 +1,92 @@
+// What every phase of one Cosign@1 run shares, and what it reports per image and per manifest.
+import { Limiter } from '../../platform/concurrency';
+import { Logger } from '../../platform/output';
+import { ImageReference, ResolvedImage } from '../../services/oci';
+import { CosignCommand, FlagPlan } from '../../tools/cosign';
+import { GuardGate, RegistryPause } from './gate';
+import { CosignTaskSettings } from './settings';
+
+export type TargetStatus = 'pending' | 'skipped' | 'written' | 'verified' | 'failed';
+
+/** One manifest cosign runs on: an input image, or a platform manifest of an index (recursive). */
+export interface Target {
+  /** Index of the input image this target belongs to. */
+  image: number;
+  pinned: string;
+  label: string;
+  platform?: string;
+  skipped: boolean;
+  attempts: number;
+  status: TargetStatus;
+  /** Why it failed (one line), when it did. */
+  error?: string;
+}
+
+export interface ImageResult {
+  input: string;
+  pinned: string;
+  digest: string;
+  mediaType: string;
+  platforms: number;
+  /** Why the image could not be resolved (one line), when it could not. */
+  error?: string;
+}
+
+export interface JobResult {
+  images: ImageResult[];
+  targets: Target[];
+  attempts: number;
+  gcWaitSeconds: number;
+  durationSeconds: number;
+  skipped: boolean;
+  cosign: string;
+  notes: string[];
+  /** One line per image that failed, in input order; the job failed when there is any. */
+  failures: string[];
+}
+
+/** What is known so far, for outputs on a failed run too. */
+export interface JobProgress {
+  attempts: number;
+  gcWaitSeconds: number;
+}
+
+/** cosign's flags for the command, and for its verify command when a check or verification runs. */
+export interface CommandPlans {
+  plan: FlagPlan;
+  verifyPlan?: FlagPlan;
+}
+
+/** One input image as it moves through the phases. */
+export interface ImageWork {
+  index: number;
+  ref: ImageReference;
+  result: ImageResult;
+  resolved?: ResolvedImage;
+  targets: Target[];
+  /** Lines of this image only (cosign's own output among them), printed as one block when it ends. */
+  block: string[];
+  /** Prints a line that names this image. */
+  log: Logger;
+}
+
+export interface CosignRun {
+  s: CosignTaskSettings;
+  log: Logger;
+  signal: AbortSignal;
+  progress: JobProgress;
+  binary: string;
+  write: boolean;
+  verifyCommand: CosignCommand;
+  notes: string[];
+  /** At most `parallelism` resolutions, checks, writes and verifications at a time. */
+  limiter: Limiter;
+  gate: GuardGate;
+  registryPause: RegistryPause;
+  /** A registry 401 goes back to the guard (a DigitalOcean connection is there to ask). */
+  reguardOn401: boolean;
+  gcWaitSeconds: number;
+}
+
+/** The most lines one image's block keeps: a chatty cosign cannot fill memory. */
+export const MAX_BLOCK_LINES = 400;
