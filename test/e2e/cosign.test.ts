@@ -160,7 +160,7 @@ describe('Cosign@1 end-to-end (bundled task, real cosign, registry behind the em
     ['cosign 3.x', tools.cosign3],
   ] as const) {
     describe(label, () => {
-      it('seed 000: GC running when the attest starts → waits, then succeeds, and cosign verify-attestation passes', async () => {
+      it('GC running when the attest starts → waits, then succeeds, and cosign verify-attestation passes', async () => {
         const repo = uniqueRepo('s000');
         const digest = await pushTinyImage(f.reg.host, `${repo}:1.0`);
         f.emu.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 3 }] });
@@ -174,7 +174,7 @@ describe('Cosign@1 end-to-end (bundled task, real cosign, registry behind the em
         assertNoSecrets(f, r.stdout + r.stderr, 'task output');
       });
 
-      it('seed 000 reproduced: guard off, one attempt, GC running → fails with the 401', async () => {
+      it('the GC incident reproduced: guard off, one attempt, GC running → fails with the 401', async () => {
         const repo = uniqueRepo('s000-off');
         await pushTinyImage(f.reg.host, `${repo}:1.0`);
         f.emu.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 60 }] });
@@ -188,7 +188,7 @@ describe('Cosign@1 end-to-end (bundled task, real cosign, registry behind the em
         );
       });
 
-      it('seed 002: a two-platform OCI index by tag → digests is the index digest the registry reports; recursive covers each platform', async () => {
+      it('a two-platform OCI index by tag → digests is the index digest the registry reports; recursive covers each platform', async () => {
         const repo = uniqueRepo('s002');
         const d = await pushIndex(f.reg, repo, '2.0');
         const r = await runCosignTask(f, baseInputs(f, cosign, `${f.emu.registryHost}/${repo}:2.0`, { recursive: 'true', command: 'sign', predicate: '' }));
@@ -207,7 +207,7 @@ describe('Cosign@1 end-to-end (bundled task, real cosign, registry behind the em
         }
       });
 
-      it('seed 001/004: Rekor 404 twice, then the real cosign → success with attempts = 3', async () => {
+      it('Rekor 404 twice, then the real cosign → success with attempts = 3', async () => {
         const repo = uniqueRepo('s001');
         await pushTinyImage(f.reg.host, `${repo}:1.0`);
         const dir = tempDir('wrap');

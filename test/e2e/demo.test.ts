@@ -18,7 +18,7 @@ function demo(args: string[]): Promise<{ code: number | null; stdout: string; st
 }
 
 // The README's "see it work" command (npm start = provision + build + this script).
-describe('npm start: the seed-000 demo on the built-in emulator', () => {
+describe('npm start: the GC incident replayed on the built-in emulator', () => {
   it('with the guard: GC is timed, the attest waits, attests the registry digest and verifies', async () => {
     const r = await demo([]);
     assert.strictEqual(r.code, 0, r.stdout + r.stderr);

@@ -80,7 +80,7 @@ describe('Cosign@1 L0: inputs are checked before any connection or child process
     { name: 'filePath: predicate missing', inputs: { predicate: '/nonexistent/p.json' }, input: 'predicate' },
     { name: 'filePath: predicate is a folder (empty filePath arrives as the sources folder)', inputs: { predicate: '/tmp' }, input: 'predicate', re: /folder/ },
     { name: 'multiLine: annotation without =', inputs: { command: 'sign', annotations: 'oops' }, input: 'annotations' },
-    { name: 'boolean: empty (seed 001)', inputs: {}, empty: ['recursive'], input: 'recursive', re: /got ''/ },
+    { name: 'boolean: empty (an unset pipeline variable)', inputs: {}, empty: ['recursive'], input: 'recursive', re: /got ''/ },
     { name: 'boolean: yes', inputs: { skipIfPresent: 'yes' }, input: 'skipIfPresent' },
     { name: 'boolean: 1', inputs: { verifyAfter: '1' }, input: 'verifyAfter' },
     { name: 'int: not whole', inputs: { maxAttempts: '3.5' }, input: 'maxAttempts' },
@@ -112,7 +112,7 @@ describe('Cosign@1 L0: inputs are checked before any connection or child process
     });
   }
 
-  it('retry budget that does not fit: fails at once naming the numbers (seed 004), no connection, no child', async () => {
+  it('retry budget that does not fit: fails at once naming the numbers, no connection, no child', async () => {
     const r = await runScenario({
       inputs: { ...good(), maxAttempts: '5', attemptTimeoutSeconds: '180', initialBackoffSeconds: '5', maxBackoffSeconds: '60', totalTimeoutMinutes: '15' },
       env: { DIGITALOCEAN_ACCESS_TOKEN: 'dop_v1_l0_secret_token', DIGITALOCEAN_API_URL: 'http://127.0.0.1:9' },

@@ -24,10 +24,10 @@ const IMG = 'registry.example.com/acme/app@sha256:' + 'a'.repeat(64);
 
 // ------------------------------------------------------------------ classification
 
-/** stderr samples: real cosign 2.5/3.1 output and the incidents' own texts (seeds 000, 001, 002, 004). */
+/** stderr samples: real cosign 2.5/3.1 output, and the texts the failures this extension was built for printed. */
 const SAMPLES: Array<{ name: string; stderr: string; kind: string; reason: string; reguard?: boolean; command?: 'attest' | 'verify' }> = [
   {
-    name: 'seed 000: token exchange 401 during GC (DO connection present)',
+    name: 'token exchange 401 during a GC (DO connection present)',
     stderr:
       'Error: signing registry.digitalocean.com/forma-3d/docs@sha256:abc: GET https://api.digitalocean.com/v2/registry/auth?scope=repository:forma-3d/docs:push,pull&service=registry.digitalocean.com: unexpected status code 401 Unauthorized',
     kind: 'reguard',
@@ -35,7 +35,7 @@ const SAMPLES: Array<{ name: string; stderr: string; kind: string; reason: strin
     reguard: true,
   },
   {
-    name: 'seed 000 without a DO connection: retried, not reguarded',
+    name: 'token exchange 401 without a DO connection: retried, not reguarded',
     stderr:
       'error during command execution: writing bundle: GET http://x/v2/registry/auth: unexpected status code 401 Unauthorized: {"id": "Unauthorized", "message": "Unable to authenticate you" }',
     kind: 'transient',
@@ -50,14 +50,14 @@ const SAMPLES: Array<{ name: string; stderr: string; kind: string; reason: strin
     reguard: true,
   },
   {
-    name: 'seed 001: Rekor 404 getLogEntryByUuidNotFound',
+    name: 'Rekor 404 getLogEntryByUuidNotFound',
     stderr:
       'error during command execution: signing [docker.io/l/t@sha256:49758a04]: signing digest: [GET /api/v1/log/entries/{entryUUID}][404] getLogEntryByUuidNotFound',
     kind: 'transient',
     reason: 'rekor-404',
   },
   {
-    name: 'seed 004: context deadline exceeded',
+    name: 'context deadline exceeded',
     stderr: 'Error: Post "https://rekor.sigstore.dev/api/v1/log/entries": giving up after 1 attempt(s): context deadline exceeded',
     kind: 'transient',
     reason: 'timeout',
@@ -89,7 +89,7 @@ const SAMPLES: Array<{ name: string; stderr: string; kind: string; reason: strin
     reason: 'network',
   },
   {
-    name: 'seed 002: MANIFEST_UNKNOWN',
+    name: 'MANIFEST_UNKNOWN',
     stderr:
       'Error: signing [ghcr.io/slashdevops/idp-scim-sync@sha256:2925]: GET https://ghcr.io/v2/slashdevops/idp-scim-sync/manifests/sha256:2925: MANIFEST_UNKNOWN: manifest unknown',
     kind: 'permanent',
@@ -103,7 +103,7 @@ const SAMPLES: Array<{ name: string; stderr: string; kind: string; reason: strin
     reason: 'manifest-unknown',
   },
   {
-    name: 'unknown flag (seed 004: --retry)',
+    name: 'unknown flag (--retry, which cosign does not have)',
     stderr: 'Error: unknown flag: --retry\nerror during command execution: unknown flag: --retry',
     kind: 'permanent',
     reason: 'unknown-flag',
@@ -146,7 +146,7 @@ const SAMPLES: Array<{ name: string; stderr: string; kind: string; reason: strin
     reason: 'invalid-predicate',
   },
   {
-    name: 'seed 001: DENIED on an immutable tag',
+    name: 'DENIED on an immutable tag',
     stderr:
       'ERROR: failed to push: denied: requested access to the resource is denied — tag 2.2.0-beta.6 is already assigned to an image in this repository and cannot be updated due to immutability settings.',
     kind: 'permanent',
