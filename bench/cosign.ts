@@ -19,7 +19,7 @@ import { tempDir, tools } from '../test/harness/paths';
 import { RealRegistry, pushTinyImage, startRegistry } from '../test/harness/registry';
 import { agentEnv, runTask } from '../test/harness/run-task';
 import type { BenchRow } from './types';
-import { median, printWhenRunDirectly } from './types';
+import { inTurn, median, printWhenRunDirectly } from './types';
 
 const RUNS = 7;
 
@@ -108,13 +108,7 @@ async function overhead(s: Setup, viaFront: boolean): Promise<BenchRow> {
       if (r.result !== 'Succeeded') throw new Error(`Cosign@1 failed: ${r.resultMessage}`);
       task.push(ms);
     };
-    if (i % 2 === 0) {
-      await runBare();
-      await runWrapped();
-    } else {
-      await runWrapped();
-      await runBare();
-    }
+    await inTurn(i, runBare, runWrapped);
   }
   const ratio = median(task) / median(bare);
   return {

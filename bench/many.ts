@@ -14,10 +14,10 @@ import { Emulator, startEmulator } from '../test/harness/emulator';
 import { KeyPair, generateKeyPair } from '../test/harness/keys';
 import { readOnce, sha256, startMirror } from '../test/harness/mirror';
 import { tempDir, tools } from '../test/harness/paths';
-import { RealRegistry, pushTinyImage, startRegistry } from '../test/harness/registry';
+import { RealRegistry, pushTinyImages, startRegistry } from '../test/harness/registry';
 import { agentEnv, runTask } from '../test/harness/run-task';
 import type { BenchRow } from './types';
-import { median, printWhenRunDirectly } from './types';
+import { inTurn, median, printWhenRunDirectly } from './types';
 
 interface Setup {
   reg: RealRegistry;
@@ -30,17 +30,9 @@ interface Setup {
 
 let repoSeq = 0;
 
-/** `n` new images in a new repository, by tag and by the digest the registry reports. */
-async function newImages(s: Setup, n: number): Promise<{ refs: string[]; pinned: string[] }> {
-  const repo = `demo-registry/bench-many-${process.pid}-${++repoSeq}`;
-  const refs: string[] = [];
-  const pinned: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const digest = await pushTinyImage(s.reg.host, `${repo}:${i}`);
-    refs.push(`${s.emu.registryHost}/${repo}:${i}`);
-    pinned.push(`${s.emu.registryHost}/${repo}@${digest}`);
-  }
-  return { refs, pinned };
+/** `n` new images in a new repository, through the front. */
+function newImages(s: Setup, n: number): Promise<{ refs: string[]; pinned: string[] }> {
+  return pushTinyImages(s.reg.host, `demo-registry/bench-many-${process.pid}-${++repoSeq}`, n, s.emu.registryHost);
 }
 
 /** Bare cosign signing every digest in one invocation; milliseconds, spawn to exit. */
@@ -99,15 +91,11 @@ async function sideBySide(s: Setup, n: number, runs: number, extra: Record<strin
   for (let i = 0; i < runs; i++) {
     const a = await newImages(s, n);
     const b = await newImages(s, n);
-    const runTaskSide = async () => task.push((await taskRun(s, signInputs(s, a.refs, extra))).ms);
-    const runBareSide = async () => bare.push(await bareSign(s, b.pinned));
-    if (i % 2 === 0) {
-      await runTaskSide();
-      await runBareSide();
-    } else {
-      await runBareSide();
-      await runTaskSide();
-    }
+    await inTurn(
+      i,
+      async () => task.push((await taskRun(s, signInputs(s, a.refs, extra))).ms),
+      async () => bare.push(await bareSign(s, b.pinned)),
+    );
   }
   return { task: median(task), bare: median(bare) };
 }

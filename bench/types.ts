@@ -27,3 +27,14 @@ export function printWhenRunDirectly(run: () => Promise<BenchRow[]>): void {
       process.exit(1);
     });
 }
+
+/** Runs `a` then `b` on even rounds and `b` then `a` on odd ones, so neither side always goes first. */
+export async function inTurn(round: number, a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<void> {
+  if (round % 2 === 0) {
+    await a();
+    await b();
+  } else {
+    await b();
+    await a();
+  }
+}

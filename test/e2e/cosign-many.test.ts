@@ -5,21 +5,13 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import { tempDir, tools } from '../harness/paths';
-import { pushTinyImage, run } from '../harness/registry';
+import { pushTinyImages, run } from '../harness/registry';
 import { describeRun } from '../harness/run-task';
-import { baseInputs, runCosignTask, uniqueRepo, useCosignFixture, wrapper } from './cosignSupport';
+import { COSIGN_VERSIONS, baseInputs, runCosignTask, uniqueRepo, useCosignFixture, wrapper } from './cosignSupport';
 
-/** Pushes `n` images to one new repository; their references through the front and their digests. */
-async function pushImages(f: ReturnType<typeof useCosignFixture>, prefix: string, n: number): Promise<{ refs: string[]; pinned: string[] }> {
-  const repo = uniqueRepo(prefix);
-  const refs: string[] = [];
-  const pinned: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const digest = await pushTinyImage(f.reg.host, `${repo}:${i}`);
-    refs.push(`${f.emu.registryHost}/${repo}:${i}`);
-    pinned.push(`${f.emu.registryHost}/${repo}@${digest}`);
-  }
-  return { refs, pinned };
+/** `n` new images in one new repository, through the front. */
+function pushImages(f: ReturnType<typeof useCosignFixture>, prefix: string, n: number): Promise<{ refs: string[]; pinned: string[] }> {
+  return pushTinyImages(f.reg.host, uniqueRepo(prefix), n, f.emu.registryHost);
 }
 
 /** The summary the task attached (Markdown). */
@@ -40,10 +32,7 @@ describe('Cosign@1 with many images (bundled task, real cosign, parallelism)', f
   this.timeout(180_000);
   const f = useCosignFixture();
 
-  for (const [label, cosign] of [
-    ['cosign 2.x', tools.cosign2],
-    ['cosign 3.x', tools.cosign3],
-  ] as const) {
+  for (const [label, cosign] of COSIGN_VERSIONS) {
     describe(label, () => {
       it('12 images with parallelism 1 and 4: the same signatures, outputs in input order, each verified by cosign itself', async () => {
         for (const parallelism of ['1', '4']) {

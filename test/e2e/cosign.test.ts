@@ -14,6 +14,7 @@ import { pushTinyImage, run } from '../harness/registry';
 import { agentEnv, describeRun } from '../harness/run-task';
 import { isCommand, outputLines } from '../harness/vso';
 import {
+  COSIGN_VERSIONS,
   REG_ID,
   assertNoSecrets,
   baseInputs,
@@ -30,10 +31,7 @@ describe('Cosign@1 end-to-end (bundled task, real cosign, registry behind the em
   this.timeout(120_000);
   const f = useCosignFixture();
 
-  for (const [label, cosign] of [
-    ['cosign 2.x', tools.cosign2],
-    ['cosign 3.x', tools.cosign3],
-  ] as const) {
+  for (const [label, cosign] of COSIGN_VERSIONS) {
     describe(label, () => {
       it('GC running when the attest starts → waits, then succeeds, and cosign verify-attestation passes', async () => {
         const repo = uniqueRepo('s000');

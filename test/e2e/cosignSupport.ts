@@ -12,6 +12,12 @@ import { RealRegistry, run, startRegistry } from '../harness/registry';
 import { TaskRun, agentEnv, runTask } from '../harness/run-task';
 import { doEndpointEnv, offlineAttestInputs } from '../harness/pipeline-env';
 
+/** Every test that runs cosign runs it with both generations. */
+export const COSIGN_VERSIONS = [
+  ['cosign 2.x', tools.cosign2],
+  ['cosign 3.x', tools.cosign3],
+] as const;
+
 export const PREDICATE_TYPE = 'https://example.com/promotion/v1';
 export const DO_ID = 'do-conn';
 export const REG_ID = 'reg-conn';

@@ -110,3 +110,18 @@ export async function pushTinyImage(
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Pushes `n` tiny images as `<repo>:0` … `<repo>:<n-1>` to `upstreamHost`; returns them as a client
+ * names them through `seenAs` (the emulator's front, say): by tag, and by the digest the registry reports.
+ */
+export async function pushTinyImages(upstreamHost: string, repo: string, n: number, seenAs = upstreamHost): Promise<{ refs: string[]; pinned: string[] }> {
+  const refs: string[] = [];
+  const pinned: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const digest = await pushTinyImage(upstreamHost, `${repo}:${i}`);
+    refs.push(`${seenAs}/${repo}:${i}`);
+    pinned.push(`${seenAs}/${repo}@${digest}`);
+  }
+  return { refs, pinned };
+}
