@@ -6,7 +6,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { issuedDockerAuths, writePrivateDockerConfig } from '../../tasks/common/services/credentials';
-import { digitalOceanAuths } from '../../tasks/common/workflows/cosign/job';
+import { digitalOceanAuths } from '../../tasks/common/workflows/access';
 import { DigitalOceanClient } from '../../tasks/common/services/digitalocean';
 import { redact } from '../../tasks/common/platform/output';
 import { CancelledError, UserError } from '../../tasks/common/platform/errors';
@@ -80,7 +80,7 @@ describe('issued registry credentials (credentials.ts)', () => {
   });
 });
 
-describe('DigitalOcean credentials are bounded by totalTimeoutMinutes (cosignjob.ts digitalOceanAuths)', function () {
+describe('DigitalOcean credentials are bounded by totalTimeoutMinutes (workflows/access.ts digitalOceanAuths)', function () {
   this.timeout(20_000);
 
   it('a docker-credentials call that never answers ends at the total deadline (not Cancelled)', async () => {

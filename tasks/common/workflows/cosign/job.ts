@@ -3,16 +3,9 @@
 import { Limiter } from '../../platform/concurrency';
 import { CancelledError, UserError, errorMessage } from '../../platform/errors';
 import { Logger } from '../../platform/output';
-import { linkedDeadline } from '../../platform/retry';
 import { formatDuration } from '../../platform/task';
-import {
-  DockerAuths,
-  DockerConfigHandle,
-  agentDockerConfig,
-  authsForConnection,
-  issuedDockerAuths,
-  writePrivateDockerConfig,
-} from '../../services/credentials';
+import { DockerConfigHandle } from '../../services/credentials';
+import { describeCredentials, registryCredentials } from '../access';
 import { DigitalOceanClient } from '../../services/digitalocean';
 import { TimelineClient, readTimelineClient } from '../../services/timeline';
 import { CosignCommand, CosignOptions, binaryFlagProbe, findCosign, isWriteCommand, planFlags } from '../../tools/cosign';
@@ -84,56 +77,11 @@ function guardFor(run: CosignRun, doClient: DigitalOceanClient | undefined): ((w
   };
 }
 
-/** Registry credentials for cosign: a private DOCKER_CONFIG (a connection, or DigitalOcean's short-lived ones), else the agent's. */
-async function registryCredentials(run: CosignRun): Promise<DockerConfigHandle> {
+/** Registry credentials for cosign, lasting through the guard and the whole retry budget. */
+function credentialsFor(run: CosignRun): Promise<DockerConfigHandle> {
   const { s } = run;
-  if (s.registryConnection) return writePrivateDockerConfig(authsForConnection(s.registryConnection), 'dockerRegistryConnection');
-  if (!s.useDigitalOceanCredentials || !s.doConnection) return agentDockerConfig();
   const expirySeconds = Math.min(86_400, s.guard.timeoutSeconds + s.budget.totalTimeoutSeconds + 900);
-  // The calls Cosign@1 makes for itself follow its own retry budget: a user who allows two attempts
-  // gets two here too. (The guard's polling keeps the client's default budget: it rides out 429s.)
-  const credentialsClient = new DigitalOceanClient(s.doConnection, {
-    log: run.log.debug,
-    maxAttempts: s.budget.maxAttempts,
-    initialBackoffSeconds: s.budget.initialBackoffSeconds,
-    maxBackoffSeconds: s.budget.maxBackoffSeconds,
-    requestTimeoutMs: Math.min(30_000, s.budget.attemptTimeoutSeconds * 1000),
-    callTimeoutSeconds: s.budget.totalTimeoutSeconds,
-  });
-  const options = { readWrite: run.write, expirySeconds };
-  const c = await digitalOceanAuths(credentialsClient, s.guard.registry, options, s.budget.totalTimeoutSeconds * 1000, run.signal);
-  const creds = writePrivateDockerConfig(c.auths, 'digitalocean');
-  run.log.info(
-    `Registry credentials: short-lived ${run.write ? 'read-write' : 'read-only'} DigitalOcean credentials for ${c.registry} (expire in ${formatDuration(expirySeconds)}).`,
-  );
-  return creds;
-}
-
-/**
- * The registry's name and short-lived credentials from DigitalOcean, bounded by totalTimeoutMinutes
- * whatever the API does; the answer is checked (and its secrets registered) before it is used.
- */
-export async function digitalOceanAuths(
-  client: DigitalOceanClient,
-  registryName: string,
-  options: { readWrite: boolean; expirySeconds: number },
-  totalMs: number,
-  signal: AbortSignal,
-): Promise<{ registry: string; auths: DockerAuths }> {
-  const deadline = linkedDeadline(signal, totalMs);
-  try {
-    const registry = await client.resolveRegistry(registryName, deadline.signal);
-    const answer = await client.dockerCredentials(registry, options, deadline.signal);
-    return { registry, auths: issuedDockerAuths(answer, 'DigitalOcean API docker-credentials') };
-  } catch (err) {
-    if (deadline.expired() && !signal.aborted) {
-      throw new UserError(`DigitalOcean registry credentials were not obtained within totalTimeoutMinutes (${formatDuration(Math.round(totalMs / 1000))}).`);
-    }
-    if (err instanceof CancelledError || signal.aborted) throw new CancelledError();
-    throw err;
-  } finally {
-    deadline.clear();
-  }
+  return registryCredentials(s, { registryName: s.guard.registry, readWrite: run.write, expirySeconds, budget: s.budget, log: run.log, signal: run.signal });
 }
 
 /** The images' outputs, once every image has its registry digest (in input order, whatever order they resolved in). */
@@ -201,10 +149,9 @@ export async function runCosignJob(
   const guard = guardFor(run, doClient);
   run.gate = new GuardGate(guard);
   run.reguardOn401 = !!guard && !!doClient;
-  const creds = await registryCredentials(run);
+  const creds = await credentialsFor(run);
   try {
-    if (creds.dir) run.log.info(`Registry credentials: ${creds.source} for ${creds.hosts.join(', ')} in a private DOCKER_CONFIG (removed when the task ends).`);
-    else run.log.info(`Registry credentials: ${creds.source === 'anonymous' ? 'none (anonymous)' : "the agent's docker config"}.`);
+    describeCredentials(creds, run.log);
     // cosign's flags must be known before the first check or write; a failure there ends the job.
     const { plan } = await plans;
     for (const n of plan.notes) run.log.info(`cosign flags: ${n}`);

@@ -1,14 +1,15 @@
 import * as fs from 'fs';
 import { UserError } from '../../platform/errors';
 import { requireHttpUrl } from '../../platform/inputs';
-import { SettingValues, SettingsTable, bool, connection, int, lines, pick, secret, text } from '../../platform/settings';
+import { SettingValues, SettingsTable, bool, int, lines, pick, secret, text } from '../../platform/settings';
 import { quote } from '../../platform/output';
 import { RetryBudget, assertBudget } from '../../platform/retry';
 import { COSIGN_COMMANDS, CosignCommand, isWriteCommand, splitArguments } from '../../tools/cosign';
 import { ImageReference, parseImageReference } from '../../services/oci';
-import { DoConnection, doConnectionFrom } from '../../services/digitalocean';
+import { DoConnection } from '../../services/digitalocean';
+import { REGISTRY_ACCESS_SETTINGS, registryAccessFrom } from '../access';
 import { GUARD_SETTINGS, GuardSettings, guardSettingsFrom } from '../guard';
-import { RegistryConnection, dockerRegistryConnectionFrom } from '../../services/credentials';
+import { RegistryConnection } from '../../services/credentials';
 
 /** The inputs of Cosign@1, as its task.json declares them. */
 export const COSIGN_SETTINGS = {
@@ -21,11 +22,7 @@ export const COSIGN_SETTINGS = {
   predicateType: text('custom'),
   annotations: lines(),
   recursive: bool(false),
-  dockerRegistryConnection: connection('dockerregistry'),
-  digitalOceanConnection: connection('digitalocean'),
-  useDigitalOceanCredentials: bool(false),
-  allowHttpRegistry: bool(false),
-  allowInsecureRegistry: bool(false),
+  ...REGISTRY_ACCESS_SETTINGS,
   gcGuard: bool(true),
   ...GUARD_SETTINGS,
   guardTimeoutMinutes: int(30, 1, 1440),
@@ -143,17 +140,9 @@ function requirePredicateFile(predicate: string): void {
 
 /** Where registry credentials come from, and the GC guard. */
 function connectionSettings(v: CosignInputs): ConnectionSettings {
-  const registryConnection = dockerRegistryConnectionFrom('dockerRegistryConnection', v.dockerRegistryConnection);
-  const doConnection = doConnectionFrom('digitalOceanConnection', v.digitalOceanConnection, false);
-  const { useDigitalOceanCredentials, gcGuard } = v;
-  if (useDigitalOceanCredentials && !doConnection) {
-    throw new UserError("Input 'useDigitalOceanCredentials' is true, but no 'digitalOceanConnection' (or DIGITALOCEAN_ACCESS_TOKEN) is given.");
-  }
-  if (useDigitalOceanCredentials && registryConnection) {
-    throw new UserError("Inputs 'useDigitalOceanCredentials' and 'dockerRegistryConnection' are exclusive: choose one source of registry credentials.");
-  }
+  const { registryConnection, doConnection, useDigitalOceanCredentials } = registryAccessFrom(v);
   const guard = guardSettingsFrom(v, { minutes: v.guardTimeoutMinutes, seconds: v.guardTimeoutSeconds }, 'fail');
-  return { registryConnection, doConnection, useDigitalOceanCredentials, gcGuard, guard };
+  return { registryConnection, doConnection, useDigitalOceanCredentials, gcGuard: v.gcGuard, guard };
 }
 
 function retryBudget(v: CosignInputs): RetryBudget {
