@@ -10,6 +10,7 @@ import { INSTALLER_SETTINGS } from '../../tasks/common/tools/install';
 import { COSIGN_SETTINGS } from '../../tasks/common/workflows/cosign/settings';
 import { GC_RUN_SETTINGS } from '../../tasks/common/workflows/gcrun';
 import { GC_WAIT_SETTINGS } from '../../tasks/common/workflows/guard';
+import { TAG_CHECK_SETTINGS } from '../../tasks/common/workflows/tags/check';
 import { ROOT } from '../harness/paths';
 
 interface TaskInput {
@@ -25,6 +26,7 @@ const TABLES: Record<string, SettingsTable> = {
   CosignV1: COSIGN_SETTINGS,
   DoRegistryGarbageCollectionV1: GC_RUN_SETTINGS,
   DoRegistryGcWaitV1: GC_WAIT_SETTINGS,
+  RegistryTagCheckV1: TAG_CHECK_SETTINGS,
 };
 
 function taskInputs(folder: string): TaskInput[] {

@@ -201,6 +201,15 @@ function isPinnedReference(v: string): boolean {
   return slash > 0 && HOST.test(name.slice(0, slash)) && REPO_PATH.test(name.slice(slash + 1));
 }
 
+/** host/repo:tag, in the same host and repository grammar as a pinned reference. */
+function isTaggedReference(v: string): boolean {
+  const colon = v.lastIndexOf(':');
+  const slash = v.indexOf('/');
+  if (colon <= slash || !/^[\w][\w.-]{0,127}$/.test(v.slice(colon + 1))) return false;
+  const name = v.slice(0, colon);
+  return slash > 0 && HOST.test(name.slice(0, slash)) && REPO_PATH.test(name.slice(slash + 1));
+}
+
 export const GRAMMARS = {
   uuid: (v: string) => UUID.test(v),
   digest: (v: string) => DIGEST.test(v),
@@ -215,6 +224,8 @@ export const GRAMMARS = {
   /** A value this task made itself (a path, a version it validated): printed cleaned. */
   own: (v: string) => clean(v) === v,
   pinnedReference: isPinnedReference,
+  /** `host/repo:tag`: an image reference by tag, as the registry's grammar allows it. */
+  taggedReference: isTaggedReference,
 } as const;
 export type Grammar = keyof typeof GRAMMARS;
 
