@@ -23,8 +23,16 @@ export interface RealRegistry {
   stop(): Promise<void>;
 }
 
+export interface RegistryOptions {
+  /**
+   * storage.delete.enabled: DELETE /v2/<name>/manifests/<digest> works (202). Default true, as this
+   * harness has always started it; false gives a registry that answers such a DELETE 405 UNSUPPORTED.
+   */
+  deleteEnabled?: boolean;
+}
+
 /** Starts the real CNCF distribution registry on loopback with its own storage. */
-export async function startRegistry(): Promise<RealRegistry> {
+export async function startRegistry(options: RegistryOptions = {}): Promise<RealRegistry> {
   const port = await freePort();
   const dir = tempDir('registry');
   const config = path.join(dir, 'config.yml');
@@ -40,7 +48,7 @@ export async function startRegistry(): Promise<RealRegistry> {
       '  filesystem:',
       `    rootdirectory: ${path.join(dir, 'data')}`,
       '  delete:',
-      '    enabled: true',
+      `    enabled: ${options.deleteEnabled ?? true}`,
       'http:',
       `  addr: 127.0.0.1:${port}`,
       '',

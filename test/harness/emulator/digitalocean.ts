@@ -7,7 +7,8 @@ import * as http from 'http';
 import { URL } from 'url';
 import type { FaultInjector } from './faults';
 import { Registries, gcRecord } from './gc';
-import { bearer, doError, isoMillis, isoSeconds, readBody, send } from './http';
+import type { RepoAnswer, Repositories } from './repositories';
+import { bearer, doError, isoMillis, isoSeconds, noContent, readBody, send } from './http';
 import type { TokenEndpoint } from './token';
 import { EndpointKey, GC_TYPES, RequestRecord, TOKEN_SERVICE } from './types';
 
@@ -18,6 +19,9 @@ export interface Route {
   name?: string;
   uuid?: string;
   newPath?: boolean;
+  /** The repository (URL-decoded: 'my%2Frepo' is 'my/repo') and the tag or digest of a repository route. */
+  repository?: string;
+  reference?: string;
 }
 
 export function classify(method: string, pathname: string): Route {
@@ -41,7 +45,24 @@ export function classify(method: string, pathname: string): Route {
   if (rest === 'garbage-collections') return { endpoint: 'gc-list', route: 'gc-list', name, newPath };
   m = /^garbage-collection\/([^/]+)$/.exec(rest);
   if (m) return { endpoint: 'gc-cancel', route: 'gc-cancel', name, uuid: decodeURIComponent(m[1]), newPath };
-  return { endpoint: 'other' };
+  return repositoryRoute(rest, name, newPath);
+}
+
+/** repositories/{repository}/tags[/{tag}] and repositories/{repository}/digests/{digest}; a '/' in a name must come encoded. */
+function repositoryRoute(rest: string, name: string, newPath: boolean): Route {
+  const m = /^repositories\/([^/]+)\/(tags|digests)(?:\/([^/]+))?$/.exec(rest);
+  if (!m) return { endpoint: 'other' };
+  let repository: string, reference: string | undefined;
+  try {
+    repository = decodeURIComponent(m[1]);
+    reference = m[3] === undefined ? undefined : decodeURIComponent(m[3]);
+  } catch {
+    return { endpoint: 'other' };
+  }
+  if (m[2] === 'tags' && reference === undefined) return { endpoint: 'tags-list', route: 'tags-list', name, newPath, repository };
+  if (reference === undefined) return { endpoint: 'other' };
+  const endpoint = m[2] === 'tags' ? 'tag-delete' : 'manifest-delete';
+  return { endpoint, route: endpoint, name, newPath, repository, reference };
 }
 
 export interface ApiLimits {
@@ -61,6 +82,7 @@ export class DigitalOceanApi {
     private readonly registries: Registries,
     private readonly tokenEndpoint: TokenEndpoint,
     private readonly faults: FaultInjector,
+    private readonly repositories: Repositories,
     /** Known once the listeners listen. */
     private readonly urls: { apiUrl(): string; registryHost(): string },
   ) {}
@@ -241,8 +263,42 @@ export class DigitalOceanApi {
         if (!cancelled) return err(404, 'not_found', 'The resource you requested could not be found.');
         return json(200, { garbage_collection: cancelled });
       }
+      case 'tags-list':
+      case 'tag-delete':
+      case 'manifest-delete':
+        return this.repository(method, c, url, has, (a) => {
+          if ('error' in a) return err(a.status, a.error[0], a.error[1]);
+          if (a.status === 204) return noContent(res, rec, headers());
+          return json(a.status, a.body);
+        });
     }
     return notRouted();
+  }
+
+  /**
+   * The repository routes: registry:read to list, registry:delete to delete; a delete while a GC is
+   * active is refused. DigitalOcean documents no status for this (reference sections 5 and 7: "a delete
+   * is a write: during GC the registry is read-only"; the token endpoint's refusal is a 401, which on
+   * the API would read as a bad token), so the emulator answers 409 Conflict with DigitalOcean's error
+   * body: the status DigitalOcean already uses for a request that clashes with the registry's GC state
+   * (starting a GC while one is active).
+   */
+  private async repository(method: string, c: Route, url: URL, has: (s: string) => boolean, answer: (a: RepoAnswer) => void): Promise<void> {
+    const forbidden: RepoAnswer = { status: 403, error: ['forbidden', 'You are not authorized to perform this operation'] };
+    const notRouted: RepoAnswer = { status: 404, error: ['not_found', 'Your request could not be routed.'] };
+    const write = c.route !== 'tags-list';
+    if (method !== (write ? 'DELETE' : 'GET')) return answer(notRouted);
+    if (!has(write ? 'registry:delete' : 'registry:read')) return answer(forbidden);
+    if (!this.registries.has(c.name!)) return answer({ status: 404, error: ['not_found', 'registry does not exist'] });
+    if (write && this.registries.active(c.name!)) {
+      return answer({ status: 409, error: ['conflict', 'the registry is read-only while a garbage collection is running; try again when it has finished'] });
+    }
+    if (c.route === 'tag-delete') return answer(await this.repositories.deleteTag(c.name!, c.repository!, c.reference!));
+    if (c.route === 'manifest-delete') return answer(await this.repositories.deleteManifest(c.name!, c.repository!, c.reference!));
+    const page = Math.max(1, Math.floor(Number(url.searchParams.get('page') ?? '1')) || 1);
+    const per = Math.min(200, Math.max(1, Math.floor(Number(url.searchParams.get('per_page') ?? '20')) || 20));
+    const link = (n: number): string => `${this.urls.apiUrl()}${url.pathname}?page=${n}&per_page=${per}`;
+    return answer(await this.repositories.list(c.name!, c.repository!, page, per, link));
   }
 
   private registryInfo(name: string, withSubscription: boolean): Record<string, unknown> {

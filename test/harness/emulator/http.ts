@@ -49,6 +49,14 @@ export function send(res: http.ServerResponse, rec: RequestRecord, status: numbe
   res.end(buf);
 }
 
+/** A 204 answer: no body, no content type; records the status. */
+export function noContent(res: http.ServerResponse, rec: RequestRecord, headers: Record<string, string> = {}): void {
+  rec.status = 204;
+  if (res.destroyed) return;
+  res.writeHead(204, headers);
+  res.end();
+}
+
 export function readBody(req: http.IncomingMessage, limit = 1 << 20): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

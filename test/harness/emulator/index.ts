@@ -5,6 +5,8 @@
 //  - the registry's Docker V2 token endpoint (/v2/registry/auth), which refuses push-scoped tokens
 //    while a GC is active (the incident this project exists for): token.ts,
 //  - a token-auth front for a REAL distribution registry (second listener, optional): front.ts,
+//  - the registry's repositories (list tags, delete a tag or a manifest) over that same real
+//    registry: repositories.ts,
 //  - the Azure DevOps build timeline REST endpoint: timeline.ts,
 //  - faults a test queues per endpoint: faults.ts.
 //
@@ -19,6 +21,7 @@ import { DigitalOceanApi, classify } from './digitalocean';
 import { AnyFault, FaultInjector } from './faults';
 import { Registries, StartGcOptions } from './gc';
 import { RegistryFront } from './front';
+import { Repositories } from './repositories';
 import { Timers, basic, bearer, doError } from './http';
 import { Timeline } from './timeline';
 import { TokenEndpoint, TokenRequest } from './token';
@@ -76,7 +79,8 @@ class EmulatorImpl implements Emulator {
     this.tokenEndpoint = new TokenEndpoint(tokens, this.gc, Math.max(0, (opts.tailSeconds ?? 0) * 1000));
     this.tokenRequests = this.tokenEndpoint.tokenRequests;
     const limits = { perMinute: opts.rateLimitPerMinute ?? 250, perHour: opts.rateLimitPerHour ?? 5000, legacyOnly: opts.legacyOnly ?? false };
-    this.api = new DigitalOceanApi(tokens, limits, this.gc, this.tokenEndpoint, this.faults, urls);
+    const repositories = new Repositories(opts.upstreamRegistry ? new URL(opts.upstreamRegistry) : undefined);
+    this.api = new DigitalOceanApi(tokens, limits, this.gc, this.tokenEndpoint, this.faults, repositories, urls);
     this.timeline = new Timeline(this.buildAccessToken, this.project, this.buildId, () => this.collectionUri);
     if (opts.upstreamRegistry) this.front = new RegistryFront(new URL(opts.upstreamRegistry), this.tokenEndpoint, this.faults, urls);
   }

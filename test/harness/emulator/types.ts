@@ -7,7 +7,19 @@ export interface GcStep {
   status: string;
   seconds: number;
 } // status shown for that many seconds
-export type EndpointKey = 'registry' | 'gc-start' | 'gc-get' | 'gc-list' | 'gc-cancel' | 'credentials' | 'token' | 'timeline' | 'front';
+export type EndpointKey =
+  | 'registry'
+  | 'gc-start'
+  | 'gc-get'
+  | 'gc-list'
+  | 'gc-cancel'
+  | 'credentials'
+  | 'tags-list'
+  | 'tag-delete'
+  | 'manifest-delete'
+  | 'token'
+  | 'timeline'
+  | 'front';
 export interface StageSpec {
   name: string;
   state: 'pending' | 'inProgress' | 'completed';
@@ -39,7 +51,7 @@ export interface GcRecord {
 }
 export interface EmulatorOptions {
   token?: string; // accepted DO API token; default 'dop_v1_emulator_token'
-  tokenScopes?: string[]; // its scopes; default ['registry:read', 'registry:update']
+  tokenScopes?: string[]; // its scopes; default ['registry:read', 'registry:update'] (deletes need 'registry:delete')
   extraTokens?: Record<string, string[]>; // more accepted tokens -> scopes
   registries?: string[]; // default ['demo-registry']; >1 makes GET /v2/registry answer 412
   upstreamRegistry?: string; // e.g. 'http://127.0.0.1:5000' (a real distribution registry); when set, a token-auth front is started

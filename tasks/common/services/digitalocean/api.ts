@@ -50,10 +50,10 @@ const DO_MESSAGE_MAX = 200;
 /** links.pages.next is followed at most this many times: a looping or endless list cannot hold a task. */
 export const MAX_LIST_PAGES = 20;
 
-export type Scope = 'registry:read' | 'registry:update';
+export type Scope = 'registry:read' | 'registry:update' | 'registry:delete';
 
 export interface RequestSpec {
-  method: 'GET' | 'POST' | 'PUT';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: string;
   params?: Record<string, string | number | boolean>;
   body?: unknown;
@@ -62,6 +62,8 @@ export interface RequestSpec {
   accept?: number[];
   /** Checks a 2xx body inside the attempt, so an answer of the wrong shape is retried like any other. */
   check?: (data: any) => void;
+  /** A 2xx answer carries no body to read (204 on a delete): its status is the answer, data undefined. */
+  noContent?: boolean;
 }
 
 export interface DoAnswer {
@@ -184,7 +186,7 @@ export class DoApi {
     });
     this.pacer.noteHeaders(res);
     if (res.status >= 200 && res.status < 300) {
-      const data = this.okBody(spec, res);
+      const data = spec.noContent ? undefined : this.okBody(spec, res);
       spec.check?.(data);
       this.pacer.noteSuccess();
       return { status: res.status, data, requestId: quote(res.headers['x-request-id'] ?? '', 64) };

@@ -6,9 +6,23 @@ import { DoApi, DoAnswer, DoApiError, DigitalOceanClientOptions, GcAlreadyActive
 import { DoConnection, REGISTRY_NAME_PATTERN } from './connection';
 import { GarbageCollection, gcListOf, normalizeGc, parseDoTime } from './gc';
 import { RatePacer } from './pacing';
+import {
+  DeleteOutcome,
+  DeleteRefusedError,
+  MANIFEST_DIGEST_PATTERN,
+  RepositoryNotFoundError,
+  RepositoryTag,
+  TAG_PATTERN,
+  isRefusalStatus,
+  isRepositoryName,
+  requireGrammar,
+  tagListOf,
+} from './repository';
 
 /** links.pages.next is followed at most this many times: a looping or endless list cannot hold a task. */
 export const MAX_LIST_PAGES = 20;
+/** Tags asked for per page of a repository's tag list. */
+export const TAG_PAGE_SIZE = 100;
 
 type PathMode = 'new' | 'legacy';
 
@@ -252,6 +266,89 @@ export class DigitalOceanClient {
       signal,
     );
     return normalizeGc(a.data.garbage_collection, 'cancel garbage collection');
+  }
+
+  /**
+   * Every tag of a repository (`repository` without the registry name, e.g. 'my/app'; it is
+   * URL-encoded in the path), each checked by normalizeTag and of the registry and repository asked
+   * for; a tag listed twice (pages shifting under a concurrent change) is kept once, the last seen.
+   * Follows links.pages.next (its page number only). The whole list or an error, never part of it:
+   * a next link back to a page already read, or more than MAX_LIST_PAGES pages, is an
+   * UnexpectedAnswerError. Throws RepositoryNotFoundError only for DigitalOcean's own JSON 404 on a
+   * registry confirmed to exist; any other 404 (a proxy's page) is an unexpected answer (retried,
+   * then failed), never "no such repository".
+   */
+  async listTags(registry: string, repository: string, signal?: AbortSignal): Promise<RepositoryTag[]> {
+    requireGrammar('repository name', repository, isRepositoryName);
+    const what = `GET tags of repository ${repository}`;
+    const check = (d: any) => void tagListOf(d, what, registry, repository);
+    const make = (b: string, page: number): RequestSpec => ({
+      method: 'GET',
+      path: `${b}/repositories/${encodeURIComponent(repository)}/tags`,
+      params: { per_page: TAG_PAGE_SIZE, page },
+      scope: 'registry:read',
+      accept: [404],
+      check,
+    });
+    const notFound = (a: DoAnswer) => new RepositoryNotFoundError(registry, repository, a.error?.doMessage ?? '', a.requestId);
+    let answer = await this.onRegistry(registry, (b) => make(b, 1), signal);
+    if (answer.status === 404) throw notFound(answer);
+    const base = this.base(registry, this.modes.get(registry) ?? 'new');
+    const byName = new Map<string, RepositoryTag>();
+    const seen = new Set<number>([1]);
+    for (let pages = 1; ; pages++) {
+      const items = tagListOf(answer.data, what, registry, repository);
+      for (const t of items) byName.set(t.tag, t);
+      const next = nextPage(answer.data?.links?.pages?.next);
+      if (items.length === 0 || next === undefined) break;
+      if (seen.has(next))
+        throw new UnexpectedAnswerError(`DigitalOcean API ${what}: links.pages.next goes back to page ${next}; the list cannot be read whole`);
+      if (pages >= MAX_LIST_PAGES) throw new UnexpectedAnswerError(`DigitalOcean API ${what}: more than ${MAX_LIST_PAGES} pages of ${TAG_PAGE_SIZE} tags`);
+      seen.add(next);
+      answer = await this.request(make(base, next), signal);
+      if (answer.status === 404) throw notFound(answer);
+    }
+    return [...byName.values()];
+  }
+
+  /**
+   * DELETE .../repositories/{repository}/tags/{tag}: the tag goes, its manifest stays (untagged, for
+   * the next GC of untagged manifests). 'deleted' on 2xx, 'already-gone' on DigitalOcean's own 404;
+   * DeleteRefusedError when DigitalOcean refuses (e.g. read-only during a GC); 403: a UserError naming
+   * the registry:delete scope.
+   */
+  async deleteTag(registry: string, repository: string, tag: string, signal?: AbortSignal): Promise<DeleteOutcome> {
+    requireGrammar('repository name', repository, isRepositoryName);
+    requireGrammar('tag', tag, (v) => TAG_PATTERN.test(v));
+    return this.deleteIn(registry, repository, `tags/${encodeURIComponent(tag)}`, `tag ${repository}:${tag} in registry ${registry}`, tag, signal);
+  }
+
+  /** DELETE .../repositories/{repository}/digests/{digest}: the manifest and every tag on it; results as deleteTag. */
+  async deleteManifest(registry: string, repository: string, digest: string, signal?: AbortSignal): Promise<DeleteOutcome> {
+    requireGrammar('repository name', repository, isRepositoryName);
+    requireGrammar('manifest digest', digest, (v) => MANIFEST_DIGEST_PATTERN.test(v));
+    return this.deleteIn(registry, repository, `digests/${digest}`, `manifest ${repository}@${digest} in registry ${registry}`, digest, signal);
+  }
+
+  private async deleteIn(registry: string, repository: string, sub: string, what: string, target: string, signal?: AbortSignal): Promise<DeleteOutcome> {
+    try {
+      const a = await this.onRegistry(
+        registry,
+        (b) => ({
+          method: 'DELETE',
+          path: `${b}/repositories/${encodeURIComponent(repository)}/${sub}`,
+          scope: 'registry:delete',
+          accept: [404],
+          noContent: true,
+        }),
+        signal,
+      );
+      return a.status === 404 ? 'already-gone' : 'deleted';
+    } catch (err) {
+      // Only DigitalOcean's own body is a refusal; another page with the same status stays a failure.
+      if (err instanceof DoApiError && err.wellFormed && isRefusalStatus(err.status)) throw new DeleteRefusedError(what, err, target);
+      throw err;
+    }
   }
 
   /** A docker config.json for the registry host; never logged. */

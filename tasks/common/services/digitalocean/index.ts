@@ -13,5 +13,16 @@ export {
   parseDoTime,
 } from './gc';
 export { DigitalOceanClientOptions, DoApiError, GcAlreadyActiveError } from './api';
-export { DigitalOceanClient, MAX_LIST_PAGES } from './client';
+export { DigitalOceanClient, MAX_LIST_PAGES, TAG_PAGE_SIZE } from './client';
+export {
+  DeleteOutcome,
+  DeleteRefusedError,
+  MANIFEST_DIGEST_PATTERN,
+  REPOSITORY_NAME_PATTERN,
+  RepositoryNotFoundError,
+  RepositoryTag,
+  TAG_PATTERN,
+  isRepositoryName,
+  normalizeTag,
+} from './repository';
 export { RatePacer } from './pacing';
