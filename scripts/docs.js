@@ -11,7 +11,7 @@ const root = path.resolve(__dirname, '..');
 const readme = path.join(root, 'README.md');
 const BEGIN = '<!-- BEGIN GENERATED: task-reference (node scripts/docs.js) -->';
 const END = '<!-- END GENERATED: task-reference -->';
-const ORDER = ['CosignInstallerV1', 'DoRegistryGarbageCollectionV1', 'DoRegistryGcWaitV1', 'CosignV1', 'RegistryTagCheckV1'];
+const ORDER = ['CosignInstallerV1', 'DoRegistryGarbageCollectionV1', 'DoRegistryGcWaitV1', 'CosignV1', 'RegistryTagCheckV1', 'RegistryCleanupV1'];
 
 function cell(text) {
   return String(text ?? '')

@@ -11,6 +11,7 @@ export const WAIT_TASK = 'DoRegistryGcWaitV1';
 export const COSIGN_TASK = 'CosignV1';
 export const INSTALLER_TASK = 'CosignInstallerV1';
 export const TAG_CHECK_TASK = 'RegistryTagCheckV1';
+export const CLEANUP_TASK = 'RegistryCleanupV1';
 
 /** The repository root (this file compiles to out/test/harness/). */
 export const ROOT = path.resolve(__dirname, '..', '..', '..');

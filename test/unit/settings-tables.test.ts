@@ -11,6 +11,7 @@ import { COSIGN_SETTINGS } from '../../tasks/common/workflows/cosign/settings';
 import { GC_RUN_SETTINGS } from '../../tasks/common/workflows/gcrun';
 import { GC_WAIT_SETTINGS } from '../../tasks/common/workflows/guard';
 import { TAG_CHECK_SETTINGS } from '../../tasks/common/workflows/tags/check';
+import { CLEANUP_SETTINGS } from '../../tasks/common/workflows/tags/cleanup';
 import { ROOT } from '../harness/paths';
 
 interface TaskInput {
@@ -27,6 +28,7 @@ const TABLES: Record<string, SettingsTable> = {
   DoRegistryGarbageCollectionV1: GC_RUN_SETTINGS,
   DoRegistryGcWaitV1: GC_WAIT_SETTINGS,
   RegistryTagCheckV1: TAG_CHECK_SETTINGS,
+  RegistryCleanupV1: CLEANUP_SETTINGS,
 };
 
 function taskInputs(folder: string): TaskInput[] {
@@ -47,9 +49,10 @@ function typesFor(setting: Setting): string[] {
       return ['multiLine'];
     case 'connection':
       return [`connectedService:${setting.endpointType}`];
+    case 'list':
+      return ['string', 'multiLine'];
     case 'string':
     case 'secret':
-    case 'list':
       return ['string', 'filePath'];
   }
 }

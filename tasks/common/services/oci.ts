@@ -172,7 +172,7 @@ export interface ResolvedImage {
 }
 
 /** What only a registry knows about a failure; everything else classifies through classifyHttpFailure. */
-export type RegistryFailureReason = 'manifest-unknown' | 'auth' | 'digest-mismatch' | 'tag-moved' | 'config';
+export type RegistryFailureReason = 'manifest-unknown' | 'auth' | 'digest-mismatch' | 'tag-moved' | 'config' | 'refused';
 
 /** A registry answer with a meaning only a registry gives it (the distribution spec's error codes, digests). */
 export class RegistryError extends Error {
@@ -236,6 +236,8 @@ const TOKEN_RE = /^[\x21-\x7e]{1,16384}$/;
  * Bearer challenge (Basic credentials to the realm, pull scope), nothing else.
  * Every request carries the attempt's signal and deadlines no longer than the attempt.
  */
+type RegistryMethod = 'HEAD' | 'GET' | 'DELETE';
+
 class RegistrySession {
   private scheme: 'https' | 'http' | undefined;
   private authorization: string | undefined;
@@ -248,7 +250,7 @@ class RegistrySession {
     this.host = apiHost(ref.registry);
   }
 
-  private async exchange(method: 'HEAD' | 'GET', url: string, headers: Record<string, string>, kind: BodyKind): Promise<HttpResponse> {
+  private async exchange(method: RegistryMethod, url: string, headers: Record<string, string>, kind: BodyKind): Promise<HttpResponse> {
     const timeoutMs = this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     try {
       return await request({
@@ -282,13 +284,13 @@ class RegistrySession {
     return isLoopbackHost(this.host) ? ['http', 'https'] : ['https', 'http'];
   }
 
-  private async send(method: 'HEAD' | 'GET', path: string, headers: Record<string, string>): Promise<HttpResponse> {
+  private async send(method: RegistryMethod, path: string, headers: Record<string, string>, kind: BodyKind = 'manifest'): Promise<HttpResponse> {
     // When every scheme fails, the preferred scheme's failure is the one reported (the fallback's
     // is usually only "wrong protocol").
     let firstErr: unknown;
     for (const scheme of this.schemes()) {
       try {
-        const res = await this.exchange(method, `${scheme}://${this.host}${path}`, headers, 'manifest');
+        const res = await this.exchange(method, `${scheme}://${this.host}${path}`, headers, kind);
         this.scheme = scheme;
         return res;
       } catch (err) {
@@ -300,7 +302,7 @@ class RegistrySession {
     throw lastErr;
   }
 
-  private async fetchToken(challenge: Record<string, string>): Promise<void> {
+  private async fetchToken(challenge: Record<string, string>, actions: string): Promise<void> {
     const realm = challenge['realm'];
     if (!realm) throw new UnexpectedAnswerError(`registry ${this.host} sent a Bearer challenge without a realm`);
     let url: URL;
@@ -312,7 +314,7 @@ class RegistrySession {
     if (url.protocol !== 'https:' && url.protocol !== 'http:')
       throw new UnexpectedAnswerError(`registry ${this.host} points its token realm at a ${quote(url.protocol, 20)} URL`);
     if (challenge['service']) url.searchParams.set('service', challenge['service']);
-    url.searchParams.set('scope', `repository:${this.ref.repository}:pull`);
+    url.searchParams.set('scope', `repository:${this.ref.repository}:${actions}`);
     if (url.protocol === 'http:' && !this.options.allowHttp && !isLoopbackHost(url.host)) {
       throw new RegistryError(`registry ${this.host} points its token realm at plain http (${quote(url.origin)}); set allowHttpRegistry to allow it`, 'config');
     }
@@ -322,7 +324,7 @@ class RegistrySession {
     if (creds) headers['Authorization'] = basicHeader(creds);
     const res = await this.exchange('GET', url.toString(), headers, 'token');
     if (res.status === 401 || res.status === 403) {
-      throw new RegistryError(`${where} (scope repository:${this.ref.repository}:pull) answered ${res.status}`, 'auth', res.status);
+      throw new RegistryError(`${where} (scope repository:${this.ref.repository}:${actions}) answered ${res.status}`, 'auth', res.status);
     }
     if (res.status !== 200) throw new HttpStatusError(`${where} answered ${res.status}`, res.status, retryAfterMs(res.headers));
     const body = jsonBody(res, where) as { token?: unknown; access_token?: unknown } | null;
@@ -334,15 +336,22 @@ class RegistrySession {
   }
 
   /** One manifest request, answering the auth challenge once. */
-  async manifest(method: 'HEAD' | 'GET', reference: string): Promise<HttpResponse> {
-    const path = `/v2/${this.ref.repository}/manifests/${reference}`;
+  manifest(method: 'HEAD' | 'GET', reference: string): Promise<HttpResponse> {
+    return this.call(method, `/v2/${this.ref.repository}/manifests/${reference}`, 'pull');
+  }
+
+  /**
+   * One request to the repository, answering the auth challenge once with a token for `actions`
+   * (`pull`, or `delete` for a manifest delete).
+   */
+  async call(method: RegistryMethod, path: string, actions: string, kind: BodyKind = 'manifest'): Promise<HttpResponse> {
     for (let round = 0; ; round++) {
-      const headers: Record<string, string> = { Accept: MANIFEST_ACCEPT };
+      const headers: Record<string, string> = { Accept: kind === 'manifest' ? MANIFEST_ACCEPT : 'application/json' };
       if (this.authorization) headers['Authorization'] = this.authorization;
-      const res = await this.send(method, path, headers);
+      const res = await this.send(method, path, headers, kind);
       if (res.status !== 401 || round > 0) return res;
       const challenge = parseChallenge(res.headers['www-authenticate']);
-      if (challenge?.scheme === 'bearer') await this.fetchToken(challenge.params);
+      if (challenge?.scheme === 'bearer') await this.fetchToken(challenge.params, actions);
       else if (challenge?.scheme === 'basic') {
         const creds = this.options.credentials?.(this.ref.registry);
         if (!creds) return res;
@@ -507,4 +516,55 @@ export async function resolveImage(ref: ImageReference, options: ResolveOptions)
       `; digest from ${source === 'head' ? 'Docker-Content-Digest' : 'sha256 of the returned bytes'})`,
   );
   return resolved;
+}
+
+/** The most tags one repository's list may hold before "which tags point at this digest" is not answered. */
+export const MAX_LISTED_TAGS = 1000;
+
+/**
+ * Every tag of the image's repository and the digest each points at: `GET /v2/<name>/tags/list`
+ * (one page of at most MAX_LISTED_TAGS; a registry that pages further is refused, since a tag left
+ * unseen could point at the digest), then the registry's digest of each tag.
+ */
+export async function tagDigests(ref: ImageReference, options: ResolveOptions): Promise<Map<string, string>> {
+  const session = new RegistrySession(ref, options);
+  const at = `${ref.registry}/${ref.repository}`;
+  const res = await session.call('GET', `/v2/${ref.repository}/tags/list?n=${MAX_LISTED_TAGS}`, 'pull', 'apiJson');
+  if (res.status === 404 && errorCodes(res).includes('NAME_UNKNOWN')) return new Map();
+  if (res.status !== 200) throw describeFailure(ref, 'tags/list', 'GET', res);
+  const body = jsonBody(res, `${at} tags/list`) as { tags?: unknown } | null;
+  const tags = body?.tags ?? [];
+  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string' && TAG_RE.test(t))) {
+    throw new UnexpectedAnswerError(`${at}: tags/list answered a tags list out of grammar`);
+  }
+  if (tags.length >= MAX_LISTED_TAGS || /rel="?next"?/.test(res.headers['link'] ?? '')) {
+    throw new RegistryError(`${at} has more than ${MAX_LISTED_TAGS - 1} tags: which of them point at a digest cannot be checked`, 'config');
+  }
+  const out = new Map<string, string>();
+  for (const tag of tags as string[]) {
+    const r = await resolveImage({ ...ref, tag, digest: undefined, original: `${at}:${tag}` }, options);
+    out.set(tag, r.digest);
+  }
+  return out;
+}
+
+/**
+ * `DELETE /v2/<name>/manifests/<digest>`: 'deleted' (202 or 200), 'already-gone' (the registry's own
+ * MANIFEST_UNKNOWN); a registry that does not delete (405 UNSUPPORTED, 403 DENIED) is a RegistryError
+ * 'refused' naming its answer. A delete by digest removes every tag that points at the manifest.
+ */
+export async function deleteManifestByDigest(ref: ImageReference, digest: string, options: ResolveOptions): Promise<'deleted' | 'already-gone'> {
+  const session = new RegistrySession(ref, options);
+  const res = await session.call('DELETE', `/v2/${ref.repository}/manifests/${digest}`, 'delete');
+  if (res.status === 202 || res.status === 200 || res.status === 204) return 'deleted';
+  const codes = errorCodes(res);
+  if (res.status === 404 && codes.includes('MANIFEST_UNKNOWN')) return 'already-gone';
+  if (res.status === 405 || res.status === 403 || codes.includes('UNSUPPORTED') || codes.includes('DENIED')) {
+    throw new RegistryError(
+      `${where(ref, digest)}: the registry refused the delete (${res.status}${codes.length ? ` ${codes.join(',')}` : ''})`,
+      'refused',
+      res.status,
+    );
+  }
+  throw describeFailure(ref, digest, 'GET', res);
 }
