@@ -5,7 +5,7 @@ import * as assert from 'assert';
 import { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Emulator, startEmulator } from '../harness/emulator';
+import { Emulator, EmulatorOptions, startEmulator } from '../harness/emulator';
 import { KeyPair, generateKeyPair, writePredicate } from '../harness/keys';
 import { tempDir, tools } from '../harness/paths';
 import { RealRegistry, run, startRegistry } from '../harness/registry';
@@ -135,12 +135,12 @@ export function tempEntries(agent: Record<string, string>): string[] {
  * The fixture, started before the file's tests and stopped after them; after each test any GC
  * left running ends and injected faults are cleared.
  */
-export function useCosignFixture(): Fixture {
+export function useCosignFixture(emulator: Omit<EmulatorOptions, 'upstreamRegistry'> = {}): Fixture {
   const f = {} as Fixture;
   before(async function () {
     if (process.platform !== 'linux') this.skip();
     f.reg = await startRegistry();
-    f.emu = await startEmulator({ upstreamRegistry: f.reg.url, tailSeconds: 1 });
+    f.emu = await startEmulator({ upstreamRegistry: f.reg.url, tailSeconds: 1, ...emulator });
     f.keys = await generateKeyPair();
     f.work = tempDir('cosign-e2e');
     f.frontConfig = path.join(f.work, 'front-docker');

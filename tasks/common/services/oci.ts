@@ -314,7 +314,13 @@ class RegistrySession {
     if (url.protocol !== 'https:' && url.protocol !== 'http:')
       throw new UnexpectedAnswerError(`registry ${this.host} points its token realm at a ${quote(url.protocol, 20)} URL`);
     if (challenge['service']) url.searchParams.set('service', challenge['service']);
-    url.searchParams.set('scope', `repository:${this.ref.repository}:${actions}`);
+    // The scope the registry asks for, when it is for this repository; else the one this request needs.
+    const asked = challenge['scope'] ?? '';
+    const scope =
+      asked.startsWith(`repository:${this.ref.repository}:`) && /^repository:[a-z0-9._/-]+:[a-z*]+(,[a-z*]+)*$/.test(asked)
+        ? asked
+        : `repository:${this.ref.repository}:${actions}`;
+    url.searchParams.set('scope', scope);
     if (url.protocol === 'http:' && !this.options.allowHttp && !isLoopbackHost(url.host)) {
       throw new RegistryError(`registry ${this.host} points its token realm at plain http (${quote(url.origin)}); set allowHttpRegistry to allow it`, 'config');
     }
@@ -324,7 +330,7 @@ class RegistrySession {
     if (creds) headers['Authorization'] = basicHeader(creds);
     const res = await this.exchange('GET', url.toString(), headers, 'token');
     if (res.status === 401 || res.status === 403) {
-      throw new RegistryError(`${where} (scope repository:${this.ref.repository}:${actions}) answered ${res.status}`, 'auth', res.status);
+      throw new RegistryError(`${where} (scope ${scope}) answered ${res.status}`, 'auth', res.status);
     }
     if (res.status !== 200) throw new HttpStatusError(`${where} answered ${res.status}`, res.status, retryAfterMs(res.headers));
     const body = jsonBody(res, where) as { token?: unknown; access_token?: unknown } | null;

@@ -130,10 +130,13 @@ async function currentDigest(c: Cleanup, ref: ImageReference): Promise<string | 
   }
 }
 
-/** cosign's tags for a digest: its signatures and attestations. */
+/**
+ * cosign's tags for a digest: `.sig` and `.att` (cosign 2.x, and 3.x with the older formats), and the
+ * bare `sha256-<hex>` tag cosign 3.x's bundles live under on a registry without the referrers API.
+ */
 function signatureTags(digest: string): string[] {
   const hex = digest.replace(/^sha256:/, '');
-  return [`sha256-${hex}.sig`, `sha256-${hex}.att`];
+  return [`sha256-${hex}.sig`, `sha256-${hex}.att`, `sha256-${hex}`];
 }
 
 function guardOnce(c: Cleanup): Promise<void> {
