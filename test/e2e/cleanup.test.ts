@@ -50,7 +50,10 @@ describe('RegistryCleanup@1 end-to-end (bundled task, real registry, DigitalOcea
     const pinned1 = `${f.emu.registryHost}/${repo}@${d1}`;
     await sign(pinned1);
     const signed = await upstreamTags(f.reg, repo);
-    assert.ok(signed.some((t) => t.startsWith(`sha256-${d1.slice(7)}`)), `cosign signed it: ${signed.join(', ')}`);
+    assert.ok(
+      signed.some((t) => t.startsWith(`sha256-${d1.slice(7)}`)),
+      `cosign signed it: ${signed.join(', ')}`,
+    );
     const moved = await pushTinyImage(f.reg.host, `${repo}:1.2`); // another run's push, after ours
     const images = [`${f.emu.registryHost}/${repo}:1.0`, `${f.emu.registryHost}/${repo}:1.1`, `${f.emu.registryHost}/${repo}:1.2`];
     const digests = [pinned1, `${f.emu.registryHost}/${repo}@${d2}`, `${f.emu.registryHost}/${repo}@sha256:${'0'.repeat(64)}`];
