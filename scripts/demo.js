@@ -6,6 +6,8 @@
 // output variables, and where the two build summaries were written.
 //   node scripts/demo.js             the fixed pipeline: the guard waits, the attest succeeds
 //   node scripts/demo.js --no-guard  the incident: attest runs during GC and gets the 401
+//   node scripts/demo.js --replay 001 the re-run: RegistryTagCheck@1 finds the published tag before
+//                                     any build, and RegistryCleanup@1 removes what a failed run pushed
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -27,6 +29,7 @@ const { doEndpointEnv, timelineEnv } = require(out('test/harness/pipeline-env.js
 const { parseLine, unescapeData } = require(out('test/harness/vso.js'));
 
 const noGuard = process.argv.includes('--no-guard');
+const replay = process.argv.includes('--replay') ? process.argv[process.argv.indexOf('--replay') + 1] : '000';
 const outputDir = path.join(root, 'demo-output');
 const started = Date.now();
 const COL = 20;
@@ -257,7 +260,61 @@ async function main() {
   }
 }
 
-main().catch((err) => {
+/**
+ * The re-run that rebuilt for minutes, then failed on an immutable tag: the tag check catches it
+ * before any build; and the cleanup after a failed attest removes the tag that run pushed.
+ */
+async function replay001() {
+  const cleanups = [];
+  try {
+    console.log('Cosign GC Guard demo: the re-run (seed 001) that rebuilt for minutes, then failed on an immutable tag\n');
+    const registry = await startRegistry();
+    cleanups.push(() => registry.stop());
+    const emu = await startEmulator({ upstreamRegistry: registry.url, tokenScopes: ['registry:read', 'registry:update', 'registry:delete'] });
+    cleanups.push(() => emu.stop());
+    const reg = emu.registries[0];
+    const endpointId = 'digitalocean-demo';
+    const env = { ...agentEnv(), ...doEndpointEnv(emu, endpointId) };
+    const access = { digitalOceanConnection: endpointId, useDigitalOceanCredentials: 'true', allowHttpRegistry: 'true' };
+    const published = `${emu.registryHost}/${reg}/app:2.2.0-beta.6`;
+    const digest = await pushTinyImage(registry.host, `${reg}/app:2.2.0-beta.6`, `first attempt ${Date.now()}`);
+    say('setup', `the first attempt published ${published} (${digest}); its attest then failed`);
+
+    say('re-run', 'RegistryTagCheck@1 starts, before the build');
+    const t0 = Date.now();
+    const check = await runTask('RegistryTagCheckV1', { inputs: { ...access, images: published }, env, onLine: narrator('re-run', /exists|tag/i) });
+    say(
+      're-run',
+      `the check answered in ${Date.now() - t0} ms: ${check.result} (no build ran; before, the re-run rebuilt for minutes, then failed on the push)`,
+    );
+
+    say('re-run', 'the same check with onExistingTag: skip');
+    const skip = await runTask('RegistryTagCheckV1', { inputs: { ...access, images: published, onExistingTag: 'skip' }, env });
+    say('re-run', `skip=${skip.outputs.skip}: the build and push steps with condition ne(variables['tags.skip'], 'true') are skipped`);
+
+    const next = `${emu.registryHost}/${reg}/app:2.2.0-beta.7`;
+    const nextDigest = await pushTinyImage(registry.host, `${reg}/app:2.2.0-beta.7`, `second run ${Date.now()}`);
+    say('next run', `pushed ${next}; its attest fails, so RegistryCleanup@1 runs on condition: failed()`);
+    const clean = await runTask('RegistryCleanupV1', {
+      inputs: { ...access, images: next, digests: `${emu.registryHost}/${reg}/app@${nextDigest}`, registry: reg, pollIntervalSeconds: '1', settleSeconds: '0' },
+      env,
+      onLine: narrator('next run', /removed|kept|refused|GC/i),
+    });
+    printOutputs('RegistryTagCheck@1 outputs', check.outputs);
+    printOutputs('RegistryCleanup@1 outputs', clean.outputs);
+    const ok = check.result === 'Failed' && skip.outputs.skip === 'true' && clean.outputs.removedTags === next;
+    console.log(
+      ok
+        ? '\nDone: the existing tag was caught before any build, and the failed run left nothing behind.'
+        : '\nThe replay did not complete; see the lines above.',
+    );
+    process.exitCode = ok ? 0 : 1;
+  } finally {
+    for (const c of cleanups.reverse()) await c();
+  }
+}
+
+(replay === '001' ? replay001() : main()).catch((err) => {
   console.error(`demo failed: ${err.message || err}`);
   process.exit(1);
 });

@@ -51,4 +51,14 @@ describe('npm start: the GC incident replayed on the built-in emulator', () => {
     assert.match(r.stdout, /Reproduced the incident/);
     assert.match(r.stdout, /Token endpoint: \d+ requests, [1-9]\d* refused/);
   });
+
+  it('--replay 001: the re-run catches the published tag before any build, and the cleanup removes what a failed run pushed', async () => {
+    const r = await demo(['--replay', '001']);
+    assert.strictEqual(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /the check answered in \d+ ms: Failed/);
+    assert.match(r.stdout, /already exist: .*app:2\.2\.0-beta\.6 \(sha256:[0-9a-f]{64}\)/);
+    assert.match(r.stdout, /skip=true/);
+    assert.match(r.stdout, /removedTags\s+\S+app:2\.2\.0-beta\.7/);
+    assert.match(r.stdout, /Done: the existing tag was caught before any build/);
+  });
 });
