@@ -185,8 +185,9 @@ async function deleteViaOci(c: Cleanup, ref: ImageReference, digest: string, our
 /** One tag: exists now? still this run's? then removed, or kept, or refused, with the reason. */
 async function cleanOne(c: Cleanup, ref: ImageReference, oursInRepo: Set<string>): Promise<TagCleanup> {
   const tag = `${repoName(ref)}:${ref.tag}`;
+  let digest: string | undefined;
   try {
-    const digest = await currentDigest(c, ref);
+    digest = await currentDigest(c, ref);
     if (!digest) return { tag, outcome: 'absent', detail: 'not in the registry: nothing to remove' };
     const published = c.s.digests.get(repoName(ref));
     if (published && !published.has(digest)) {
@@ -198,7 +199,7 @@ async function cleanOne(c: Cleanup, ref: ImageReference, oursInRepo: Set<string>
   } catch (err) {
     if (err instanceof CancelledError || c.signal.aborted) throw err;
     const refused = err instanceof DeleteRefusedError || (err instanceof RegistryError && err.reason === 'refused');
-    return { tag, outcome: refused ? 'refused' : 'failed', detail: errorMessage(err) };
+    return { tag, outcome: refused ? 'refused' : 'failed', digest, detail: errorMessage(err) };
   }
 }
 
