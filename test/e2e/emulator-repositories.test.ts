@@ -5,21 +5,10 @@ import { startEmulator, Emulator, EmulatorOptions } from '../harness/emulator';
 import { startRegistry, pushTinyImage, run, RealRegistry } from '../harness/registry';
 import { tools } from '../harness/paths';
 import { DeleteRefusedError, DigitalOceanClient, RepositoryNotFoundError } from '../../tasks/common/services/digitalocean';
+import { call } from '../helpers/emulator-call';
 
 const ALL = ['registry:read', 'registry:update', 'registry:delete'];
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json';
-
-async function call(emu: Emulator, method: string, p: string, token: string = emu.token) {
-  const res = await fetch(`${emu.apiUrl}${p}`, { method, headers: { accept: 'application/json', authorization: `Bearer ${token}` } });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, json, text };
-}
 
 function client(emu: Emulator, token = emu.token): DigitalOceanClient {
   return new DigitalOceanClient(
@@ -181,12 +170,12 @@ describe('emulator repositories (real registry)', function () {
   it('scopes: registry:read to list, registry:delete to delete (403 otherwise, named by the client)', async () => {
     const e = await start();
     const enc = encodeURIComponent(repo);
-    assert.strictEqual((await call(e, 'GET', `/v2/registries/demo-registry/repositories/${enc}/tags`, 'ro_tok')).status, 200);
-    assert.strictEqual((await call(e, 'GET', `/v2/registries/demo-registry/repositories/${enc}/tags`, 'upd_tok')).status, 403);
-    const del = await call(e, 'DELETE', `/v2/registries/demo-registry/repositories/${enc}/tags/v1`, 'ro_tok');
+    assert.strictEqual((await call(e, 'GET', `/v2/registries/demo-registry/repositories/${enc}/tags`, undefined, 'ro_tok')).status, 200);
+    assert.strictEqual((await call(e, 'GET', `/v2/registries/demo-registry/repositories/${enc}/tags`, undefined, 'upd_tok')).status, 403);
+    const del = await call(e, 'DELETE', `/v2/registries/demo-registry/repositories/${enc}/tags/v1`, undefined, 'ro_tok');
     assert.strictEqual(del.status, 403);
     assert.strictEqual(del.json.id, 'forbidden');
-    assert.strictEqual((await call(e, 'DELETE', `/v2/registries/demo-registry/repositories/${enc}/tags/v1`, 'bogus')).status, 401);
+    assert.strictEqual((await call(e, 'DELETE', `/v2/registries/demo-registry/repositories/${enc}/tags/v1`, undefined, 'bogus')).status, 401);
     await assert.rejects(
       client(e, 'ro_tok').deleteTag('demo-registry', repo, 'v1'),
       (err: Error) => err.name === 'UserError' && /registry:delete/.test(err.message),

@@ -4,6 +4,7 @@ import * as path from 'path';
 import { startEmulator, Emulator, EmulatorOptions } from '../harness/emulator';
 import { startRegistry, pushTinyImage, run, RealRegistry } from '../harness/registry';
 import { tempDir, tools } from '../harness/paths';
+import { call } from '../helpers/emulator-call';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const FAST = [
@@ -11,21 +12,6 @@ const FAST = [
   { status: 'waiting for write JWTs to expire', seconds: 0.1 },
   { status: 'scanning manifests', seconds: 0.1 },
 ];
-
-async function call(emu: Emulator, method: string, p: string, body?: unknown, token: string | null = emu.token) {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${emu.apiUrl}${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, json, text };
-}
 
 async function tokenFor(emu: Emulator, scopes: string[], user = emu.token, pass = emu.token) {
   const q = new URLSearchParams({ service: 'registry.digitalocean.com' });

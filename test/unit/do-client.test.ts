@@ -1,12 +1,10 @@
 // Unit: the DigitalOcean client against a small hostile server on 127.0.0.1 (real sockets, real
 // http.ts): answers of the wrong shape are errors, never "none active"; pagination cannot loop.
 import * as assert from 'assert';
-import * as http from 'http';
-import { AddressInfo } from 'net';
-import { DigitalOceanClient, MAX_LIST_PAGES, normalizeGc } from '../../tasks/common/services/digitalocean';
+import { MAX_LIST_PAGES, normalizeGc } from '../../tasks/common/services/digitalocean';
 import { UnexpectedAnswerError } from '../../tasks/common/platform/http';
+import { hostileClient, hostileDoApi, json } from '../helpers/hostile-do';
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 const TOKEN = 'dop_v1_unit_secret_token';
 const UUID = '3f1d2c4b-5a69-4e7f-8a9b-0c1d2e3f4a5b';
 const GC = {
@@ -20,51 +18,17 @@ const GC = {
   freed_bytes: 1024,
 };
 
-function json(res: http.ServerResponse, status: number, body: unknown): void {
-  const b = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(b) });
-  res.end(b);
-}
-
-/** The registry exists (GET /v2/registries/reg); everything else goes to `handler`. */
-async function hostile(handler: Handler): Promise<{ url: string; hits: string[]; close: () => Promise<void> }> {
-  const hits: string[] = [];
-  const server = http.createServer((req, res) => {
-    hits.push(req.url ?? '');
-    if (req.url === '/v2/registries/reg') return json(res, 200, { registry: { name: 'reg' } });
-    handler(req, res);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    url,
-    hits,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
-
-function client(url: string): DigitalOceanClient {
-  return new DigitalOceanClient(
-    { token: TOKEN, apiUrl: url, source: 'env' },
-    { maxAttempts: 2, initialBackoffSeconds: 0.01, maxBackoffSeconds: 0.02, requestTimeoutMs: 3000 },
-  );
-}
-
 describe('unit DigitalOceanClient (hostile server)', function () {
   this.timeout(20_000);
-  let srv: Awaited<ReturnType<typeof hostile>> | undefined;
+  let srv: Awaited<ReturnType<typeof hostileDoApi>> | undefined;
   afterEach(async () => {
     await srv?.close();
     srv = undefined;
   });
 
   it("404 on the active-GC endpoint is 'none' only as DigitalOcean's JSON error", async () => {
-    srv = await hostile((_q, res) => json(res, 404, { id: 'not_found', message: 'The resource you requested could not be found.' }));
-    assert.strictEqual(await client(srv.url).getActiveGc('reg'), undefined);
+    srv = await hostileDoApi((_q, res) => json(res, 404, { id: 'not_found', message: 'The resource you requested could not be found.' }));
+    assert.strictEqual(await hostileClient(srv.url, TOKEN).getActiveGc('reg'), undefined);
   });
 
   const bad404: Array<[string, string, string]> = [
@@ -75,12 +39,12 @@ describe('unit DigitalOceanClient (hostile server)', function () {
   ];
   for (const [what, type, body] of bad404) {
     it(`a 404 that is ${what} is an error after the retries, never 'no GC active'`, async () => {
-      srv = await hostile((_q, res) => {
+      srv = await hostileDoApi((_q, res) => {
         res.writeHead(404, { 'content-type': type });
         res.end(body);
       });
       await assert.rejects(
-        client(srv.url).getActiveGc('reg'),
+        hostileClient(srv.url, TOKEN).getActiveGc('reg'),
         (err: Error) => /unexpected answer after 2 attempt/.test(err.message) && /not DigitalOcean's error/.test(err.message) && !err.message.includes(body),
       );
       assert.strictEqual(srv.hits.filter((h) => h.endsWith('/garbage-collection')).length, 2, 'retried as transient');
@@ -94,25 +58,25 @@ describe('unit DigitalOceanClient (hostile server)', function () {
       ['application/json', '{"other": 1}'],
       ['application/json', '[]'],
     ]) {
-      srv = await hostile((_q, res) => {
+      srv = await hostileDoApi((_q, res) => {
         res.writeHead(200, { 'content-type': type });
         res.end(body);
       });
-      await assert.rejects(client(srv.url).getActiveGc('reg'), /unexpected answer/, `${type} ${body}`);
+      await assert.rejects(hostileClient(srv.url, TOKEN).getActiveGc('reg'), /unexpected answer/, `${type} ${body}`);
       await srv.close();
       srv = undefined;
     }
   });
 
   it("error messages carry DigitalOcean's message on one line, cut to 200 characters; non-JSON bodies only by type and length", async () => {
-    srv = await hostile((req, res) => {
+    srv = await hostileDoApi((req, res) => {
       if (req.url!.includes('garbage-collections')) {
         res.writeHead(400, { 'content-type': 'text/plain' });
         return res.end(`echo: Authorization: Bearer ${TOKEN}`);
       }
       json(res, 400, { id: 'bad_request', message: `line one\nline two ##vso[task.complete result=Succeeded]${'x'.repeat(400)}` });
     });
-    const c = client(srv.url);
+    const c = hostileClient(srv.url, TOKEN);
     const err = await c.getActiveGc('reg').then(
       () => undefined,
       (e: Error) => e,
@@ -132,12 +96,12 @@ describe('unit DigitalOceanClient (hostile server)', function () {
 
   it('pagination stops on a looping links.pages.next and after MAX_LIST_PAGES pages', async () => {
     let mode: 'loop' | 'endless' = 'loop';
-    srv = await hostile((req, res) => {
+    srv = await hostileDoApi((req, res) => {
       const page = Number(new URL(req.url!, 'http://x').searchParams.get('page') ?? '1');
       const next = mode === 'loop' ? `http://elsewhere.invalid/v2/x?page=1` : `http://elsewhere.invalid/v2/x?page=${page + 1}`;
       json(res, 200, { garbage_collections: [{ ...GC, uuid: UUID.slice(0, -4) + String(page).padStart(4, '0') }], links: { pages: { next } } });
     });
-    const c = client(srv.url);
+    const c = hostileClient(srv.url, TOKEN);
     const looped = await c.listGcs('reg', 500);
     assert.strictEqual(looped.length, 1);
     assert.strictEqual(srv.hits.filter((h) => h.includes('garbage-collections')).length, 1, 'a next link back to page 1 is not followed');
@@ -154,8 +118,8 @@ describe('unit DigitalOceanClient (hostile server)', function () {
 
   it('a 412 or 422 on start is a UserError with the message; only 409 is "already active"', async () => {
     let status = 422;
-    srv = await hostile((_q, res) => json(res, status, { id: 'x', message: 'refused for a reason' }));
-    const c = client(srv.url);
+    srv = await hostileDoApi((_q, res) => json(res, status, { id: 'x', message: 'refused for a reason' }));
+    const c = hostileClient(srv.url, TOKEN);
     await assert.rejects(c.startGc('reg', 'unreferenced blobs only'), (e: Error) => e.name === 'UserError' && /refused for a reason/.test(e.message));
     status = 412;
     await assert.rejects(c.startGc('reg', 'unreferenced blobs only'), (e: Error) => e.name === 'UserError' && /answered 412/.test(e.message));
