@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm start: seed 000 replayed, offline, on the built-in emulator, the real
+// npm start: the GC incident (docs/WHY.md) replayed, offline, on the built-in emulator, the real
 // registry and the real cosign. A "RegistryMaintenance" stage runs
 // DoRegistryGarbageCollection@1 while, in parallel, an "AttestStaging" job runs
 // CosignInstaller@1 and Cosign@1 attest with the guard. Prints a timeline, the
@@ -89,8 +89,8 @@ async function main() {
   try {
     console.log(
       noGuard
-        ? 'Cosign GC Guard demo: the incident (seed 000), attest WITHOUT the guard while GC runs\n'
-        : 'Cosign GC Guard demo: the fixed pipeline (seed 000), attest WITH the guard while GC runs\n',
+        ? 'Cosign GC Guard demo: the GC incident, attest WITHOUT the guard while GC runs\n'
+        : 'Cosign GC Guard demo: the fixed pipeline, attest WITH the guard while GC runs\n',
     );
 
     const registry = await startRegistry();
@@ -267,7 +267,7 @@ async function main() {
 async function replay001() {
   const cleanups = [];
   try {
-    console.log('Cosign GC Guard demo: the re-run (seed 001) that rebuilt for minutes, then failed on an immutable tag\n');
+    console.log('Cosign GC Guard demo: the re-run that rebuilt for minutes, then failed on an immutable tag\n');
     const registry = await startRegistry();
     cleanups.push(() => registry.stop());
     const emu = await startEmulator({ upstreamRegistry: registry.url, tokenScopes: ['registry:read', 'registry:update', 'registry:delete'] });

@@ -1,7 +1,7 @@
 // The hostile suite's one property check, its scheduler and its totals line.
 //
 // Every case runs a BUNDLED task against a hostile server of ours and then asserts the same
-// properties (the trust boundary, /work/shared/design/contract.md):
+// properties (the trust boundary: what the tasks read is data, capped, checked and printed only through the output layer):
 //   no command from data, no secret, bounded time, one line, fail closed (result + output
 //   grammar), nothing left behind (and, for bad references, no network and no child).
 // Run: `node scripts/build.js && npx mocha out/test/hostile/*.test.js` (one table: name its file).

@@ -1,7 +1,7 @@
 // Reliability 1/3: malformed inputs. Every row runs the BUNDLED task with a complete, otherwise
 // valid configuration (a live emulator, a live release mirror, a recording cosign wrapper) and one
-// bad input (from ../shared/design/contract.md). The task must fail with exactly one error, on one
-// line, naming the input, without a stack trace, and before ANY request or child process.
+// bad input. The task must fail with exactly one error, on one line, naming the input, without a
+// stack trace, and before ANY request or child process.
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';

@@ -11,7 +11,7 @@
 //  - faults a test queues per endpoint: faults.ts.
 //
 // startEmulator() starts them; the Emulator it returns (types.ts) is how tests drive them.
-// Behaviour follows ../shared/reference/digitalocean-registry-api.md. Node built-ins only.
+// Behaviour follows docs/DIGITALOCEAN.md (DigitalOcean's public API description). Node built-ins only.
 
 import * as crypto from 'crypto';
 import * as http from 'http';
