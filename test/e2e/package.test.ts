@@ -28,8 +28,13 @@ const TASK_CATEGORIES = [
   'Azure Artifacts',
 ];
 const INPUT_TYPES = ['boolean', 'filePath', 'multiLine', 'pickList', 'radio', 'secureFile', 'string', 'int', 'identities', 'querycontrol'];
-/** Node24 arrived in agent 4.265.1 (azure-pipelines-tasks docs/migrateNode24.md). */
-const MIN_AGENT_FOR_NODE24 = [4, 265, 1];
+/**
+ * The lowest agent with the Node20_1 handler: "Agent version 3.232.1 is the first version that
+ * supports Node20_1 handler" (microsoft/azure-pipelines-tasks, docs/migrateNode20.md). Agents from
+ * 4.265.1 on also have Node24 (docs/migrateNode24.md) and pick it; older ones run Node20_1. Both
+ * handlers point at the same bundle.
+ */
+const MIN_AGENT_FOR_NODE20_1 = '3.232.1';
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 function vsixPath(): string {
@@ -112,15 +117,6 @@ function walk(dir: string, base = dir): string[] {
   });
 }
 
-function versionAtLeast(v: string, min: number[]): boolean {
-  const parts = v.split('.').map(Number);
-  for (let i = 0; i < min.length; i++) {
-    const a = parts[i] ?? 0;
-    if (a !== min[i]) return a > min[i];
-  }
-  return true;
-}
-
 /** A settableVariables pattern (may end in *) admits a name, case-insensitively. */
 function allows(patterns: string[], name: string): boolean {
   return patterns.some((p) => {
@@ -147,7 +143,16 @@ interface TaskJson {
   minimumAgentVersion?: string;
   instanceNameFormat: string;
   groups?: { name: string; displayName: string }[];
-  inputs?: { name: string; label: string; type: string; helpMarkDown?: string; options?: Record<string, string>; groupName?: string; defaultValue?: string }[];
+  inputs?: {
+    name: string;
+    label: string;
+    type: string;
+    helpMarkDown?: string;
+    options?: Record<string, string>;
+    groupName?: string;
+    defaultValue?: string;
+    required?: boolean;
+  }[];
   outputVariables?: { name: string; description?: string }[];
   execution?: Record<string, { target: string }>;
   restrictions?: { commands?: { mode?: string }; settableVariables?: { allowed?: string[] } };
@@ -221,11 +226,12 @@ describe('VSIX packaging', function () {
       assert.ok(t.description && t.description.trim(), `${where}: description`);
       assert.ok(TASK_CATEGORIES.includes(t.category), `${where}: category '${t.category}'`);
       assert.ok(t.version && ['Major', 'Minor', 'Patch'].every((k) => Number.isInteger(t.version[k as 'Major'])), `${where}: version {Major, Minor, Patch}`);
-      assert.match(t.minimumAgentVersion ?? '', /^\d+\.\d+(\.\d+)?$/, `${where}: minimumAgentVersion`);
-      assert.ok(
-        versionAtLeast(t.minimumAgentVersion!, MIN_AGENT_FOR_NODE24),
-        `${where}: minimumAgentVersion ${t.minimumAgentVersion} runs Node24 (>= ${MIN_AGENT_FOR_NODE24.join('.')})`,
-      );
+      assert.strictEqual(t.minimumAgentVersion, MIN_AGENT_FOR_NODE20_1, `${where}: minimumAgentVersion is the first agent with Node20_1`);
+      assert.strictEqual(t.execution?.Node20_1?.target, t.execution?.Node24?.target, `${where}: both handlers run the same bundle`);
+      // A name that ends in an input's value reads "… " when that input is empty.
+      const last = /\$\((\w+)\)\s*$/.exec(t.instanceNameFormat ?? '')?.[1];
+      const lastInput = t.inputs?.find((i) => i.name === last);
+      assert.ok(!last || lastInput?.required || (lastInput?.defaultValue ?? '') !== '', `${where}: instanceNameFormat ends in $(${last}), which may be empty`);
 
       // Handlers: Node20_1 and Node24, targets inside the VSIX, self-contained bundles.
       for (const h of ['Node20_1', 'Node24']) {
