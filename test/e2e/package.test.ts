@@ -40,7 +40,7 @@ const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 function vsixPath(): string {
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'vss-extension.json'), 'utf8'));
   const dev = JSON.parse(fs.readFileSync(path.join(ROOT, 'configs', 'dev.json'), 'utf8'));
-  return path.join(ROOT, 'dist', `${dev.publisher}.${manifest.id}-${manifest.version}.vsix`);
+  return path.join(ROOT, 'dist', 'dev', `${dev.publisher}.${manifest.id}-${manifest.version}.vsix`);
 }
 
 function newestMtime(p: string): number {
@@ -322,6 +322,42 @@ describe('VSIX packaging', function () {
           );
       }
     }
+  });
+
+  it('is publishable: LICENSE, links (repository, issues, license), repository, branding, categories, tags, the endpoint icon', () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'vss-extension.json'), 'utf8'));
+    const repo = manifest.repository?.uri as string;
+    assert.match(repo, /^https:\/\/github\.com\/[\w.-]+\/[\w.-]+$/, 'repository uri');
+    assert.strictEqual(manifest.repository.type, 'git');
+    for (const k of ['repository', 'issues', 'license'])
+      assert.ok(String(manifest.links?.[k]?.uri ?? '').startsWith(repo), `links.${k} points at the repository`);
+    assert.match(manifest.branding?.color ?? '', /^#[0-9a-f]{6}$/i, 'branding color');
+    assert.ok(['dark', 'light'].includes(manifest.branding?.theme), 'branding theme');
+    assert.ok(manifest.categories.length > 0 && manifest.tags.length > 0, 'categories and tags');
+    assert.strictEqual(manifest.content?.license?.path, 'LICENSE');
+    assert.ok(files.includes('LICENSE'), 'LICENSE is in the VSIX');
+    assert.match(fs.readFileSync(path.join(unpacked, 'LICENSE'), 'utf8'), /^MIT License/);
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    assert.strictEqual(pkg.license, 'MIT', 'package.json and LICENSE agree');
+    const ep = vsoManifest.contributions.find((c) => c.properties['name'] === 'digitalocean');
+    const icon = String(ep?.properties['iconUrl'] ?? '');
+    assert.ok(icon && files.includes(icon), `the endpoint icon ${icon} is in the VSIX`);
+  });
+
+  it('npm run package refuses a release VSIX without a publisher, in one line, and writes nothing', () => {
+    const overrides = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cgg-pub-')), 'release.json');
+    fs.writeFileSync(overrides, JSON.stringify({ publisher: 'YOUR-PUBLISHER-ID', public: true }));
+    const before = fs.existsSync(path.join(ROOT, 'dist')) ? fs.readdirSync(path.join(ROOT, 'dist')).sort() : [];
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'package.js'), '--overrides', overrides], { encoding: 'utf8' });
+    assert.strictEqual(r.status, 1);
+    assert.match(r.stderr.trim(), /^package: no Marketplace publisher set: put your publisher id in .*release\.json/);
+    assert.strictEqual(r.stderr.trim().split('\n').length, 1);
+    const after = fs.existsSync(path.join(ROOT, 'dist')) ? fs.readdirSync(path.join(ROOT, 'dist')).sort() : [];
+    assert.deepStrictEqual(after, before, 'nothing written to dist/');
+    assert.ok(
+      !vsix.startsWith(path.join(ROOT, 'dist') + path.sep + path.basename(vsix)),
+      "the tests' VSIX is not in dist/ itself, where dist/*.vsix would publish it",
+    );
   });
 
   describe('running the unpacked installer with no node_modules', () => {
