@@ -14,6 +14,7 @@ import * as zlib from 'zlib';
 import { Mirror, readOnce, sha256, startMirror } from '../harness/mirror';
 import { ROOT, tools } from '../harness/paths';
 import { agentEnv, describeRun, runTask } from '../harness/run-task';
+import { startEmulator } from '../harness/emulator';
 
 const TASK_CATEGORIES = [
   'Build',
@@ -135,6 +136,7 @@ function allows(patterns: string[], name: string): boolean {
 
 interface TaskJson {
   id: string;
+  dataSourceBindings?: { target: string; endpointId: string; dataSourceName: string; resultTemplate?: string }[];
   name: string;
   friendlyName: string;
   description?: string;
@@ -259,7 +261,9 @@ describe('VSIX packaging', function () {
         assert.ok(typeof i.label === 'string' && i.label.trim() !== '', `${at}: label`);
         assert.ok(typeof i.helpMarkDown === 'string' && i.helpMarkDown.trim() !== '', `${at}: helpMarkDown`);
         assert.ok(INPUT_TYPES.includes(i.type) || /^connectedService:.+$/.test(i.type), `${at}: type '${i.type}'`);
-        if (i.type === 'pickList' || i.type === 'radio') {
+        // An editable pickList filled by a data source binding has no fixed options.
+        const bound = (t.dataSourceBindings ?? []).some((b) => b.target === i.name);
+        if ((i.type === 'pickList' || i.type === 'radio') && !bound) {
           assert.ok(i.options && Object.keys(i.options).length > 0, `${at}: options`);
           if (i.defaultValue) assert.ok(Object.keys(i.options!).includes(i.defaultValue), `${at}: default '${i.defaultValue}' is an option`);
         }
@@ -358,6 +362,76 @@ describe('VSIX packaging', function () {
       !vsix.startsWith(path.join(ROOT, 'dist') + path.sep + path.basename(vsix)),
       "the tests' VSIX is not in dist/ itself, where dist/*.vsix would publish it",
     );
+  });
+
+  /** The DigitalOcean endpoint type, as the VSIX declares it. */
+  function doEndpointType(): {
+    dataSources: { name: string; endpointUrl: string; resultSelector: string }[];
+    authenticationSchemes: { type: string; headers?: { name: string; value: string }[] }[];
+  } {
+    const ep = vsoManifest.contributions.find((c) => c.type === 'ms.vss-endpoint.service-endpoint-type' && c.properties['name'] === 'digitalocean');
+    return ep!.properties as never;
+  }
+
+  it('the DigitalOcean connection: a TestConnection data source ("Verify") and a Registries one, asked with Bearer <token>', () => {
+    const ep = doEndpointType();
+    const names = ep.dataSources.map((d) => d.name);
+    assert.ok(names.includes('TestConnection'), 'TestConnection backs the Verify button');
+    for (const d of ep.dataSources) {
+      assert.ok(d.endpointUrl.startsWith('{{endpoint.url}}/v2/'), `${d.name}: on the connection's own URL`);
+      assert.match(d.resultSelector, /^jsonpath:\$(\.[a-z_]+)+(\[\*\])?$/, `${d.name}: a JSONPath result selector`);
+    }
+    // The token scheme's default header is the bare token; DigitalOcean wants "Bearer <token>".
+    const token = ep.authenticationSchemes.find((a) => a.type === 'ms.vss-endpoint.endpoint-auth-scheme-token');
+    assert.deepStrictEqual(token?.headers, [{ name: 'Authorization', value: 'Bearer {{endpoint.apitoken}}' }]);
+  });
+
+  it('every data source binding names an existing input, a DigitalOcean connection input and a declared data source', () => {
+    const declared = new Set(doEndpointType().dataSources.map((d) => d.name));
+    let bindings = 0;
+    for (const [dir, t] of tasks) {
+      for (const b of t.dataSourceBindings ?? []) {
+        bindings++;
+        const target = t.inputs?.find((i) => i.name === b.target);
+        assert.ok(target, `${dir}: binding target '${b.target}' is an input`);
+        const m = /^\$\((\w+)\)$/.exec(b.endpointId);
+        const conn = t.inputs?.find((i) => i.name === m?.[1]);
+        assert.strictEqual(conn?.type, 'connectedService:digitalocean', `${dir}: binding endpointId ${b.endpointId} is a DigitalOcean connection input`);
+        assert.ok(declared.has(b.dataSourceName), `${dir}: data source '${b.dataSourceName}' is declared by the endpoint type`);
+        assert.ok(
+          target.type === 'pickList' && (target as { properties?: Record<string, string> }).properties?.EditableOptions === 'True',
+          `${dir}: '${b.target}' is an editable pickList`,
+        );
+      }
+    }
+    assert.strictEqual(bindings, 4, 'the four tasks that take a registry bind it');
+  });
+
+  it('the data sources, evaluated as Azure DevOps would against the emulated API, list its registries', async () => {
+    const emu = await startEmulator({ registries: ['demo-registry', 'second-registry'] });
+    try {
+      const ep = doEndpointType();
+      const header = ep.authenticationSchemes[0].headers![0];
+      for (const d of ep.dataSources) {
+        const res = await fetch(d.endpointUrl.replace('{{endpoint.url}}', emu.apiUrl), {
+          headers: { [header.name]: header.value.replace('{{endpoint.apitoken}}', emu.token), accept: 'application/json' },
+        });
+        assert.strictEqual(res.status, 200, `${d.name} authenticates as DigitalOcean expects`);
+        // The JSONPath of the selector: $.a.b or $.a[*].
+        const body = (await res.json()) as Record<string, unknown>;
+        const pathParts = d.resultSelector
+          .replace(/^jsonpath:\$\./, '')
+          .replace(/\[\*\]$/, '')
+          .split('.');
+        const selected = pathParts.reduce<unknown>((v, k) => (v as Record<string, unknown>)?.[k], body);
+        assert.ok(Array.isArray(selected), `${d.name} selects a list`);
+        if (d.name === 'Registries') assert.deepStrictEqual((selected as { name: string }[]).map((r) => r.name).sort(), ['demo-registry', 'second-registry']);
+      }
+      const wrong = await fetch(`${emu.apiUrl}/v2/registries`, { headers: { Authorization: emu.token } });
+      assert.strictEqual(wrong.status, 401, 'the bare token (the scheme default) is refused: the Bearer header is needed');
+    } finally {
+      await emu.stop();
+    }
   });
 
   describe('running the unpacked installer with no node_modules', () => {
