@@ -324,6 +324,22 @@ exec "${cosign}" "$@"`,
       assert.deepStrictEqual(tempEntries(agent), [], 'private docker config removed after success');
     });
 
+    it("images empty: signs what the job's docker push recorded in RESOURCE_URIS, and says so; a malformed entry is one line", async () => {
+      const repo = uniqueRepo('resuris');
+      const d1 = await pushTinyImage(f.reg.host, `${repo}:1`);
+      const d2 = await pushTinyImage(f.reg.host, `${repo}:2`);
+      const pinned = [`${f.emu.registryHost}/${repo}@${d1}`, `${f.emu.registryHost}/${repo}@${d2}`];
+      const inputs = baseInputs(f, cosign, '', { command: 'sign', predicate: '', skipIfPresent: 'false' });
+      const r = await runCosignTask(f, inputs, { env: { RESOURCE_URIS: pinned.map((p) => `docker://${p}`).join(',') } });
+      assert.strictEqual(r.result, 'Succeeded', describeRun(r));
+      assert.strictEqual(r.outputs.digests, pinned.join(','));
+      assert.match(r.stdout, /images is empty: using the 2 image\(s\) this job's docker push recorded \(RESOURCE_URIS\)/);
+      assert.ok(await cosignVerifies(f, cosign, pinned[1], 'verify'));
+      const bad = await runCosignTask(f, inputs, { env: { RESOURCE_URIS: pinned[0] } });
+      assert.strictEqual(bad.result, 'Failed', describeRun(bad));
+      assert.match(bad.resultMessage, /RESOURCE_URIS holds '.*', which is not <scheme>:\/\/<image reference>/);
+    });
+
     it('bad inputs: each contract type fails at once with one line naming the input, no request, no child', async () => {
       const dir = tempDir('wrap');
       const log = path.join(dir, 'calls');
@@ -331,7 +347,7 @@ exec "${cosign}" "$@"`,
       const image = `${f.emu.registryHost}/demo-registry/x:1`;
       const cases: Array<[Record<string, string>, RegExp]> = [
         [{ command: 'sigh' }, /Input 'command' must be one of attest, sign, verify, verify-attestation, got 'sigh'/],
-        [{ images: '' }, /Input 'images' is required/],
+        [{ images: '' }, /Input 'images' is empty, and no docker push of this job recorded any images \(RESOURCE_URIS\)/],
         [{ images: 'UPPER/Case:1' }, /Input 'images'.*not a valid image reference/],
         [{ key: '' }, /Input 'key' is required for command 'attest'/],
         [{ key: path.join(dir, 'nope.key') }, /Input 'key': the file .* does not exist/],

@@ -145,6 +145,11 @@ export async function runCosignJob(
   const run = newRun(s, signal, log, progress);
   const plans = planCommands(run);
   run.log.info(`cosign: ${run.binary}`);
+  if (s.imagesFrom === 'RESOURCE_URIS') {
+    run.log.info(
+      `images is empty: using the ${s.images.length} image(s) this job's docker push recorded (RESOURCE_URIS): ${s.images.map((i) => i.original).join(', ')}`,
+    );
+  }
   const doClient = s.doConnection ? new DigitalOceanClient(s.doConnection, { log: run.log.debug }) : undefined;
   const guard = guardFor(run, doClient);
   run.gate = new GuardGate(guard);
