@@ -46,6 +46,9 @@ function oneLine(s) {
   return s.replace(/\r/g, '').replace(/\n/g, ' ');
 }
 
+/** The lines of the guard's advice on ordering the stages (printed whole, whatever the lane's filter). */
+const ADVICE = /^To order the stages|^\s+- stage:|^\s+dependsOn:|^\s+- |^\s+condition:/;
+
 /** Turns a task's raw stdout lines into timeline lines: progress, issues and the result; other commands (debug noise) dropped. */
 function narrator(lane, keep) {
   return (raw) => {
@@ -60,8 +63,9 @@ function narrator(lane, keep) {
       if (c.command === 'task.complete' && /^\w+$/.test(p.result ?? '')) return say(lane, `result ${p.result}: ${msg}`);
       return;
     }
-    const l = oneLine(unescapeData(line));
-    if (!keep || keep.test(l)) say(lane, l);
+    // Indentation kept: the guard's dependsOn advice is YAML, and reads as YAML only with it.
+    const l = oneLine(unescapeData(raw.replace(/\s+$/, '')));
+    if (!keep || keep.test(l) || ADVICE.test(l)) say(lane, l);
   };
 }
 
@@ -196,7 +200,7 @@ async function main() {
           verifyAfter: 'true',
           cosignPath: install.outputs.cosignPath,
         },
-        env: { ...agent, ...doEnv },
+        env: { ...agent, ...doEnv, SYSTEM_STAGENAME: 'AttestStaging' },
         onLine: narrator('AttestStaging', /GC|guard|stage|settle|attempt|digest|attest|verif|401|wait/i),
         timeoutMs: 5 * 60_000,
       });

@@ -38,6 +38,8 @@ describe('npm start: the GC incident replayed on the built-in emulator', () => {
       at += m.index + m[0].length;
     }
     assert.match(r.stdout, /gcDurationSeconds\s+\d+/);
+    // The guard's advice on ordering the stages, whole: the YAML's key lines included.
+    assert.match(r.stdout, /AttestStaging\s+ {2}- stage: AttestStaging\n.*AttestStaging\s+ {4}dependsOn:\n(.*\n)?.*AttestStaging\s+ {4}- RegistryMaintenance/);
     assert.match(r.stdout, /Token endpoint: \d+ requests, 0 refused/);
     for (const f of ['RegistryMaintenance-summary.md', 'AttestStaging-summary.md']) {
       assert.ok(fs.existsSync(path.join(ROOT, 'demo-output', f)), `${f} written`);
