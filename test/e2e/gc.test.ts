@@ -48,6 +48,10 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
     // every output is an output variable
     for (const c of run.commands.filter((x) => x.command === 'task.setvariable')) assert.strictEqual(c.properties.isOutput, 'true');
     const md = summaryOf(run);
+    // The summary's started, finished and duration are the outputs' instants, and agree with each other.
+    assert.ok(md.includes(`| Started | ${o.gcStartedAt} |`) && md.includes(`| Finished | ${o.gcFinishedAt} |`), md);
+    assert.ok(md.includes(`(${o.gcDurationSeconds} s, from the GC's own timestamps)`), md);
+    assert.ok(Math.abs((Date.parse(o.gcFinishedAt) - Date.parse(o.gcStartedAt)) / 1000 - Number(o.gcDurationSeconds)) <= 1);
     assert.match(md, /Compared with the last 5 GCs/);
     assert.match(md, /Median duration 1m 00s/);
     assert.match(md, /#### Timeline/);

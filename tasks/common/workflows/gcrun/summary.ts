@@ -93,8 +93,10 @@ export function renderSummary(
     );
     if (gc.type) lines.push(`| Type | ${mdCell(gc.type)} |`);
     lines.push(`| Status | **${mdCell(gc.status)}**${r.timedOut ? ' (timed out)' : ''} |`);
-    lines.push(`| Started | ${mdCell(gc.created_at)} |`);
-    if (isTerminalGcStatus(gc.status)) lines.push(`| Finished | ${mdCell(gc.updated_at)} |`);
+    // The same instants, in the same form, as the gcStartedAt and gcFinishedAt outputs.
+    const outputs = gcRunOutputs(r, dur, '');
+    lines.push(`| Started | ${outputs.gcStartedAt || mdCell(gc.created_at)} |`);
+    if (isTerminalGcStatus(gc.status)) lines.push(`| Finished | ${outputs.gcFinishedAt || mdCell(gc.updated_at)} |`);
     if (dur) lines.push(`| Duration | ${formatDuration(dur.seconds)} (${dur.seconds} s, from the ${dur.source}) |`);
     lines.push(`| Blobs deleted | ${gc.blobs_deleted} |`);
     lines.push(`| Freed | ${humanBytes(gc.freed_bytes)} (${gc.freed_bytes} bytes) |`);
