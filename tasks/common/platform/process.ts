@@ -38,11 +38,20 @@ const MAX_CAPTURE = 1 << 20;
 /** A line longer than this is handed on in pieces: a child that never prints a newline cannot fill memory. */
 const MAX_LINE = 64 * 1024;
 
-/** Signals a child's whole process group (on Windows, the child itself); quiet when it is gone. */
-function signalGroup(child: ChildProcess, sig: NodeJS.Signals): void {
+/**
+ * Signals a child's whole process group (it was spawned detached, so its group is its pid and
+ * cosign's own children go too); on Windows, which has no process groups, the child itself. Quiet
+ * when it is gone. The platform and `kill` are parameters so both paths are unit-tested anywhere.
+ */
+export function signalGroup(
+  child: Pick<ChildProcess, 'pid' | 'kill'>,
+  sig: NodeJS.Signals,
+  platform: NodeJS.Platform = process.platform,
+  kill: (pid: number, sig: NodeJS.Signals) => void = (pid, s) => void process.kill(pid, s),
+): void {
   if (child.pid === undefined) return;
   try {
-    if (process.platform !== 'win32') process.kill(-child.pid, sig);
+    if (platform !== 'win32') kill(-child.pid, sig);
     else child.kill(sig);
   } catch {
     try {
