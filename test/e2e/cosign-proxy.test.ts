@@ -47,7 +47,7 @@ describe('Cosign@1 behind the agent proxy (real cosign, CONNECT proxy with Basic
 
   const port = () => reg.host.split(':')[1];
   const image = (repo: string, tagOrDigest: string) => `registry.test:${port()}/${repo}${tagOrDigest}`;
-  const agentProxyEnv = (pw: string) => ({
+  const agentProxyEnv = (pw: string): Record<string, string> => ({
     ...agentEnv(),
     AGENT_PROXYURL: proxy.url,
     AGENT_PROXYUSERNAME: USER,
@@ -72,8 +72,17 @@ describe('Cosign@1 behind the agent proxy (real cosign, CONNECT proxy with Basic
     maxBackoffSeconds: '1',
     ...extra,
   });
-  const signTask = (inputs: Record<string, string>, pw: string): Promise<TaskRun> =>
-    runTask('CosignV1', { inputs, env: agentProxyEnv(pw), timeoutMs: 90_000 });
+  /** The task with the agent's proxy settings; the CA bundle it wrote for cosign is gone afterwards. */
+  const signTask = async (inputs: Record<string, string>, pw: string): Promise<TaskRun> => {
+    const env = agentProxyEnv(pw);
+    const r = await runTask('CosignV1', { inputs, env, timeoutMs: 90_000 });
+    assert.deepStrictEqual(
+      fs.readdirSync(env.AGENT_TEMPDIRECTORY).filter((e) => e.startsWith('cosign-ca-')),
+      [],
+      'the CA bundle was removed on exit',
+    );
+    return r;
+  };
   const connects = (entries: ProxyLogEntry[], go: boolean) =>
     entries.filter((e) => e.method === 'CONNECT' && e.target === `registry.test:${port()}` && /^Go-http-client\//.test(e.userAgent) === go);
 

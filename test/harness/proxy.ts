@@ -46,11 +46,14 @@ export async function startForwardingProxy(options: ProxyOptions): Promise<Forwa
     const target = new URL(req.url ?? '/');
     const headers = { ...req.headers };
     delete headers['proxy-authorization'];
-    const up = http.request({ host: resolve(target.hostname), port: target.port || 80, path: target.pathname + target.search, method: req.method, headers }, (upRes) => {
-      entry(req, 'forwarded');
-      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      upRes.pipe(res);
-    });
+    const up = http.request(
+      { host: resolve(target.hostname), port: target.port || 80, path: target.pathname + target.search, method: req.method, headers },
+      (upRes) => {
+        entry(req, 'forwarded');
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      },
+    );
     up.on('error', () => {
       entry(req, 'unreachable');
       res.destroy();

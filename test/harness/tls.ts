@@ -61,7 +61,23 @@ export function testCaAndLeaf(names: string[]): TestCa | undefined {
     ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('leaf.key'), '-out', f('leaf.csr'), '-subj', `/CN=${names[0]}`]);
     const san = [...names.map((n) => `DNS:${n}`), 'IP:127.0.0.1'].join(',');
     fs.writeFileSync(f('leaf.ext'), `subjectAltName=${san}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`);
-    ssl(['x509', '-req', '-in', f('leaf.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('leaf.pem'), '-days', '2', '-extfile', f('leaf.ext')]);
+    ssl([
+      'x509',
+      '-req',
+      '-in',
+      f('leaf.csr'),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f('leaf.pem'),
+      '-days',
+      '2',
+      '-extfile',
+      f('leaf.ext'),
+    ]);
   } catch {
     return undefined;
   }
