@@ -12,7 +12,7 @@ const LIMIT_BYTES = 1.5 * 1000 * 1000;
 function vsixPath(): string {
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'vss-extension.json'), 'utf8'));
   const dev = JSON.parse(fs.readFileSync(path.join(ROOT, 'configs', 'dev.json'), 'utf8'));
-  return path.join(ROOT, 'dist', `${dev.publisher}.${manifest.id}-${manifest.version}.vsix`);
+  return path.join(ROOT, 'dist', 'dev', `${dev.publisher}.${manifest.id}-${manifest.version}.vsix`);
 }
 
 /** File names in a zip, from its central directory. */

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Writes dist/<publisher>.cosign-gc-guard-<version>.vsix with tfx, offline.
 // The publisher comes from an overrides file: configs/release.json by
-// default, configs/dev.json with --dev, or any file with --overrides FILE.
+// default, or any file with --overrides FILE. A release without a real
+// publisher is refused. --dev (the tests' build) uses configs/dev.json and
+// writes to dist/dev/, where `tfx extension publish --vsix dist/*.vsix`
+// cannot pick it up by mistake.
 'use strict';
 const { execFileSync } = require('child_process');
 const fs = require('fs');
@@ -21,7 +24,15 @@ for (const f of manifest.files) {
     process.exit(1);
   }
 }
-const out = path.join(root, 'dist');
+const dev = args.includes('--dev');
+const publisher = JSON.parse(fs.readFileSync(overrides, 'utf8')).publisher;
+if (!dev && (typeof publisher !== 'string' || !/^[A-Za-z0-9][\w.-]*$/.test(publisher) || /YOUR-PUBLISHER-ID/i.test(publisher))) {
+  console.error(
+    `package: no Marketplace publisher set: put your publisher id in ${path.relative(root, overrides)} ({"publisher": "<your id>", "public": false}) or pass --overrides FILE.`,
+  );
+  process.exit(1);
+}
+const out = dev ? path.join(root, 'dist', 'dev') : path.join(root, 'dist');
 fs.mkdirSync(out, { recursive: true });
 const tfx = path.join(root, 'node_modules', '.bin', 'tfx');
 execFileSync(
@@ -42,7 +53,6 @@ execFileSync(
   ],
   { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
 );
-const publisher = JSON.parse(fs.readFileSync(overrides, 'utf8')).publisher;
 const vsix = path.join(out, `${publisher}.${manifest.id}-${manifest.version}.vsix`);
 if (!fs.existsSync(vsix)) {
   console.error(`package: tfx did not write ${vsix}`);

@@ -2,9 +2,9 @@
 import '../common/platform/output';
 import { info, logger, setOutput, uploadSummary } from '../common/platform/output';
 import { runTask } from '../common/platform/task';
-import { CancelledError, UserError } from '../common/platform/errors';
+import { CancelledError, UserError, errorMessage } from '../common/platform/errors';
 import { readSettings } from '../common/platform/settings';
-import { COSIGN_SETTINGS, JobProgress, cosignSettingsFrom, runCosignJob, summaryMarkdown } from '../common/workflows/cosign';
+import { COSIGN_SETTINGS, JobProgress, cosignSettingsFrom, jobFailureMarkdown, runCosignJob, summaryMarkdown } from '../common/workflows/cosign';
 
 void runTask(async (signal) => {
   const started = Date.now();
@@ -36,6 +36,7 @@ void runTask(async (signal) => {
       setOutput('gcWaitSeconds', progress.gcWaitSeconds, { grammar: 'wholeNumber' });
       setOutput('durationSeconds', Math.round((Date.now() - started) / 1000), { grammar: 'wholeNumber' });
       setOutput('skipped', false, { grammar: 'boolean' });
+      uploadSummary('cosign', jobFailureMarkdown(settings, errorMessage(err), progress));
     }
     throw err;
   }

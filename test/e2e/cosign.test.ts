@@ -15,6 +15,7 @@ import { agentEnv, describeRun } from '../harness/run-task';
 import { isCommand, outputLines } from '../harness/vso';
 import {
   COSIGN_VERSIONS,
+  PREDICATE_TYPE,
   REG_ID,
   assertNoSecrets,
   baseInputs,
@@ -45,6 +46,9 @@ describe('Cosign@1 end-to-end (bundled task, real cosign, registry behind the em
         assert.strictEqual(r.outputs.skipped, 'false');
         assert.ok(await cosignVerifies(f, cosign, r.outputs.digest), 'cosign verify-attestation must pass');
         assertNoSecrets(f, r.stdout + r.stderr, 'task output');
+        const md = fs.readFileSync(r.commands.find((c) => c.command === 'task.uploadsummary')!.message, 'utf8');
+        assert.match(md, /GC guard \(before writing\): Clear to write: GC ended/, 'the summary names the GC wait');
+        assert.ok(md.includes(PREDICATE_TYPE), 'the summary names the predicate type');
       });
 
       it('the GC incident reproduced: guard off, one attempt, GC running → fails with the 401', async () => {
@@ -55,6 +59,8 @@ describe('Cosign@1 end-to-end (bundled task, real cosign, registry behind the em
         assert.strictEqual(r.result, 'Failed', describeRun(r));
         assert.match(r.resultMessage, /401|UNAUTHORIZED/i, describeRun(r));
         assert.match(r.resultMessage, /after 1 attempt/);
+        // A DigitalOcean connection is given: the failure says the GC nobody waited for is running.
+        assert.match(r.resultMessage, /GC [0-9a-f-]{36} is active on demo-registry \('scanning manifests'\).*enable gcGuard or order the stages/);
         assert.ok(
           f.emu.tokenRequests.some((t) => !t.granted && /write-scoped/.test(t.reason ?? '')),
           'the token endpoint refused a push scope',
@@ -324,6 +330,22 @@ exec "${cosign}" "$@"`,
       assert.deepStrictEqual(tempEntries(agent), [], 'private docker config removed after success');
     });
 
+    it("images empty: signs what the job's docker push recorded in RESOURCE_URIS, and says so; a malformed entry is one line", async () => {
+      const repo = uniqueRepo('resuris');
+      const d1 = await pushTinyImage(f.reg.host, `${repo}:1`);
+      const d2 = await pushTinyImage(f.reg.host, `${repo}:2`);
+      const pinned = [`${f.emu.registryHost}/${repo}@${d1}`, `${f.emu.registryHost}/${repo}@${d2}`];
+      const inputs = baseInputs(f, cosign, '', { command: 'sign', predicate: '', skipIfPresent: 'false' });
+      const r = await runCosignTask(f, inputs, { env: { RESOURCE_URIS: pinned.map((p) => `docker://${p}`).join(',') } });
+      assert.strictEqual(r.result, 'Succeeded', describeRun(r));
+      assert.strictEqual(r.outputs.digests, pinned.join(','));
+      assert.match(r.stdout, /images is empty: using the 2 image\(s\) this job's docker push recorded \(RESOURCE_URIS\)/);
+      assert.ok(await cosignVerifies(f, cosign, pinned[1], 'verify'));
+      const bad = await runCosignTask(f, inputs, { env: { RESOURCE_URIS: pinned[0] } });
+      assert.strictEqual(bad.result, 'Failed', describeRun(bad));
+      assert.match(bad.resultMessage, /RESOURCE_URIS holds '.*', which is not <scheme>:\/\/<image reference>/);
+    });
+
     it('bad inputs: each contract type fails at once with one line naming the input, no request, no child', async () => {
       const dir = tempDir('wrap');
       const log = path.join(dir, 'calls');
@@ -331,7 +353,7 @@ exec "${cosign}" "$@"`,
       const image = `${f.emu.registryHost}/demo-registry/x:1`;
       const cases: Array<[Record<string, string>, RegExp]> = [
         [{ command: 'sigh' }, /Input 'command' must be one of attest, sign, verify, verify-attestation, got 'sigh'/],
-        [{ images: '' }, /Input 'images' is required/],
+        [{ images: '' }, /Input 'images' is empty, and no docker push of this job recorded any images \(RESOURCE_URIS\)/],
         [{ images: 'UPPER/Case:1' }, /Input 'images'.*not a valid image reference/],
         [{ key: '' }, /Input 'key' is required for command 'attest'/],
         [{ key: path.join(dir, 'nope.key') }, /Input 'key': the file .* does not exist/],
@@ -527,6 +549,8 @@ exec "${cosign}" "$@"`,
       const r = await runCosignTask(f, baseInputs(f, w, `${f.emu.registryHost}/${repo}:1.0`, { guardTimeoutSeconds: '2' }));
       assert.strictEqual(r.result, 'Failed', describeRun(r));
       assert.match(r.resultMessage, /GC guard timed out/);
+      const summary = r.commands.find((c) => c.command === 'task.uploadsummary');
+      assert.ok(summary && /Cosign@1: attest failed[\s\S]*GC guard timed out/.test(fs.readFileSync(summary.message, 'utf8')), 'a summary on failure too');
       const calls = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
       assert.ok(!/^attest$/m.test(calls), `cosign attest never ran: ${calls}`);
       assert.strictEqual(

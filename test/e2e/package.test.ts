@@ -14,6 +14,7 @@ import * as zlib from 'zlib';
 import { Mirror, readOnce, sha256, startMirror } from '../harness/mirror';
 import { ROOT, tools } from '../harness/paths';
 import { agentEnv, describeRun, runTask } from '../harness/run-task';
+import { startEmulator } from '../harness/emulator';
 
 const TASK_CATEGORIES = [
   'Build',
@@ -28,14 +29,19 @@ const TASK_CATEGORIES = [
   'Azure Artifacts',
 ];
 const INPUT_TYPES = ['boolean', 'filePath', 'multiLine', 'pickList', 'radio', 'secureFile', 'string', 'int', 'identities', 'querycontrol'];
-/** Node24 arrived in agent 4.265.1 (azure-pipelines-tasks docs/migrateNode24.md). */
-const MIN_AGENT_FOR_NODE24 = [4, 265, 1];
+/**
+ * The lowest agent with the Node20_1 handler: "Agent version 3.232.1 is the first version that
+ * supports Node20_1 handler" (microsoft/azure-pipelines-tasks, docs/migrateNode20.md). Agents from
+ * 4.265.1 on also have Node24 (docs/migrateNode24.md) and pick it; older ones run Node20_1. Both
+ * handlers point at the same bundle.
+ */
+const MIN_AGENT_FOR_NODE20_1 = '3.232.1';
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 function vsixPath(): string {
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'vss-extension.json'), 'utf8'));
   const dev = JSON.parse(fs.readFileSync(path.join(ROOT, 'configs', 'dev.json'), 'utf8'));
-  return path.join(ROOT, 'dist', `${dev.publisher}.${manifest.id}-${manifest.version}.vsix`);
+  return path.join(ROOT, 'dist', 'dev', `${dev.publisher}.${manifest.id}-${manifest.version}.vsix`);
 }
 
 function newestMtime(p: string): number {
@@ -112,15 +118,6 @@ function walk(dir: string, base = dir): string[] {
   });
 }
 
-function versionAtLeast(v: string, min: number[]): boolean {
-  const parts = v.split('.').map(Number);
-  for (let i = 0; i < min.length; i++) {
-    const a = parts[i] ?? 0;
-    if (a !== min[i]) return a > min[i];
-  }
-  return true;
-}
-
 /** A settableVariables pattern (may end in *) admits a name, case-insensitively. */
 function allows(patterns: string[], name: string): boolean {
   return patterns.some((p) => {
@@ -139,6 +136,7 @@ function allows(patterns: string[], name: string): boolean {
 
 interface TaskJson {
   id: string;
+  dataSourceBindings?: { target: string; endpointId: string; dataSourceName: string; resultTemplate?: string }[];
   name: string;
   friendlyName: string;
   description?: string;
@@ -147,7 +145,16 @@ interface TaskJson {
   minimumAgentVersion?: string;
   instanceNameFormat: string;
   groups?: { name: string; displayName: string }[];
-  inputs?: { name: string; label: string; type: string; helpMarkDown?: string; options?: Record<string, string>; groupName?: string; defaultValue?: string }[];
+  inputs?: {
+    name: string;
+    label: string;
+    type: string;
+    helpMarkDown?: string;
+    options?: Record<string, string>;
+    groupName?: string;
+    defaultValue?: string;
+    required?: boolean;
+  }[];
   outputVariables?: { name: string; description?: string }[];
   execution?: Record<string, { target: string }>;
   restrictions?: { commands?: { mode?: string }; settableVariables?: { allowed?: string[] } };
@@ -221,11 +228,12 @@ describe('VSIX packaging', function () {
       assert.ok(t.description && t.description.trim(), `${where}: description`);
       assert.ok(TASK_CATEGORIES.includes(t.category), `${where}: category '${t.category}'`);
       assert.ok(t.version && ['Major', 'Minor', 'Patch'].every((k) => Number.isInteger(t.version[k as 'Major'])), `${where}: version {Major, Minor, Patch}`);
-      assert.match(t.minimumAgentVersion ?? '', /^\d+\.\d+(\.\d+)?$/, `${where}: minimumAgentVersion`);
-      assert.ok(
-        versionAtLeast(t.minimumAgentVersion!, MIN_AGENT_FOR_NODE24),
-        `${where}: minimumAgentVersion ${t.minimumAgentVersion} runs Node24 (>= ${MIN_AGENT_FOR_NODE24.join('.')})`,
-      );
+      assert.strictEqual(t.minimumAgentVersion, MIN_AGENT_FOR_NODE20_1, `${where}: minimumAgentVersion is the first agent with Node20_1`);
+      assert.strictEqual(t.execution?.Node20_1?.target, t.execution?.Node24?.target, `${where}: both handlers run the same bundle`);
+      // A name that ends in an input's value reads "… " when that input is empty.
+      const last = /\$\((\w+)\)\s*$/.exec(t.instanceNameFormat ?? '')?.[1];
+      const lastInput = t.inputs?.find((i) => i.name === last);
+      assert.ok(!last || lastInput?.required || (lastInput?.defaultValue ?? '') !== '', `${where}: instanceNameFormat ends in $(${last}), which may be empty`);
 
       // Handlers: Node20_1 and Node24, targets inside the VSIX, self-contained bundles.
       for (const h of ['Node20_1', 'Node24']) {
@@ -253,7 +261,9 @@ describe('VSIX packaging', function () {
         assert.ok(typeof i.label === 'string' && i.label.trim() !== '', `${at}: label`);
         assert.ok(typeof i.helpMarkDown === 'string' && i.helpMarkDown.trim() !== '', `${at}: helpMarkDown`);
         assert.ok(INPUT_TYPES.includes(i.type) || /^connectedService:.+$/.test(i.type), `${at}: type '${i.type}'`);
-        if (i.type === 'pickList' || i.type === 'radio') {
+        // An editable pickList filled by a data source binding has no fixed options.
+        const bound = (t.dataSourceBindings ?? []).some((b) => b.target === i.name);
+        if ((i.type === 'pickList' || i.type === 'radio') && !bound) {
           assert.ok(i.options && Object.keys(i.options).length > 0, `${at}: options`);
           if (i.defaultValue) assert.ok(Object.keys(i.options!).includes(i.defaultValue), `${at}: default '${i.defaultValue}' is an option`);
         }
@@ -315,6 +325,112 @@ describe('VSIX packaging', function () {
             `${dir}: input '${i.name}' uses undeclared endpoint type ${m[1]}`,
           );
       }
+    }
+  });
+
+  it('is publishable: LICENSE, links (repository, issues, license), repository, branding, categories, tags, the endpoint icon', () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'vss-extension.json'), 'utf8'));
+    const repo = manifest.repository?.uri as string;
+    assert.match(repo, /^https:\/\/github\.com\/[\w.-]+\/[\w.-]+$/, 'repository uri');
+    assert.strictEqual(manifest.repository.type, 'git');
+    for (const k of ['repository', 'issues', 'license'])
+      assert.ok(String(manifest.links?.[k]?.uri ?? '').startsWith(repo), `links.${k} points at the repository`);
+    assert.match(manifest.branding?.color ?? '', /^#[0-9a-f]{6}$/i, 'branding color');
+    assert.ok(['dark', 'light'].includes(manifest.branding?.theme), 'branding theme');
+    assert.ok(manifest.categories.length > 0 && manifest.tags.length > 0, 'categories and tags');
+    assert.strictEqual(manifest.content?.license?.path, 'LICENSE');
+    assert.ok(files.includes('LICENSE'), 'LICENSE is in the VSIX');
+    assert.match(fs.readFileSync(path.join(unpacked, 'LICENSE'), 'utf8'), /^MIT License/);
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    assert.strictEqual(pkg.license, 'MIT', 'package.json and LICENSE agree');
+    const ep = vsoManifest.contributions.find((c) => c.properties['name'] === 'digitalocean');
+    const icon = String(ep?.properties['iconUrl'] ?? '');
+    assert.ok(icon && files.includes(icon), `the endpoint icon ${icon} is in the VSIX`);
+  });
+
+  it('npm run package refuses a release VSIX without a publisher, in one line, and writes nothing', () => {
+    const overrides = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cgg-pub-')), 'release.json');
+    fs.writeFileSync(overrides, JSON.stringify({ publisher: 'YOUR-PUBLISHER-ID', public: true }));
+    const before = fs.existsSync(path.join(ROOT, 'dist')) ? fs.readdirSync(path.join(ROOT, 'dist')).sort() : [];
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'package.js'), '--overrides', overrides], { encoding: 'utf8' });
+    assert.strictEqual(r.status, 1);
+    assert.match(r.stderr.trim(), /^package: no Marketplace publisher set: put your publisher id in .*release\.json/);
+    assert.strictEqual(r.stderr.trim().split('\n').length, 1);
+    const after = fs.existsSync(path.join(ROOT, 'dist')) ? fs.readdirSync(path.join(ROOT, 'dist')).sort() : [];
+    assert.deepStrictEqual(after, before, 'nothing written to dist/');
+    assert.ok(
+      !vsix.startsWith(path.join(ROOT, 'dist') + path.sep + path.basename(vsix)),
+      "the tests' VSIX is not in dist/ itself, where dist/*.vsix would publish it",
+    );
+  });
+
+  /** The DigitalOcean endpoint type, as the VSIX declares it. */
+  function doEndpointType(): {
+    dataSources: { name: string; endpointUrl: string; resultSelector: string }[];
+    authenticationSchemes: { type: string; headers?: { name: string; value: string }[] }[];
+  } {
+    const ep = vsoManifest.contributions.find((c) => c.type === 'ms.vss-endpoint.service-endpoint-type' && c.properties['name'] === 'digitalocean');
+    return ep!.properties as never;
+  }
+
+  it('the DigitalOcean connection: a TestConnection data source ("Verify") and a Registries one, asked with Bearer <token>', () => {
+    const ep = doEndpointType();
+    const names = ep.dataSources.map((d) => d.name);
+    assert.ok(names.includes('TestConnection'), 'TestConnection backs the Verify button');
+    for (const d of ep.dataSources) {
+      assert.ok(d.endpointUrl.startsWith('{{endpoint.url}}/v2/'), `${d.name}: on the connection's own URL`);
+      assert.match(d.resultSelector, /^jsonpath:\$(\.[a-z_]+)+(\[\*\])?$/, `${d.name}: a JSONPath result selector`);
+    }
+    // The token scheme's default header is the bare token; DigitalOcean wants "Bearer <token>".
+    const token = ep.authenticationSchemes.find((a) => a.type === 'ms.vss-endpoint.endpoint-auth-scheme-token');
+    assert.deepStrictEqual(token?.headers, [{ name: 'Authorization', value: 'Bearer {{endpoint.apitoken}}' }]);
+  });
+
+  it('every data source binding names an existing input, a DigitalOcean connection input and a declared data source', () => {
+    const declared = new Set(doEndpointType().dataSources.map((d) => d.name));
+    let bindings = 0;
+    for (const [dir, t] of tasks) {
+      for (const b of t.dataSourceBindings ?? []) {
+        bindings++;
+        const target = t.inputs?.find((i) => i.name === b.target);
+        assert.ok(target, `${dir}: binding target '${b.target}' is an input`);
+        const m = /^\$\((\w+)\)$/.exec(b.endpointId);
+        const conn = t.inputs?.find((i) => i.name === m?.[1]);
+        assert.strictEqual(conn?.type, 'connectedService:digitalocean', `${dir}: binding endpointId ${b.endpointId} is a DigitalOcean connection input`);
+        assert.ok(declared.has(b.dataSourceName), `${dir}: data source '${b.dataSourceName}' is declared by the endpoint type`);
+        assert.ok(
+          target.type === 'pickList' && (target as { properties?: Record<string, string> }).properties?.EditableOptions === 'True',
+          `${dir}: '${b.target}' is an editable pickList`,
+        );
+      }
+    }
+    assert.strictEqual(bindings, 4, 'the four tasks that take a registry bind it');
+  });
+
+  it('the data sources, evaluated as Azure DevOps would against the emulated API, list its registries', async () => {
+    const emu = await startEmulator({ registries: ['demo-registry', 'second-registry'] });
+    try {
+      const ep = doEndpointType();
+      const header = ep.authenticationSchemes[0].headers![0];
+      for (const d of ep.dataSources) {
+        const res = await fetch(d.endpointUrl.replace('{{endpoint.url}}', emu.apiUrl), {
+          headers: { [header.name]: header.value.replace('{{endpoint.apitoken}}', emu.token), accept: 'application/json' },
+        });
+        assert.strictEqual(res.status, 200, `${d.name} authenticates as DigitalOcean expects`);
+        // The JSONPath of the selector: $.a.b or $.a[*].
+        const body = (await res.json()) as Record<string, unknown>;
+        const pathParts = d.resultSelector
+          .replace(/^jsonpath:\$\./, '')
+          .replace(/\[\*\]$/, '')
+          .split('.');
+        const selected = pathParts.reduce<unknown>((v, k) => (v as Record<string, unknown>)?.[k], body);
+        assert.ok(Array.isArray(selected), `${d.name} selects a list`);
+        if (d.name === 'Registries') assert.deepStrictEqual((selected as { name: string }[]).map((r) => r.name).sort(), ['demo-registry', 'second-registry']);
+      }
+      const wrong = await fetch(`${emu.apiUrl}/v2/registries`, { headers: { Authorization: emu.token } });
+      assert.strictEqual(wrong.status, 401, 'the bare token (the scheme default) is refused: the Bearer header is needed');
+    } finally {
+      await emu.stop();
     }
   });
 

@@ -85,6 +85,8 @@ export interface CosignRun {
   registryPause: RegistryPause;
   /** A registry 401 goes back to the guard (a DigitalOcean connection is there to ask). */
   reguardOn401: boolean;
+  /** With the guard off and a DigitalOcean connection: whether a GC is active, asked once, for a 401's message. */
+  gcHint?: () => Promise<string>;
   gcWaitSeconds: number;
 }
 

@@ -2,4 +2,4 @@
 export { COSIGN_SETTINGS, CosignTaskSettings, cosignSettingsFrom } from './settings';
 export { ImageResult, JobProgress, JobResult, Target } from './context';
 export { cosignArgv, runCosignJob } from './job';
-export { summaryMarkdown } from './summary';
+export { jobFailureMarkdown, summaryMarkdown } from './summary';

@@ -72,6 +72,7 @@ function guardFor(run: CosignRun, doClient: DigitalOceanClient | undefined): ((w
     run.gcWaitSeconds += g.gcWaitSeconds;
     run.progress.gcWaitSeconds = Math.round(run.gcWaitSeconds);
     run.log.info(`GC guard: ${g.message}`);
+    run.notes.push(`GC guard (${why}): ${g.message}`);
     if (g.timedOut) throw new UserError(`GC guard timed out after ${formatDuration(s.guard.timeoutSeconds)} (guardTimeoutMinutes): ${g.message}`);
     return g;
   };
@@ -104,9 +105,30 @@ async function runImage(run: CosignRun, creds: DockerConfigHandle, plans: Promis
   } catch (err) {
     printBlock(run, work, err);
     if (err instanceof CancelledError || run.signal.aborted) throw err;
-    if (work.targets.length === 0) work.result.error = errorMessage(err);
-    else work.result.error = work.targets.find((t) => t.error)?.error ?? errorMessage(err);
+    const why = work.targets.find((t) => t.error)?.error ?? errorMessage(err);
+    work.result.error = /registry-401/.test(why) && run.gcHint ? `${why}. ${await run.gcHint()}` : why;
   }
+}
+
+/**
+ * With the guard off and a DigitalOcean connection given, a registry 401 may be a GC nobody waited
+ * for: the DigitalOcean API is asked once, and the answer joins every such failure.
+ */
+function gcHintFor(run: CosignRun, doClient: DigitalOceanClient): () => Promise<string> {
+  let answer: Promise<string> | undefined;
+  return () =>
+    (answer ??= (async () => {
+      try {
+        const registry = await doClient.resolveRegistry(run.s.guard.registry, run.signal);
+        const gc = await doClient.getActiveGc(registry, run.signal);
+        return gc
+          ? `GC ${gc.uuid} is active on ${registry} ('${gc.status}'): the registry refuses writes during a garbage collection; enable gcGuard or order the stages`
+          : `No GC is active on ${registry} now (checked after the failure)`;
+      } catch (e) {
+        if (e instanceof CancelledError || run.signal.aborted) throw e;
+        return `Whether a GC is active could not be checked: ${errorMessage(e)}`;
+      }
+    })());
 }
 
 /** A prepared run: the settings, the logger, the cosign binary, the gate every image shares. */
@@ -145,10 +167,16 @@ export async function runCosignJob(
   const run = newRun(s, signal, log, progress);
   const plans = planCommands(run);
   run.log.info(`cosign: ${run.binary}`);
+  if (s.imagesFrom === 'RESOURCE_URIS') {
+    run.log.info(
+      `images is empty: using the ${s.images.length} image(s) this job's docker push recorded (RESOURCE_URIS): ${s.images.map((i) => i.original).join(', ')}`,
+    );
+  }
   const doClient = s.doConnection ? new DigitalOceanClient(s.doConnection, { log: run.log.debug }) : undefined;
   const guard = guardFor(run, doClient);
   run.gate = new GuardGate(guard);
   run.reguardOn401 = !!guard && !!doClient;
+  if (run.write && !guard && doClient) run.gcHint = gcHintFor(run, doClient);
   const creds = await credentialsFor(run);
   try {
     describeCredentials(creds, run.log);

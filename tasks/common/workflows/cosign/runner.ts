@@ -38,7 +38,8 @@ export function failureSummary(failed: RetryError): string {
 
 export function logAttempt(log: (l: string) => void, what: string, r: AttemptReport): void {
   const f = r.failure;
-  const msg = errorMessage(r.error).split('\n')[0];
+  // One short line per attempt: the whole error is in the image's block and in the final failure.
+  const msg = quote(errorMessage(r.error).split('\n')[0], 200);
   const next =
     r.nextWaitMs === undefined
       ? f.kind === 'permanent'

@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import { pipelineVariable } from '../../platform/agent';
 import { UserError } from '../../platform/errors';
 import { requireHttpUrl } from '../../platform/inputs';
 import { SettingValues, SettingsTable, bool, int, lines, pick, secret, text } from '../../platform/settings';
@@ -51,6 +52,8 @@ export type CosignInputs = SettingValues<typeof COSIGN_SETTINGS>;
 export interface CosignTaskSettings {
   command: CosignCommand;
   images: ImageReference[];
+  /** Where the images came from: the input, or the job's own docker push (RESOURCE_URIS). */
+  imagesFrom: 'images' | 'RESOURCE_URIS';
   key: string;
   keyPassword: string;
   publicKey: string;
@@ -95,7 +98,7 @@ function requireKeyFile(inputName: string, value: string): void {
 
 type SigningSettings = Pick<
   CosignTaskSettings,
-  'command' | 'images' | 'key' | 'keyPassword' | 'publicKey' | 'predicate' | 'predicateType' | 'annotations' | 'recursive'
+  'command' | 'images' | 'imagesFrom' | 'key' | 'keyPassword' | 'publicKey' | 'predicate' | 'predicateType' | 'annotations' | 'recursive'
 >;
 type ConnectionSettings = Pick<CosignTaskSettings, 'registryConnection' | 'doConnection' | 'useDigitalOceanCredentials' | 'gcGuard' | 'guard'>;
 type RunSettings = Pick<
@@ -103,12 +106,36 @@ type RunSettings = Pick<
   'resolveDigest' | 'skipIfPresent' | 'verifyAfter' | 'tlogUpload' | 'rekorUrl' | 'allowInsecureRegistry' | 'allowHttpRegistry' | 'cosignPath' | 'extraArgs'
 >;
 
+/**
+ * With `images` empty: the images a preceding Docker@2 push recorded for the job in RESOURCE_URIS,
+ * comma-separated `<scheme>://<reference>` (as the in-box Notation task reads them:
+ * microsoft/azure-pipelines-tasks, Tasks/NotationV0/src/lib/variables.ts). Each reference is
+ * checked like an `images` line; none at all is a one-line error.
+ */
+function pushedImages(): { images: ImageReference[]; imagesFrom: 'RESOURCE_URIS' } {
+  const recorded = (pipelineVariable('RESOURCE_URIS') ?? '').trim();
+  if (!recorded) {
+    throw new UserError("Input 'images' is empty, and no docker push of this job recorded any images (RESOURCE_URIS): name the images to sign.");
+  }
+  const images = recorded
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean)
+    .map((uri) => {
+      const parts = uri.split('://');
+      if (parts.length !== 2 || !/^[a-z][a-z0-9+.-]*$/i.test(parts[0])) {
+        throw new UserError(`RESOURCE_URIS holds '${quote(uri)}', which is not <scheme>://<image reference>; set 'images' instead.`);
+      }
+      return parseImageReference(parts[1], 'images (from RESOURCE_URIS)');
+    });
+  return { images, imagesFrom: 'RESOURCE_URIS' };
+}
+
 /** What cosign runs on and with: the command, the images, keys, predicate and annotations. */
 function signingSettings(v: CosignInputs): SigningSettings {
   const { command, key, keyPassword, publicKey, predicate, predicateType, annotations, recursive } = v;
-  const imageLines = v.images;
-  if (imageLines.length === 0) throw new UserError("Input 'images' is required and was empty.");
-  const images = imageLines.map((l) => parseImageReference(l, 'images'));
+  const { images, imagesFrom } =
+    v.images.length > 0 ? { images: v.images.map((l) => parseImageReference(l, 'images')), imagesFrom: 'images' as const } : pushedImages();
   if (isWriteCommand(command)) {
     if (!key) throw new UserError(`Input 'key' is required for command '${command}'.`);
     requireKeyFile('key', key);
@@ -123,7 +150,7 @@ function signingSettings(v: CosignInputs): SigningSettings {
   if (annotations.length > 0 && (command === 'attest' || command === 'verify-attestation')) {
     throw new UserError(`Input 'annotations' applies to 'sign' and 'verify' only (cosign ${command} has no annotations).`);
   }
-  return { command, images, key, keyPassword, publicKey, predicate, predicateType, annotations, recursive };
+  return { command, images, imagesFrom, key, keyPassword, publicKey, predicate, predicateType, annotations, recursive };
 }
 
 function requirePredicateFile(predicate: string): void {

@@ -24,10 +24,24 @@ export function summaryMarkdown(s: CosignTaskSettings, r: JobResult): string {
   }
   lines.push('', `- GC wait: ${formatDuration(r.gcWaitSeconds)}; total: ${formatDuration(r.durationSeconds)}; attempts (most for one manifest): ${r.attempts}`);
   lines.push(`- cosign: \`${r.cosign}\``);
+  if (s.command === 'attest' || s.command === 'verify-attestation') lines.push(`- predicate type: \`${mdCell(s.predicateType)}\``);
   for (const n of r.notes) lines.push(`- ${n}`);
   if (r.failures.length) {
     lines.push('', '#### Failed', '');
     for (const f of r.failures) lines.push(`- ${mdCell(f)}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** When the job itself failed (the guard, credentials, cosign's flags): what failed and how far it got. */
+export function jobFailureMarkdown(s: CosignTaskSettings, message: string, progress: { attempts: number; gcWaitSeconds: number }): string {
+  return [
+    `### Cosign@1: ${s.command} failed`,
+    '',
+    mdCell(message),
+    '',
+    `- images: ${s.images.map((i) => `\`${mdCell(i.original)}\``).join(', ')}`,
+    `- GC wait: ${formatDuration(progress.gcWaitSeconds)}; attempts (most for one manifest): ${progress.attempts}`,
+    '',
+  ].join('\n');
 }
