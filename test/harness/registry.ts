@@ -1,5 +1,6 @@
 import { spawn, execFile, ChildProcess } from 'child_process';
 import * as fs from 'fs';
+import * as https from 'https';
 import * as net from 'net';
 import * as path from 'path';
 import { tempDir, tools } from './paths';
@@ -29,6 +30,8 @@ export interface RegistryOptions {
    * harness has always started it; false gives a registry that answers such a DELETE 405 UNSUPPORTED.
    */
   deleteEnabled?: boolean;
+  /** Serve https with this certificate and key (PEM files): http.tls in the registry's config. */
+  tls?: { certificate: string; key: string };
 }
 
 /** Starts the real CNCF distribution registry on loopback with its own storage. */
@@ -51,18 +54,18 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Real
       `    enabled: ${options.deleteEnabled ?? true}`,
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...(options.tls ? ['  tls:', `    certificate: ${options.tls.certificate}`, `    key: ${options.tls.key}`] : []),
       '',
     ].join('\n'),
   );
   const child: ChildProcess = spawn(tools.registry, ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d) => (stderr += d.toString()));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
     try {
-      const res = await fetch(`${url}/v2/`);
-      if (res.status === 200) break;
+      if ((await registryAnswers(url, Boolean(options.tls))) === 200) break;
     } catch {
       /* not up yet */
     }
@@ -86,6 +89,18 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Real
         child.kill('SIGTERM');
       }),
   };
+}
+
+/** GET /v2/ (over https without checking the certificate: this only asks whether it is up); the status. */
+function registryAnswers(url: string, tls: boolean): Promise<number> {
+  if (!tls) return fetch(`${url}/v2/`).then((r) => r.status);
+  return new Promise((resolve, reject) => {
+    const req = https.get(`${url}/v2/`, { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+  });
 }
 
 export function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {

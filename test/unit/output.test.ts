@@ -111,6 +111,20 @@ describe('unit: the output layer', () => {
     }
   });
 
+  it("a proxy password with %, ; and ] is redacted in task-lib's escaped echo too (%AZP25, %3B, %5D)", () => {
+    const password = 'proxy%pass;word]4711';
+    const { stdout, stderr } = runWithOutputLayer(`require(${JSON.stringify(path.join(ROOT, 'node_modules', 'azure-pipelines-task-lib', 'task.js'))});`, {
+      SYSTEM_DEBUG: 'true',
+      AGENT_TEMPDIRECTORY: tempDir('output-agent-temp'),
+      DISTRIBUTEDTASK_TASKS_NODE_SKIPDEBUGLOGSWHENDEBUGMODEOFF: 'false',
+      AGENT_PROXYURL: 'http://127.0.0.1:9',
+      AGENT_PROXYUSERNAME: 'proxyuser',
+      AGENT_PROXYPASSWORD: password,
+    });
+    assert.match(stdout, /Agent\.ProxyPassword=\*\*\*/, stdout);
+    for (const form of [password, 'proxy%AZP25pass', 'word%5D4711', 'pass%3Bword']) assert.ok(!(stdout + stderr).includes(form), `${form} leaked:\n${stdout}`);
+  });
+
   it('an output is set only when its value fits its grammar', () => {
     const { stdout } = runWithOutputLayer(`
       out.setOutput('gcUuid', 'eff0feee-49c7-4e8f-ba5c-a320c109c8a8', { grammar: 'uuid' });

@@ -15,6 +15,7 @@ import * as tls from 'tls';
 import axios from 'axios';
 import { pipelineVariable } from './agent';
 import { CancelledError } from './errors';
+import { ProxySettings, readProxy } from './network';
 import { FailureClass } from './retry';
 
 const KiB = 1024;
@@ -145,35 +146,6 @@ export function retryAfterMs(headers: Record<string, string>, now = Date.now()):
 
 // ---------------------------------------------------------------------------------------------
 // The agent's network settings
-
-interface ProxySettings {
-  url: URL;
-  username: string;
-  password: string;
-  bypass: RegExp[];
-}
-
-function readProxy(): ProxySettings | undefined {
-  const raw = (pipelineVariable('Agent.ProxyUrl') ?? '').trim();
-  if (!raw) return undefined;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return undefined;
-  }
-  const bypass: RegExp[] = [];
-  try {
-    for (const p of JSON.parse(pipelineVariable('Agent.ProxyBypassList') || '[]') as unknown[]) {
-      if (typeof p === 'string') bypass.push(new RegExp(p, 'i'));
-    }
-  } catch {
-    /* an unreadable bypass list bypasses nothing */
-  }
-  const username = pipelineVariable('Agent.ProxyUsername') || decodeURIComponent(url.username);
-  const password = pipelineVariable('Agent.ProxyPassword') || decodeURIComponent(url.password);
-  return { url, username, password, bypass };
-}
 
 function readTlsFiles(): tls.SecureContextOptions {
   const options: tls.SecureContextOptions = {};

@@ -31,12 +31,14 @@ function remember(value: string): void {
 }
 
 /**
- * A secret and the forms it takes on the wire: URL-encoded (query strings), JSON-escaped (echoed
- * bodies) and, for a credential pair, the base64 `user:password` of Basic auth and docker configs.
+ * A secret and the forms it takes on the wire: URL-encoded (query strings, proxy URLs' user info),
+ * JSON-escaped (echoed bodies), escaped in an agent command and, for a credential pair, the base64 `user:password` of Basic auth and docker configs.
  */
 export function addSecret(value: string | undefined, options: { registerWithAgent?: boolean } = {}): void {
   if (!value) return;
-  const forms = [value, value.trim(), encodeURIComponent(value), JSON.stringify(value).slice(1, -1)];
+  // And as an agent command carries it: task-lib's own debug lines (Agent.ProxyPassword=... when the
+  // pipeline debugs) reach the stream guard escaped, `%` as `%AZP25`, `;` as `%3B`, `]` as `%5D`.
+  const forms = [value, value.trim(), encodeURIComponent(value), JSON.stringify(value).slice(1, -1), escapeData(value), escapeProperty(value)];
   for (const f of forms) remember(f);
   if (options.registerWithAgent && value.length >= MIN_SECRET_LENGTH) rawCommand('task.setsecret', {}, value);
 }
@@ -277,13 +279,20 @@ function addEndpointBlob(json: string): void {
   for (const [k, v] of Object.entries(endpointAuthParameters(json))) if (isSecretParameter(k)) addSecret(v);
 }
 
-/** A password in a URL's user info is a secret from then on. */
+/** A password in a URL's user info is a secret from then on: as written in the URL, and decoded. */
 export function addUrlPassword(url: string): void {
+  let u: URL;
   try {
-    const u = new URL(url);
-    if (u.password) addSecret(decodeURIComponent(u.password));
+    u = new URL(url);
   } catch {
-    /* not a URL */
+    return; /* not a URL */
+  }
+  if (!u.password) return;
+  addSecret(u.password);
+  try {
+    addSecret(decodeURIComponent(u.password));
+  } catch {
+    /* a malformed escape: the written form is registered */
   }
 }
 

@@ -3,6 +3,7 @@
 // cleanup behave the same everywhere.
 import { ChildProcess, spawn } from 'child_process';
 import { CancelledError, UserError } from './errors';
+import { ChildNetwork, agentChildNetwork } from './network';
 import { onExit } from './task';
 
 export interface ProcessOutcome {
@@ -17,10 +18,15 @@ export interface ProcessOutcome {
 /** Variables never handed to a child: task inputs, service connection secrets, tokens. */
 const SCRUBBED = /^(INPUT_|ENDPOINT_|SECRET_|SYSTEM_ACCESSTOKEN$|DIGITALOCEAN_ACCESS_TOKEN$|COSIGN_PASSWORD$|VSTS_|AZURE_DEVOPS_EXT_PAT$)/i;
 
-export function childEnv(base: NodeJS.ProcessEnv, extra: Record<string, string>): Record<string, string> {
+/**
+ * A child's environment: `base` without the scrubbed variables, with the agent's proxy and CA as Go
+ * reads them (network.ts: HTTPS_PROXY, HTTP_PROXY, NO_PROXY, SSL_CERT_FILE; the lower-case proxy
+ * variables removed when the agent has a proxy), then `extra`.
+ */
+export function childEnv(base: NodeJS.ProcessEnv, extra: Record<string, string>, network: ChildNetwork = agentChildNetwork()): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(base)) if (v !== undefined && !SCRUBBED.test(k)) env[k] = v;
-  return { ...env, ...extra };
+  for (const [k, v] of Object.entries(base)) if (v !== undefined && !SCRUBBED.test(k) && !network.unset.includes(k)) env[k] = v;
+  return { ...env, ...network.set, ...extra };
 }
 
 export interface ProcessOptions {
