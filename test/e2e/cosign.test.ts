@@ -37,7 +37,8 @@ describe('Cosign@1 end-to-end (bundled task, real cosign, registry behind the em
       it('GC running when the attest starts → waits, then succeeds, and cosign verify-attestation passes', async () => {
         const repo = uniqueRepo('s000');
         const digest = await pushTinyImage(f.reg.host, `${repo}:1.0`);
-        f.emu.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 3 }] });
+        // Long enough that a task slow to start on a busy machine still finds the GC running.
+        f.emu.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 6 }] });
         const r = await runCosignTask(f, baseInputs(f, cosign, `${f.emu.registryHost}/${repo}:1.0`));
         assert.strictEqual(r.result, 'Succeeded', describeRun(r));
         assert.strictEqual(r.outputs.digest, `${f.emu.registryHost}/${repo}@${digest}`);
