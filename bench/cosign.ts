@@ -170,7 +170,8 @@ exec "${tools.cosign3}" "$@"
     let logged = 0;
     let measured = 0;
     for (let i = 0; i < stamps.length; i++) {
-      const m = /^Attempt (\d+)\/\d+ of attest .* waiting (\d+) ms/.exec(stamps[i].line);
+      // Each line names its image first: `[host/repo:tag] Attempt 1/3 of attest … waiting N ms`.
+      const m = /^(?:\[[^\]]+\] )?Attempt (\d+)\/\d+ of attest .* waiting (\d+) ms/.exec(stamps[i].line);
       if (!m) continue;
       const next = stamps.slice(i + 1).find((x) => new RegExp(`: attempt ${Number(m[1]) + 1}/`).test(x.line));
       if (!next) throw new Error('no next attempt line');
@@ -180,6 +181,7 @@ exec "${tools.cosign3}" "$@"
       logged += wait;
       measured += next.t - stamps[i].t;
     }
+    if (logged === 0) throw new Error('retry run: no logged wait found in the task output (has the attempt line changed?)');
     const dev = Math.abs(measured - logged) / Math.max(logged, 1);
     worst.push(dev);
     detail += `${detail ? '; ' : ''}${measured.toFixed(0)} ms vs logged ${logged} ms`;
