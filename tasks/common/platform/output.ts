@@ -195,21 +195,22 @@ export const MEDIA_TYPE = new RegExp(`^${MEDIA_NAME}/${MEDIA_NAME}$`);
 export const STATUS_WORD = /^[A-Za-z][A-Za-z ]{0,62}[A-Za-z]$|^[A-Za-z]$/;
 export const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
 
-function isPinnedReference(v: string): boolean {
-  const at = v.indexOf('@');
-  if (at < 0 || !DIGEST.test(v.slice(at + 1))) return false;
-  const name = v.slice(0, at);
+/** `host/repository`, in the registry's host and repository grammar. */
+function isRepositoryName(name: string): boolean {
   const slash = name.indexOf('/');
   return slash > 0 && HOST.test(name.slice(0, slash)) && REPO_PATH.test(name.slice(slash + 1));
+}
+
+function isPinnedReference(v: string): boolean {
+  const at = v.indexOf('@');
+  return at >= 0 && DIGEST.test(v.slice(at + 1)) && isRepositoryName(v.slice(0, at));
 }
 
 /** host/repo:tag, in the same host and repository grammar as a pinned reference. */
 function isTaggedReference(v: string): boolean {
   const colon = v.lastIndexOf(':');
-  const slash = v.indexOf('/');
-  if (colon <= slash || !/^[\w][\w.-]{0,127}$/.test(v.slice(colon + 1))) return false;
-  const name = v.slice(0, colon);
-  return slash > 0 && HOST.test(name.slice(0, slash)) && REPO_PATH.test(name.slice(slash + 1));
+  if (colon <= v.indexOf('/') || !/^[\w][\w.-]{0,127}$/.test(v.slice(colon + 1))) return false;
+  return isRepositoryName(v.slice(0, colon));
 }
 
 export const GRAMMARS = {
