@@ -18,6 +18,7 @@ import {
   writePrivateDockerConfig,
 } from '../services/credentials';
 import { DigitalOceanClient, DoConnection, doConnectionFrom } from '../services/digitalocean';
+import { ImageReference, ResolveOptions, parseImageReference } from '../services/oci';
 
 /** The inputs that choose how a registry is reached, as every such task's task.json declares them. */
 export const REGISTRY_ACCESS_SETTINGS = {
@@ -120,4 +121,41 @@ export async function registryCredentials(access: RegistryAccess, req: Credentia
 export function describeCredentials(creds: DockerConfigHandle, log: Logger): void {
   if (creds.dir) log.info(`Registry credentials: ${creds.source} for ${creds.hosts.join(', ')} in a private DOCKER_CONFIG (removed when the task ends).`);
   else log.info(`Registry credentials: ${creds.source === 'anonymous' ? 'none (anonymous)' : "the agent's docker config"}.`);
+}
+
+/**
+ * A small budget for each registry request of a tag check or a cleanup: a registry that is down
+ * should fail them in about a minute, not hold the pipeline (3 attempts of at most 30 s, waits of
+ * at most 4 s).
+ */
+export const SHORT_REGISTRY_BUDGET: RetryBudget = {
+  maxAttempts: 3,
+  attemptTimeoutSeconds: 30,
+  initialBackoffSeconds: 1,
+  maxBackoffSeconds: 4,
+  totalTimeoutSeconds: 120,
+};
+
+/** What one registry request is made with: the access rules, the credentials, its deadlines. */
+export function registryRequestOptions(
+  access: RegistryAccess,
+  creds: DockerConfigHandle,
+  request: { timeoutMs: number; signal: AbortSignal; cancelSignal: AbortSignal; log?: (line: string) => void },
+): ResolveOptions {
+  return {
+    credentials: creds.lookup,
+    allowHttp: access.allowHttpRegistry,
+    allowInsecure: access.allowInsecureRegistry,
+    ...request,
+  };
+}
+
+/** The `images` input as tags (one `repo:tag` each): a digest reference names no tag. */
+export function tagReferencesFrom(lines: string[], why: string): ImageReference[] {
+  if (lines.length === 0) throw new UserError("Input 'images' is required and was empty.");
+  return lines.map((line) => {
+    const ref = parseImageReference(line, 'images');
+    if (ref.digest || !ref.tag) throw new UserError(`Input 'images': '${ref.original}' names no tag (${why}).`);
+    return ref;
+  });
 }

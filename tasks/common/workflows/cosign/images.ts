@@ -6,6 +6,7 @@ import { Logger } from '../../platform/output';
 import { withRetry } from '../../platform/retry';
 import { DockerConfigHandle } from '../../services/credentials';
 import { ImageReference, classifyRegistryFailure, repoName, resolveImage } from '../../services/oci';
+import { registryRequestOptions } from '../access';
 import { CommandPlans, CosignRun, ImageWork, Target } from './context';
 import { CosignRunner, failureSummary, hasSignaturePayload, logAttempt } from './runner';
 
@@ -46,15 +47,15 @@ export async function resolveOne(run: CosignRun, work: ImageWork, creds: DockerC
   const { value } = await run.limiter.run(() =>
     withRetry(
       (_n, attemptSignal) =>
-        resolveImage(ref, {
-          credentials: creds.lookup,
-          allowHttp: s.allowHttpRegistry,
-          allowInsecure: s.allowInsecureRegistry,
-          timeoutMs: Math.min(30_000, s.budget.attemptTimeoutSeconds * 1000),
-          signal: attemptSignal,
-          cancelSignal: signal,
-          log: work.log.info,
-        }),
+        resolveImage(
+          ref,
+          registryRequestOptions(s, creds, {
+            timeoutMs: Math.min(30_000, s.budget.attemptTimeoutSeconds * 1000),
+            signal: attemptSignal,
+            cancelSignal: signal,
+            log: work.log.info,
+          }),
+        ),
       {
         budget: s.budget,
         signal,

@@ -3,13 +3,22 @@
 // or "name unknown" means a tag does not exist. Anything else (401/403, 5xx, a timeout, an HTML
 // page) is retried within a small budget and then fails the check for that tag: never "absent".
 import { Limiter } from '../../platform/concurrency';
-import { CancelledError, UserError, errorMessage } from '../../platform/errors';
+import { CancelledError, errorMessage } from '../../platform/errors';
 import { Logger, mdCell } from '../../platform/output';
-import { RetryBudget, RetryError, withRetry } from '../../platform/retry';
+import { RetryError, withRetry } from '../../platform/retry';
 import { SettingValues, SettingsTable, lines, pick } from '../../platform/settings';
 import { DockerConfigHandle } from '../../services/credentials';
-import { ImageReference, RegistryError, classifyRegistryFailure, parseImageReference, repoName, resolveImage } from '../../services/oci';
-import { REGISTRY_ACCESS_SETTINGS, RegistryAccess, describeCredentials, registryAccessFrom, registryCredentials } from '../access';
+import { ImageReference, RegistryError, classifyRegistryFailure, repoName, resolveImage } from '../../services/oci';
+import {
+  REGISTRY_ACCESS_SETTINGS,
+  RegistryAccess,
+  SHORT_REGISTRY_BUDGET,
+  describeCredentials,
+  registryAccessFrom,
+  registryCredentials,
+  registryRequestOptions,
+  tagReferencesFrom,
+} from '../access';
 
 export const ON_EXISTING_TAG = ['fail', 'skip', 'warn'] as const;
 export type OnExistingTag = (typeof ON_EXISTING_TAG)[number];
@@ -21,17 +30,6 @@ export const TAG_CHECK_SETTINGS = {
   ...REGISTRY_ACCESS_SETTINGS,
 } as const satisfies SettingsTable;
 
-/**
- * A small budget per tag: a registry that is down should fail the check in about a minute, not
- * hold the pipeline (3 attempts of at most 30 s, waits of at most 4 s).
- */
-export const TAG_CHECK_BUDGET: RetryBudget = {
-  maxAttempts: 3,
-  attemptTimeoutSeconds: 30,
-  initialBackoffSeconds: 1,
-  maxBackoffSeconds: 4,
-  totalTimeoutSeconds: 120,
-};
 /** How many tags are asked at once. */
 export const TAG_CHECK_PARALLELISM = 8;
 
@@ -42,13 +40,7 @@ export interface TagCheckSettings extends RegistryAccess {
 
 /** The tags as `host/repo:tag` references (a digest reference has nothing to check), and the access rules. */
 export function tagCheckSettingsFrom(v: SettingValues<typeof TAG_CHECK_SETTINGS>): TagCheckSettings {
-  if (v.images.length === 0) throw new UserError("Input 'images' is required and was empty.");
-  const images = v.images.map((line) => {
-    const ref = parseImageReference(line, 'images');
-    if (ref.digest || !ref.tag)
-      throw new UserError(`Input 'images': '${ref.original}' names no tag (one repo:tag a line; a digest always exists where it was pushed).`);
-    return ref;
-  });
+  const images = tagReferencesFrom(v.images, 'one repo:tag a line; a digest always exists where it was pushed');
   return { ...registryAccessFrom(v), images, onExistingTag: v.onExistingTag };
 }
 
@@ -74,16 +66,12 @@ async function checkOne(s: TagCheckSettings, ref: ImageReference, creds: DockerC
   try {
     const { value } = await withRetry(
       (_n, attemptSignal) =>
-        resolveImage(ref, {
-          credentials: creds.lookup,
-          allowHttp: s.allowHttpRegistry,
-          allowInsecure: s.allowInsecureRegistry,
-          timeoutMs: TAG_CHECK_BUDGET.attemptTimeoutSeconds * 1000,
-          signal: attemptSignal,
-          cancelSignal: signal,
-        }),
+        resolveImage(
+          ref,
+          registryRequestOptions(s, creds, { timeoutMs: SHORT_REGISTRY_BUDGET.attemptTimeoutSeconds * 1000, signal: attemptSignal, cancelSignal: signal }),
+        ),
       {
-        budget: TAG_CHECK_BUDGET,
+        budget: SHORT_REGISTRY_BUDGET,
         signal,
         classify: classifyRegistryFailure,
         onFailure: (r) => {
@@ -113,7 +101,7 @@ export async function runTagCheck(s: TagCheckSettings, signal: AbortSignal, log:
     registryName: digitalOceanRegistryOf(s.images),
     readWrite: false,
     expirySeconds: 900,
-    budget: TAG_CHECK_BUDGET,
+    budget: SHORT_REGISTRY_BUDGET,
     log,
     signal,
   });

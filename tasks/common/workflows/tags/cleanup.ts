@@ -7,7 +7,7 @@
 import { Limiter } from '../../platform/concurrency';
 import { CancelledError, UserError, errorMessage } from '../../platform/errors';
 import { Logger, mdCell } from '../../platform/output';
-import { RetryBudget, RetryError, withRetry } from '../../platform/retry';
+import { RetryError, withRetry } from '../../platform/retry';
 import { SettingValues, SettingsTable, bool, int, list, pick } from '../../platform/settings';
 import { DockerConfigHandle } from '../../services/credentials';
 import { DeleteRefusedError, DigitalOceanClient } from '../../services/digitalocean';
@@ -23,7 +23,16 @@ import {
   tagDigests,
 } from '../../services/oci';
 import { readTimelineClient } from '../../services/timeline';
-import { REGISTRY_ACCESS_SETTINGS, RegistryAccess, describeCredentials, registryAccessFrom, registryCredentials } from '../access';
+import {
+  REGISTRY_ACCESS_SETTINGS,
+  RegistryAccess,
+  SHORT_REGISTRY_BUDGET,
+  describeCredentials,
+  registryAccessFrom,
+  registryCredentials,
+  registryRequestOptions,
+  tagReferencesFrom,
+} from '../access';
 import { GUARD_SETTINGS, GuardSettings, guardSettingsFrom, waitForGuard } from '../guard';
 
 export const ON_REFUSED = ['warn', 'fail'] as const;
@@ -40,15 +49,6 @@ export const CLEANUP_SETTINGS = {
   guardTimeoutMinutes: int(30, 1, 1440),
 } as const satisfies SettingsTable;
 
-/** Each registry call of the cleanup: a failure after the run's own should not hold the pipeline long. */
-export const CLEANUP_BUDGET: RetryBudget = {
-  maxAttempts: 3,
-  attemptTimeoutSeconds: 30,
-  initialBackoffSeconds: 1,
-  maxBackoffSeconds: 4,
-  totalTimeoutSeconds: 120,
-};
-
 export interface CleanupSettings extends RegistryAccess {
   images: ImageReference[];
   /** repo (`host/repository`) → the digests this run produced there. */
@@ -61,12 +61,7 @@ export interface CleanupSettings extends RegistryAccess {
 
 /** The tags (by tag, never by digest) and the digests this run produced, checked before any request. */
 export function cleanupSettingsFrom(v: SettingValues<typeof CLEANUP_SETTINGS>): CleanupSettings {
-  if (v.images.length === 0) throw new UserError("Input 'images' is required and was empty.");
-  const images = v.images.map((line) => {
-    const ref = parseImageReference(line, 'images');
-    if (ref.digest || !ref.tag) throw new UserError(`Input 'images': '${ref.original}' names no tag (one repo:tag each; a cleanup removes tags).`);
-    return ref;
-  });
+  const images = tagReferencesFrom(v.images, 'one repo:tag each; a cleanup removes tags');
   const digests = new Map<string, Set<string>>();
   for (const d of v.digests) {
     const ref = parseImageReference(d, 'digests');
@@ -99,20 +94,13 @@ interface Cleanup {
 }
 
 function resolveOptions(c: Cleanup, attemptSignal: AbortSignal): ResolveOptions {
-  return {
-    credentials: c.creds.lookup,
-    allowHttp: c.s.allowHttpRegistry,
-    allowInsecure: c.s.allowInsecureRegistry,
-    timeoutMs: CLEANUP_BUDGET.attemptTimeoutSeconds * 1000,
-    signal: attemptSignal,
-    cancelSignal: c.signal,
-  };
+  return registryRequestOptions(c.s, c.creds, { timeoutMs: SHORT_REGISTRY_BUDGET.attemptTimeoutSeconds * 1000, signal: attemptSignal, cancelSignal: c.signal });
 }
 
 /** A registry call within the cleanup's budget; the last error is what a final failure reads as. */
 async function registryCall<T>(c: Cleanup, op: (o: ResolveOptions) => Promise<T>): Promise<T> {
   const { value } = await withRetry((_n, attemptSignal) => op(resolveOptions(c, attemptSignal)), {
-    budget: CLEANUP_BUDGET,
+    budget: SHORT_REGISTRY_BUDGET,
     signal: c.signal,
     classify: classifyRegistryFailure,
     giveUp: (failed: RetryError) => (failed.lastError instanceof Error ? failed.lastError : failed),
@@ -210,7 +198,7 @@ export async function runCleanup(s: CleanupSettings, signal: AbortSignal, log: L
     registryName,
     readWrite: true,
     expirySeconds: 900 + s.guard.timeoutSeconds,
-    budget: CLEANUP_BUDGET,
+    budget: SHORT_REGISTRY_BUDGET,
     log,
     signal,
   });
