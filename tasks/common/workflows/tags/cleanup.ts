@@ -91,6 +91,12 @@ interface Cleanup {
   doClient?: DigitalOceanClient;
   /** The guard, once, before the first delete (a DigitalOcean registry is read-only during GC). */
   guarded?: Promise<void>;
+  /**
+   * Each repository's tags and their digests, read once per cleanup: every tag of the list in that
+   * repository asks which other tags share its manifest, and the tags outside the list do not change
+   * by this cleanup's own deletes.
+   */
+  repositoryTags: Map<string, Promise<Map<string, string>>>;
 }
 
 function resolveOptions(c: Cleanup, attemptSignal: AbortSignal): ResolveOptions {
@@ -155,7 +161,13 @@ async function deleteViaDigitalOcean(c: Cleanup, ref: ImageReference, digest: st
 
 /** Through the OCI distribution API: the manifest by digest, only when no tag outside the list points at it. */
 async function deleteViaOci(c: Cleanup, ref: ImageReference, digest: string, ours: Set<string>): Promise<{ kept?: string; detail: string }> {
-  const tags = await registryCall(c, (o) => tagDigests(ref, o));
+  const repo = repoName(ref);
+  if (!c.repositoryTags.has(repo))
+    c.repositoryTags.set(
+      repo,
+      registryCall(c, (o) => tagDigests(ref, o)),
+    );
+  const tags = await c.repositoryTags.get(repo)!;
   const sigs = new Set(signatureTags(digest));
   const others = [...tags].filter(([t, d]) => d === digest && !ours.has(t) && !sigs.has(t)).map(([t]) => t);
   if (others.length) return { kept: `tag(s) ${others.join(', ')} outside the list point at ${digest} too`, detail: '' };
@@ -205,7 +217,7 @@ export async function runCleanup(s: CleanupSettings, signal: AbortSignal, log: L
   try {
     describeCredentials(creds, log);
     const doClient = s.doConnection ? new DigitalOceanClient(s.doConnection, { log: log.debug }) : undefined;
-    const c: Cleanup = { s, log, signal, creds, doClient };
+    const c: Cleanup = { s, log, signal, creds, doClient, repositoryTags: new Map() };
     const limiter = new Limiter(4);
     const tagsByRepo = new Map<string, Set<string>>();
     for (const ref of s.images) tagsByRepo.set(repoName(ref), (tagsByRepo.get(repoName(ref)) ?? new Set<string>()).add(ref.tag!));
