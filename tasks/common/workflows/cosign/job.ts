@@ -94,12 +94,18 @@ function whenAllResolved(works: ImageWork[], onResolved: (images: ImageResult[])
 }
 
 /** One image from resolution to its last verification; its failure is recorded, never thrown (cancellation is). */
-async function runImage(run: CosignRun, creds: DockerConfigHandle, plans: Promise<CommandPlans>, work: ImageWork, resolvedOne: () => void): Promise<void> {
+async function runImage(
+  run: CosignRun,
+  creds: DockerConfigHandle,
+  runner: CosignRunner,
+  plans: Promise<CommandPlans>,
+  work: ImageWork,
+  resolvedOne: () => void,
+): Promise<void> {
   try {
     await resolveOne(run, work, creds);
     resolvedOne();
     planTargets(run, work);
-    const runner: CosignRunner = cosignRunner(run, creds);
     await runTargets(run, runner, await plans, work);
     printBlock(run, work);
   } catch (err) {
@@ -187,7 +193,9 @@ export async function runCosignJob(
     if (run.write && s.skipIfPresent && !(await plans).verifyPlan) run.notes.push('skipIfPresent needs publicKey: not checked');
     const works = s.images.map((ref, i) => newImageWork(run, ref, i));
     const resolvedOne = whenAllResolved(works, onResolved);
-    const settled = await Promise.allSettled(works.map((w) => runImage(run, creds, plans, w, resolvedOne)));
+    // One runner (one child environment) for every image.
+    const runner = cosignRunner(run, creds);
+    const settled = await Promise.allSettled(works.map((w) => runImage(run, creds, runner, plans, w, resolvedOne)));
     const cancelled = settled.find((r) => r.status === 'rejected');
     if (cancelled) throw (cancelled as PromiseRejectedResult).reason;
     if (run.gate.failure) throw run.gate.failure;
