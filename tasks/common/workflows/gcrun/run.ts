@@ -352,11 +352,12 @@ class GcRun {
     } finally {
       within.clear();
     }
+    const outputs = gcRunOutputs(r, dur, this.settings.gcType);
     return {
       outcome: r.outcome,
       message: r.message,
-      summary: renderSummary(this.registry, r, dur, history, this.timeline, this.started),
-      outputs: gcRunOutputs(r, dur, this.settings.gcType),
+      summary: renderSummary(this.registry, r, dur, history, this.timeline, this.started, outputs),
+      outputs,
     };
   }
 }

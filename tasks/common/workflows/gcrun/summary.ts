@@ -80,6 +80,8 @@ export function renderSummary(
   history: GarbageCollection[],
   timeline: TimelineEntry[],
   started: number,
+  /** The run's outputs: the summary shows the same instants. */
+  outputs: Record<string, string>,
 ): string {
   const gc = r.gc;
   const lines: string[] = [];
@@ -94,7 +96,6 @@ export function renderSummary(
     if (gc.type) lines.push(`| Type | ${mdCell(gc.type)} |`);
     lines.push(`| Status | **${mdCell(gc.status)}**${r.timedOut ? ' (timed out)' : ''} |`);
     // The same instants, in the same form, as the gcStartedAt and gcFinishedAt outputs.
-    const outputs = gcRunOutputs(r, dur, '');
     lines.push(`| Started | ${outputs.gcStartedAt || mdCell(gc.created_at)} |`);
     if (isTerminalGcStatus(gc.status)) lines.push(`| Finished | ${outputs.gcFinishedAt || mdCell(gc.updated_at)} |`);
     if (dur) lines.push(`| Duration | ${formatDuration(dur.seconds)} (${dur.seconds} s, from the ${dur.source}) |`);
