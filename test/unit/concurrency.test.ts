@@ -4,7 +4,8 @@
 import * as assert from 'assert';
 import { Limiter } from '../../tasks/common/platform/concurrency';
 import { sleep } from '../../tasks/common/platform/retry';
-import { GuardGate, RegistryPause } from '../../tasks/common/workflows/cosign/gate';
+import { GuardGate } from '../../tasks/common/workflows/guard/gate';
+import { RegistryPause } from '../../tasks/common/workflows/cosign/pause';
 import { GuardResult } from '../../tasks/common/workflows/guard';
 
 const clear: GuardResult = { gcWaitSeconds: 0, gcWasActive: false, gcObservedStatus: 'none', stageWaitSeconds: 0, timedOut: false, message: 'clear' };

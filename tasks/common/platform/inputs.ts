@@ -3,7 +3,7 @@
 // started. task-lib's getters would print every value they return in a debug line.
 import { agentVariable, endpointAuthParameters, isSecretParameter } from './agent';
 import { UserError } from './errors';
-import { addSecret, addUrlPassword, quote } from './output';
+import { addSecret, addUrlPassword, quote, warn } from './output';
 // Loading task-lib moves inputs, endpoint credentials and secret variables out of process.env, so
 // no child process inherits them.
 import 'azure-pipelines-task-lib/task';
@@ -17,8 +17,34 @@ function rawInput(name: string): string | undefined {
   return agentVariable(envKey(name));
 }
 
+/**
+ * An Azure Pipelines macro the agent left as text: `$(name)` or `$(step.output)`. The agent expands a
+ * macro only when the variable exists; when the step that sets it was skipped (a failed build before
+ * it), the task receives the macro itself, which is no value.
+ */
+const UNEXPANDED_MACRO = /^\$\([A-Za-z0-9_][A-Za-z0-9_.-]{0,199}\)$/;
+
+const macroInputs = new Set<string>();
+
+/** The inputs whose whole value (or one of whose items) was an unexpanded macro, read as empty. */
+export function unexpandedMacroInputs(): ReadonlySet<string> {
+  return macroInputs;
+}
+
+/** '' for an unexpanded macro (with one warning naming it), else the value itself. */
+function withoutMacro(name: string, value: string): string {
+  if (!UNEXPANDED_MACRO.test(value.trim())) return value;
+  if (!macroInputs.has(name)) {
+    warn(
+      `Input '${name}' is the unexpanded macro '${quote(value.trim(), 210)}': it counts as empty. The step or variable that sets it usually did not run (it was skipped or failed), or its name is misspelled.`,
+    );
+  }
+  macroInputs.add(name);
+  return '';
+}
+
 export function readString(name: string, options: { required?: boolean; default?: string } = {}): string {
-  const v = (rawInput(name) ?? options.default ?? '').trim();
+  const v = withoutMacro(name, rawInput(name) ?? options.default ?? '').trim();
   if (options.required && v === '') throw new UserError(`Input '${name}' is required and was empty.`);
   return v;
 }
@@ -57,25 +83,25 @@ export function readPick<T extends string>(name: string, allowed: readonly T[], 
   return hit;
 }
 
-/** Non-empty trimmed lines. */
+/** Non-empty trimmed lines (a line that is an unexpanded macro counts as empty). */
 export function readLines(name: string): string[] {
   return readString(name)
     .split(/\r?\n/)
-    .map((l) => l.trim())
+    .map((l) => withoutMacro(name, l).trim())
     .filter((l) => l !== '');
 }
 
-/** Comma- or newline-separated names. */
+/** Comma- or newline-separated names (an item that is an unexpanded macro counts as empty). */
 export function readList(name: string): string[] {
   return readString(name)
     .split(/[,\r\n]+/)
-    .map((l) => l.trim())
+    .map((l) => withoutMacro(name, l).trim())
     .filter((l) => l !== '');
 }
 
 /** A secret input: redacted from everything the task prints from now on. */
 export function readSecret(name: string): string {
-  const value = rawInput(name) ?? '';
+  const value = withoutMacro(name, rawInput(name) ?? '');
   addSecret(value);
   return value;
 }

@@ -150,6 +150,22 @@ export interface ResolveOptions {
   /** The job's own signal: when it fired, an abort is a cancellation, else a (transient) timeout. */
   cancelSignal?: AbortSignal;
   log?: (line: string) => void;
+  /**
+   * One repository's session shared by several requests (newRegistrySession): the scheme found and
+   * the tokens obtained, so many tags of one repository cost one token exchange, not one each.
+   */
+  session?: RegistrySessionState;
+}
+
+/** What requests to one repository share: the scheme that answered, and a token per set of actions. */
+export interface RegistrySessionState {
+  scheme?: 'https' | 'http';
+  authorization: Map<string, string>;
+}
+
+/** A fresh session for one repository (pass it as ResolveOptions.session to every request to it). */
+export function newRegistrySession(): RegistrySessionState {
+  return { authorization: new Map() };
 }
 
 export interface PlatformManifest {
@@ -239,8 +255,7 @@ const TOKEN_RE = /^[\x21-\x7e]{1,16384}$/;
 type RegistryMethod = 'HEAD' | 'GET' | 'DELETE';
 
 class RegistrySession {
-  private scheme: 'https' | 'http' | undefined;
-  private authorization: string | undefined;
+  private readonly state: RegistrySessionState;
   private readonly host: string;
 
   constructor(
@@ -248,6 +263,7 @@ class RegistrySession {
     private readonly options: ResolveOptions,
   ) {
     this.host = apiHost(ref.registry);
+    this.state = options.session ?? newRegistrySession();
   }
 
   private async exchange(method: RegistryMethod, url: string, headers: Record<string, string>, kind: BodyKind): Promise<HttpResponse> {
@@ -279,7 +295,7 @@ class RegistrySession {
   }
 
   private schemes(): Array<'https' | 'http'> {
-    if (this.scheme) return [this.scheme];
+    if (this.state.scheme) return [this.state.scheme];
     if (!this.options.allowHttp) return ['https'];
     return isLoopbackHost(this.host) ? ['http', 'https'] : ['https', 'http'];
   }
@@ -291,7 +307,7 @@ class RegistrySession {
     for (const scheme of this.schemes()) {
       try {
         const res = await this.exchange(method, `${scheme}://${this.host}${path}`, headers, kind);
-        this.scheme = scheme;
+        this.state.scheme = scheme;
         return res;
       } catch (err) {
         firstErr ??= err;
@@ -338,7 +354,7 @@ class RegistrySession {
     // A 200 without a usable token is a glitch of the token service, not a verdict: worth another attempt.
     if (typeof token !== 'string' || !TOKEN_RE.test(token)) throw new UnexpectedAnswerError(`${where} answered 200 without a usable token`);
     addSecret(token);
-    this.authorization = `Bearer ${token}`;
+    this.state.authorization.set(actions, `Bearer ${token}`);
   }
 
   /** One manifest request, answering the auth challenge once. */
@@ -353,7 +369,8 @@ class RegistrySession {
   async call(method: RegistryMethod, path: string, actions: string, kind: BodyKind = 'manifest'): Promise<HttpResponse> {
     for (let round = 0; ; round++) {
       const headers: Record<string, string> = { Accept: kind === 'manifest' ? MANIFEST_ACCEPT : 'application/json' };
-      if (this.authorization) headers['Authorization'] = this.authorization;
+      const authorization = this.state.authorization.get(actions);
+      if (authorization) headers['Authorization'] = authorization;
       const res = await this.send(method, path, headers, kind);
       if (res.status !== 401 || round > 0) return res;
       const challenge = parseChallenge(res.headers['www-authenticate']);
@@ -361,7 +378,7 @@ class RegistrySession {
       else if (challenge?.scheme === 'basic') {
         const creds = this.options.credentials?.(this.ref.registry);
         if (!creds) return res;
-        this.authorization = basicHeader(creds);
+        this.state.authorization.set(actions, basicHeader(creds));
       } else return res;
     }
   }
@@ -524,34 +541,66 @@ export async function resolveImage(ref: ImageReference, options: ResolveOptions)
   return resolved;
 }
 
-/** The most tags one repository's list may hold before "which tags point at this digest" is not answered. */
-export const MAX_LISTED_TAGS = 1000;
+/** Tags asked for per page of a repository's tag list. */
+export const TAG_PAGE_SIZE = 1000;
+/** The most pages of a tag list read: a list longer than this is an error, never taken as whole. */
+export const MAX_TAG_PAGES = 100;
+
+/** Runs one registry request with its caller's deadlines and retries (one attempt per call of `op`). */
+export type RegistryCaller = <T>(op: (options: ResolveOptions) => Promise<T>) => Promise<T>;
 
 /**
- * Every tag of the image's repository and the digest each points at: `GET /v2/<name>/tags/list`
- * (one page of at most MAX_LISTED_TAGS; a registry that pages further is refused, since a tag left
- * unseen could point at the digest), then the registry's digest of each tag.
+ * The `last` tag of a tags/list `Link: <...>; rel="next"` header, or undefined when there is no next
+ * page. Only `last` is taken from it: the next request goes to our own path on the same registry,
+ * never to a host or path an answer named.
  */
-export async function tagDigests(ref: ImageReference, options: ResolveOptions): Promise<Map<string, string>> {
-  const session = new RegistrySession(ref, options);
+function nextTagPage(link: string | undefined, at: string): string | undefined {
+  if (!link) return undefined;
+  const m = /<([^>]*)>\s*;[^,]*\brel="?next"?/i.exec(link);
+  if (!m) return undefined;
+  let last: string | null;
+  try {
+    last = new URL(m[1], 'http://placeholder.invalid').searchParams.get('last');
+  } catch {
+    last = null;
+  }
+  if (last === null || !TAG_RE.test(last)) throw new UnexpectedAnswerError(`${at}: tags/list answered a next-page link without a valid 'last' tag`);
+  return last;
+}
+
+/**
+ * Every tag of the image's repository: `GET /v2/<name>/tags/list`, followed through every
+ * `Link: rel="next"` page (at most MAX_TAG_PAGES, each page capped like any API answer, each one
+ * request through `call`). A repository the registry does not know (NAME_UNKNOWN) has no tags.
+ */
+export async function listTags(ref: ImageReference, call: RegistryCaller): Promise<string[]> {
   const at = `${ref.registry}/${ref.repository}`;
-  const res = await session.call('GET', `/v2/${ref.repository}/tags/list?n=${MAX_LISTED_TAGS}`, 'pull', 'apiJson');
-  if (res.status === 404 && errorCodes(res).includes('NAME_UNKNOWN')) return new Map();
-  if (res.status !== 200) throw describeFailure(ref, 'tags/list', 'GET', res);
-  const body = jsonBody(res, `${at} tags/list`) as { tags?: unknown } | null;
-  const tags = body?.tags ?? [];
-  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string' && TAG_RE.test(t))) {
-    throw new UnexpectedAnswerError(`${at}: tags/list answered a tags list out of grammar`);
+  const all = new Set<string>();
+  let last: string | undefined;
+  for (let page = 1; ; page++) {
+    const path = `/v2/${ref.repository}/tags/list?n=${TAG_PAGE_SIZE}${last === undefined ? '' : `&last=${encodeURIComponent(last)}`}`;
+    const answer = await call(async (o) => {
+      const res = await new RegistrySession(ref, o).call('GET', path, 'pull', 'apiJson');
+      if (res.status === 404 && errorCodes(res).includes('NAME_UNKNOWN')) return { tags: [] as string[], next: undefined };
+      if (res.status !== 200) throw describeFailure(ref, 'tags/list', 'GET', res);
+      const body = jsonBody(res, `${at} tags/list`) as { tags?: unknown } | null;
+      const tags = body?.tags ?? [];
+      if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string' && TAG_RE.test(t))) {
+        throw new UnexpectedAnswerError(`${at}: tags/list answered a tags list out of grammar`);
+      }
+      return { tags: tags as string[], next: nextTagPage(res.headers['link'], at) };
+    });
+    const before = all.size;
+    for (const t of answer.tags) all.add(t);
+    if (answer.next === undefined) return [...all];
+    if (all.size === before || answer.next === last) throw new UnexpectedAnswerError(`${at}: tags/list pages do not advance; the list cannot be read whole`);
+    if (page >= MAX_TAG_PAGES)
+      throw new RegistryError(
+        `${at} lists more than ${MAX_TAG_PAGES} pages of ${TAG_PAGE_SIZE} tags: which of them point at a digest cannot be checked`,
+        'config',
+      );
+    last = answer.next;
   }
-  if (tags.length >= MAX_LISTED_TAGS || /rel="?next"?/.test(res.headers['link'] ?? '')) {
-    throw new RegistryError(`${at} has more than ${MAX_LISTED_TAGS - 1} tags: which of them point at a digest cannot be checked`, 'config');
-  }
-  const out = new Map<string, string>();
-  for (const tag of tags as string[]) {
-    const r = await resolveImage({ ...ref, tag, digest: undefined, original: `${at}:${tag}` }, options);
-    out.set(tag, r.digest);
-  }
-  return out;
 }
 
 /**

@@ -150,12 +150,20 @@ export function registryRequestOptions(
   };
 }
 
-/** The `images` input as tags (one `repo:tag` each): a digest reference names no tag. */
+/**
+ * The `images` input as tags, each written out (`repo:tag`): a digest reference names no tag, and a
+ * reference without one is not silently `:latest` (a check or a cleanup of a tag nobody named).
+ */
 export function tagReferencesFrom(lines: string[], why: string): ImageReference[] {
   if (lines.length === 0) throw new UserError("Input 'images' is required and was empty.");
   return lines.map((line) => {
     const ref = parseImageReference(line, 'images');
-    if (ref.digest || !ref.tag) throw new UserError(`Input 'images': '${ref.original}' names no tag (${why}).`);
+    const name = ref.original.split('@')[0];
+    const written = name.slice(name.lastIndexOf('/') + 1).includes(':');
+    if (ref.digest || !ref.tag || !written) {
+      const hint = ref.digest ? 'a digest reference' : `write the tag out, e.g. '${name}:1.0'; no tag is not ':latest' here`;
+      throw new UserError(`Input 'images': '${ref.original}' names no tag (${hint}; ${why}).`);
+    }
     return ref;
   });
 }

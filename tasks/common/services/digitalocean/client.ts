@@ -338,11 +338,14 @@ export class DigitalOceanClient {
           method: 'DELETE',
           path: `${b}/repositories/${encodeURIComponent(repository)}/${sub}`,
           scope: 'registry:delete',
-          accept: [404],
+          accept: [403, 404],
           noContent: true,
         }),
         signal,
       );
+      // DigitalOcean's own 403 to a delete: the token may read but not delete (a refusal with a
+      // remedy, not a failure of the run).
+      if (a.status === 403 && a.error) throw new DeleteRefusedError(what, a.error, target, 'the DigitalOcean token lacks the registry:delete scope');
       return a.status === 404 ? 'already-gone' : 'deleted';
     } catch (err) {
       // Only DigitalOcean's own body is a refusal; another page with the same status stays a failure.

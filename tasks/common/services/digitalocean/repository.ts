@@ -71,9 +71,20 @@ export class DeleteRefusedError extends DoApiError {
     err: DoApiError,
     /** What was to be deleted: the tag or the digest. */
     readonly target: string,
+    /** Why, when more is known than DigitalOcean's message says (a missing scope). */
+    readonly why?: string,
   ) {
-    super(`DigitalOcean refused to delete ${what}: ${err.message}`, err.status, err.id, err.doMessage, err.requestId, err.wellFormed);
+    super(`DigitalOcean refused to delete ${what}: ${err.message}${why ? ` (${why})` : ''}`, err.status, err.id, err.doMessage, err.requestId, err.wellFormed);
     this.name = 'DeleteRefusedError';
+  }
+
+  /**
+   * Whether the refusal says the registry is read-only, as it is while a garbage collection runs and
+   * for a short tail after it: a 409 Conflict or 423 Locked, or DigitalOcean's message saying so.
+   * Such a delete waits for the guard and is tried again; it is never a refusal to report.
+   */
+  get readOnly(): boolean {
+    return this.status === 409 || this.status === 423 || /read[- ]?only|garbage[- ]collection/i.test(this.doMessage);
   }
 }
 

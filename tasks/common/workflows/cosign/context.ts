@@ -3,7 +3,8 @@ import { Limiter } from '../../platform/concurrency';
 import { Logger } from '../../platform/output';
 import { ImageReference, ResolvedImage } from '../../services/oci';
 import { CosignCommand, FlagPlan } from '../../tools/cosign';
-import { GuardGate, RegistryPause } from './gate';
+import { GuardGate } from '../guard/gate';
+import { RegistryPause } from './pause';
 import { CosignTaskSettings } from './settings';
 
 export type TargetStatus = 'pending' | 'skipped' | 'written' | 'verified' | 'failed';

@@ -1,17 +1,16 @@
 // Cosign@1's job: prepare (cosign's flags, the guard, registry credentials), then every image
 // through its phases at most `parallelism` at a time, then one result for all of them.
 import { Limiter } from '../../platform/concurrency';
-import { CancelledError, UserError, errorMessage } from '../../platform/errors';
+import { CancelledError, errorMessage } from '../../platform/errors';
 import { Logger } from '../../platform/output';
-import { formatDuration } from '../../platform/task';
 import { DockerConfigHandle } from '../../services/credentials';
 import { describeCredentials, registryCredentials } from '../access';
 import { DigitalOceanClient } from '../../services/digitalocean';
-import { TimelineClient, readTimelineClient } from '../../services/timeline';
 import { CosignCommand, CosignOptions, binaryFlagProbe, findCosign, isWriteCommand, planFlags } from '../../tools/cosign';
-import { GuardResult, waitForGuard } from '../guard';
+import { GuardResult } from '../guard';
 import { CommandPlans, CosignRun, ImageResult, ImageWork, JobProgress, JobResult } from './context';
-import { GuardGate, RegistryPause } from './gate';
+import { GuardGate, writeGuard } from '../guard/gate';
+import { RegistryPause } from './pause';
 import { newImageWork, planTargets, printBlock, resolveOne, runTargets } from './images';
 import { CosignRunner, cosignRunner } from './runner';
 import { CosignTaskSettings } from './settings';
@@ -63,19 +62,17 @@ function guardFor(run: CosignRun, doClient: DigitalOceanClient | undefined): ((w
       run.notes.push(`'${s.command}' only reads the registry: the GC guard is not needed`);
     return undefined;
   }
-  const timeline: TimelineClient | undefined = s.guard.stages.length > 0 ? readTimelineClient(true, { log: run.log.info }) : undefined;
-  return async (why) => {
-    run.log.info(
-      `GC guard (${why}): waiting until no garbage collection is active${s.guard.stages.length ? ` and stages ${s.guard.stages.join(', ')} completed` : ''}...`,
-    );
-    const g = await waitForGuard({ client: doClient, timeline, log: run.log, currentStage: process.env['SYSTEM_STAGENAME'] }, s.guard, run.signal);
-    run.gcWaitSeconds += g.gcWaitSeconds;
-    run.progress.gcWaitSeconds = Math.round(run.gcWaitSeconds);
-    run.log.info(`GC guard: ${g.message}`);
-    run.notes.push(`GC guard (${why}): ${g.message}`);
-    if (g.timedOut) throw new UserError(`GC guard timed out after ${formatDuration(s.guard.timeoutSeconds)} (guardTimeoutMinutes): ${g.message}`);
-    return g;
-  };
+  return writeGuard({
+    doClient,
+    settings: s.guard,
+    log: run.log,
+    signal: run.signal,
+    onWaited: (g, why) => {
+      run.gcWaitSeconds += g.gcWaitSeconds;
+      run.progress.gcWaitSeconds = Math.round(run.gcWaitSeconds);
+      run.notes.push(`GC guard (${why}): ${g.message}`);
+    },
+  });
 }
 
 /** Registry credentials for cosign, lasting through the guard and the whole retry budget. */

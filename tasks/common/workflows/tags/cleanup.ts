@@ -1,11 +1,18 @@
-// RegistryCleanup@1: after a failed run, remove what this run published and nothing else. A tag is
-// removed only when it exists now and, where `digests` names its repository, still points at a
-// digest this run produced; a tag that moved (another run pushed it since) is kept and reported.
-// With a DigitalOcean connection the tags go through the DigitalOcean API, after the GC guard (a
-// delete is a write, and the registry is read-only during GC); elsewhere through the OCI
-// distribution API, and only when no tag outside the list points at the same manifest.
+// RegistryCleanup@1: after a failed run, remove what this run published and nothing else, on the
+// registry where it published it. The phases:
+//   1. check: each tag exists now and, where `digests` names its repository, points at a digest
+//      this run produced (a tag another run moved is kept and reported);
+//   2. route: the DigitalOcean API only for images on the DigitalOcean registry the connection
+//      names; every other image through its own registry's OCI distribution API;
+//   3. guard: before the first delete, the GC guard (a delete is a write, and a registry in GC is
+//      read-only), through the one gate every writing task uses;
+//   4. delete: each repository's tags read once (after the guard), each tag's digest read again
+//      right before its delete (a tag that moved while the task waited is kept);
+//   5. signatures: cosign's tags for a digest removed only when every tag pointing at it was this
+//      run's and is gone.
 import { Limiter } from '../../platform/concurrency';
 import { CancelledError, UserError, errorMessage } from '../../platform/errors';
+import { unexpandedMacroInputs } from '../../platform/inputs';
 import { Logger, mdCell } from '../../platform/output';
 import { RetryError, withRetry } from '../../platform/retry';
 import { SettingValues, SettingsTable, bool, int, list, pick } from '../../platform/settings';
@@ -13,16 +20,17 @@ import { DockerConfigHandle } from '../../services/credentials';
 import { DeleteRefusedError, DigitalOceanClient } from '../../services/digitalocean';
 import {
   ImageReference,
+  RegistryCaller,
   RegistryError,
-  ResolveOptions,
+  RegistrySessionState,
   classifyRegistryFailure,
   deleteManifestByDigest,
+  listTags,
+  newRegistrySession,
   parseImageReference,
   repoName,
   resolveImage,
-  tagDigests,
 } from '../../services/oci';
-import { readTimelineClient } from '../../services/timeline';
 import {
   REGISTRY_ACCESS_SETTINGS,
   RegistryAccess,
@@ -33,7 +41,11 @@ import {
   registryRequestOptions,
   tagReferencesFrom,
 } from '../access';
-import { GUARD_SETTINGS, GuardSettings, guardSettingsFrom, waitForGuard } from '../guard';
+import { GUARD_SETTINGS, GuardSettings, guardSettingsFrom } from '../guard';
+import { GuardGate, writeGuard } from '../guard/gate';
+import { CleanupRoute, DIGITALOCEAN_REGISTRY_HOST, routeFor } from './route';
+
+export { CleanupRoute } from './route';
 
 export const ON_REFUSED = ['warn', 'fail'] as const;
 
@@ -53,6 +65,8 @@ export interface CleanupSettings extends RegistryAccess {
   images: ImageReference[];
   /** repo (`host/repository`) → the digests this run produced there. */
   digests: Map<string, Set<string>>;
+  /** Why the tags are removed without the digest check, when `digests` was an unexpanded macro. */
+  digestsMissing?: string;
   removeSignatures: boolean;
   onRefused: (typeof ON_REFUSED)[number];
   gcGuard: boolean;
@@ -69,8 +83,21 @@ export function cleanupSettingsFrom(v: SettingValues<typeof CLEANUP_SETTINGS>): 
     const set = digests.get(repoName(ref)) ?? new Set<string>();
     digests.set(repoName(ref), set.add(ref.digest));
   }
+  const digestsMissing =
+    digests.size === 0 && unexpandedMacroInputs().has('digests')
+      ? "'digests' was an unexpanded macro: each tag in 'images' is removed if it exists, without checking that it still points at a digest this run published"
+      : undefined;
   const guard = guardSettingsFrom(v, { minutes: v.guardTimeoutMinutes, seconds: 0 }, 'fail');
-  return { ...registryAccessFrom(v), images, digests, removeSignatures: v.removeSignatures, onRefused: v.onRefused, gcGuard: v.gcGuard, guard };
+  return {
+    ...registryAccessFrom(v),
+    images,
+    digests,
+    digestsMissing,
+    removeSignatures: v.removeSignatures,
+    onRefused: v.onRefused,
+    gcGuard: v.gcGuard,
+    guard,
+  };
 }
 
 export type TagOutcome = 'removed' | 'kept' | 'refused' | 'absent' | 'failed';
@@ -79,8 +106,21 @@ export interface TagCleanup {
   tag: string;
   outcome: TagOutcome;
   digest?: string;
+  /** Which API the tag went through: 'DigitalOcean API (registry r)' or 'OCI API (host)'. */
+  path: string;
   /** Why it was kept, refused or failed, or what else went with it (one line). */
   detail: string;
+  /** What to do by hand, for a refusal. */
+  remedy?: string;
+}
+
+/** What one tag went through before its delete (phases 1 and 2). */
+interface Candidate {
+  ref: ImageReference;
+  route: CleanupRoute;
+  /** The digest it pointed at when first checked. */
+  digest: string;
+  result?: TagCleanup;
 }
 
 interface Cleanup {
@@ -89,35 +129,53 @@ interface Cleanup {
   signal: AbortSignal;
   creds: DockerConfigHandle;
   doClient?: DigitalOceanClient;
-  /** The guard, once, before the first delete (a DigitalOcean registry is read-only during GC). */
-  guarded?: Promise<void>;
-  /**
-   * Each repository's tags and their digests, read once per cleanup: every tag of the list in that
-   * repository asks which other tags share its manifest, and the tags outside the list do not change
-   * by this cleanup's own deletes.
-   */
+  gate: GuardGate;
+  /** One registry session per repository: one token exchange for all its requests. */
+  sessions: Map<string, RegistrySessionState>;
+  /** Each repository's tags and their digests, read once, after the guard. */
   repositoryTags: Map<string, Promise<Map<string, string>>>;
+  /** The tags of the list, by repository. */
+  ours: Map<string, Set<string>>;
 }
 
-function resolveOptions(c: Cleanup, attemptSignal: AbortSignal): ResolveOptions {
-  return registryRequestOptions(c.s, c.creds, { timeoutMs: SHORT_REGISTRY_BUDGET.attemptTimeoutSeconds * 1000, signal: attemptSignal, cancelSignal: c.signal });
-}
+/** How many tags of one repository are resolved at once when its tag list is read. */
+export const TAG_RESOLVE_PARALLELISM = 8;
+/** How many of the list's tags are checked and deleted at once. */
+export const CLEANUP_PARALLELISM = 4;
+/** How often one delete goes back to the guard when the registry answers that it is read-only. */
+export const MAX_REGUARDS = 3;
 
-/** A registry call within the cleanup's budget; the last error is what a final failure reads as. */
-async function registryCall<T>(c: Cleanup, op: (o: ResolveOptions) => Promise<T>): Promise<T> {
-  const { value } = await withRetry((_n, attemptSignal) => op(resolveOptions(c, attemptSignal)), {
-    budget: SHORT_REGISTRY_BUDGET,
-    signal: c.signal,
-    classify: classifyRegistryFailure,
-    giveUp: (failed: RetryError) => (failed.lastError instanceof Error ? failed.lastError : failed),
-  });
-  return value;
+/** One registry request of this cleanup: its own small budget; the last error is what a final failure reads as. */
+function callerFor(c: Cleanup, ref: ImageReference): RegistryCaller {
+  const repo = repoName(ref);
+  if (!c.sessions.has(repo)) c.sessions.set(repo, newRegistrySession());
+  const session = c.sessions.get(repo)!;
+  return async <T>(op: (o: ReturnType<typeof registryRequestOptions>) => Promise<T>): Promise<T> => {
+    const { value } = await withRetry(
+      (_n, attemptSignal) =>
+        op({
+          ...registryRequestOptions(c.s, c.creds, {
+            timeoutMs: SHORT_REGISTRY_BUDGET.attemptTimeoutSeconds * 1000,
+            signal: attemptSignal,
+            cancelSignal: c.signal,
+          }),
+          session,
+        }),
+      {
+        budget: SHORT_REGISTRY_BUDGET,
+        signal: c.signal,
+        classify: classifyRegistryFailure,
+        giveUp: (failed: RetryError) => (failed.lastError instanceof Error ? failed.lastError : failed),
+      },
+    );
+    return value;
+  };
 }
 
 /** The digest the tag points at now, or undefined when the registry says it does not exist. */
 async function currentDigest(c: Cleanup, ref: ImageReference): Promise<string | undefined> {
   try {
-    return (await registryCall(c, (o) => resolveImage(ref, o))).digest;
+    return (await callerFor(c, ref)((o) => resolveImage(ref, o))).digest;
   } catch (err) {
     if (err instanceof RegistryError && err.reason === 'manifest-unknown') return undefined;
     throw err;
@@ -128,86 +186,208 @@ async function currentDigest(c: Cleanup, ref: ImageReference): Promise<string | 
  * cosign's tags for a digest: `.sig` and `.att` (cosign 2.x, and 3.x with the older formats), and the
  * bare `sha256-<hex>` tag cosign 3.x's bundles live under on a registry without the referrers API.
  */
-function signatureTags(digest: string): string[] {
+export function signatureTags(digest: string): string[] {
   const hex = digest.replace(/^sha256:/, '');
   return [`sha256-${hex}.sig`, `sha256-${hex}.att`, `sha256-${hex}`];
 }
 
-function guardOnce(c: Cleanup): Promise<void> {
-  if (!c.s.gcGuard || !c.doClient) return Promise.resolve();
-  c.guarded ??= (async () => {
-    c.log.info('GC guard (before deleting): waiting until no garbage collection is active...');
-    const timeline = c.s.guard.stages.length > 0 ? readTimelineClient(true, { log: c.log.info }) : undefined;
-    const g = await waitForGuard({ client: c.doClient, timeline, log: c.log, currentStage: process.env['SYSTEM_STAGENAME'] }, c.s.guard, c.signal);
-    c.log.info(`GC guard: ${g.message}`);
-    if (g.timedOut) throw new UserError(`GC guard timed out (guardTimeoutMinutes): ${g.message}`);
-  })();
-  return c.guarded;
-}
-
-/** Through the DigitalOcean API: the tag, then (removeSignatures) cosign's tags for its digest. */
-async function deleteViaDigitalOcean(c: Cleanup, ref: ImageReference, digest: string): Promise<string> {
-  const [registry, ...rest] = ref.repository.split('/');
-  const repository = rest.join('/');
-  if (!repository) throw new UserError(`'${ref.original}' names no repository inside a DigitalOcean registry (registry/repository:tag).`);
-  await guardOnce(c);
-  await c.doClient!.deleteTag(registry, repository, ref.tag!, c.signal);
-  const gone: string[] = [];
-  if (c.s.removeSignatures) {
-    for (const t of signatureTags(digest)) if ((await c.doClient!.deleteTag(registry, repository, t, c.signal)) === 'deleted') gone.push(t);
+/** Every tag of the repository and the digest it points at, read once per cleanup. */
+function repositoryTags(c: Cleanup, cand: Candidate): Promise<Map<string, string>> {
+  const repo = repoName(cand.ref);
+  let tags = c.repositoryTags.get(repo);
+  if (!tags) {
+    tags = cand.route.kind === 'digitalocean' ? doRepositoryTags(c, cand.route) : ociRepositoryTags(c, cand.ref);
+    // Every candidate of the repository awaits it; the first one's failure is each one's failure.
+    tags.catch(() => undefined);
+    c.repositoryTags.set(repo, tags);
   }
-  return gone.length ? `with ${gone.join(', ')}` : '';
+  return tags;
 }
 
-/** Through the OCI distribution API: the manifest by digest, only when no tag outside the list points at it. */
-async function deleteViaOci(c: Cleanup, ref: ImageReference, digest: string, ours: Set<string>): Promise<{ kept?: string; detail: string }> {
-  const repo = repoName(ref);
-  if (!c.repositoryTags.has(repo))
-    c.repositoryTags.set(
-      repo,
-      registryCall(c, (o) => tagDigests(ref, o)),
-    );
-  const tags = await c.repositoryTags.get(repo)!;
+async function doRepositoryTags(c: Cleanup, route: Extract<CleanupRoute, { kind: 'digitalocean' }>): Promise<Map<string, string>> {
+  const listed = await c.doClient!.listTags(route.registry, route.repository, c.signal);
+  return new Map(listed.map((t) => [t.tag, t.manifest_digest]));
+}
+
+/** The OCI tag list, every page, then each tag's digest, a few at a time, each with its own budget. */
+async function ociRepositoryTags(c: Cleanup, ref: ImageReference): Promise<Map<string, string>> {
+  const call = callerFor(c, ref);
+  const names = await listTags(ref, call);
+  const limiter = new Limiter(TAG_RESOLVE_PARALLELISM);
+  const out = new Map<string, string>();
+  await Promise.all(
+    names.map((tag) =>
+      limiter.run(async () => {
+        const digest = await currentDigest(c, { ...ref, tag, digest: undefined, original: `${repoName(ref)}:${tag}` });
+        // A tag deleted between the list and its read points at nothing.
+        if (digest) out.set(tag, digest);
+      }),
+    ),
+  );
+  c.log.debug(`${repoName(ref)}: ${names.length} tag(s) listed and resolved.`);
+  return out;
+}
+
+/** Tags outside the list (and not cosign's own for this digest) that point at `digest`. */
+function othersOn(c: Cleanup, ref: ImageReference, tags: Map<string, string>, digest: string): string[] {
+  const ours = c.ours.get(repoName(ref))!;
   const sigs = new Set(signatureTags(digest));
-  const others = [...tags].filter(([t, d]) => d === digest && !ours.has(t) && !sigs.has(t)).map(([t]) => t);
-  if (others.length) return { kept: `tag(s) ${others.join(', ')} outside the list point at ${digest} too`, detail: '' };
-  await registryCall(c, (o) => deleteManifestByDigest(ref, digest, o));
-  const gone: string[] = [];
-  if (c.s.removeSignatures) {
-    for (const t of sigs) {
-      const d = tags.get(t);
-      if (d && (await registryCall(c, (o) => deleteManifestByDigest(ref, d, o))) === 'deleted') gone.push(t);
-    }
-  }
-  return { detail: gone.length ? `with ${gone.join(', ')}` : '' };
+  return [...tags].filter(([t, d]) => d === digest && !ours.has(t) && !sigs.has(t)).map(([t]) => t);
 }
 
-/** One tag: exists now? still this run's? then removed, or kept, or refused, with the reason. */
-async function cleanOne(c: Cleanup, ref: ImageReference, oursInRepo: Set<string>): Promise<TagCleanup> {
+/** Phase 1 and 2: exists now? still this run's? which path? */
+async function check(c: Cleanup, ref: ImageReference, route: CleanupRoute): Promise<Candidate | TagCleanup> {
   const tag = `${repoName(ref)}:${ref.tag}`;
-  let digest: string | undefined;
   try {
-    digest = await currentDigest(c, ref);
-    if (!digest) return { tag, outcome: 'absent', detail: 'not in the registry: nothing to remove' };
+    const digest = await currentDigest(c, ref);
+    if (!digest) return { tag, outcome: 'absent', path: route.label, detail: 'not in the registry: nothing to remove' };
     const published = c.s.digests.get(repoName(ref));
     if (published && !published.has(digest)) {
-      return { tag, outcome: 'kept', digest, detail: `it points at ${digest} now, not at a digest this run published (another run moved it)` };
+      return {
+        tag,
+        outcome: 'kept',
+        digest,
+        path: route.label,
+        detail: `it points at ${digest} now, not at a digest this run published (another run moved it)`,
+      };
     }
-    if (c.doClient) return { tag, outcome: 'removed', digest, detail: await deleteViaDigitalOcean(c, ref, digest) };
-    const r = await deleteViaOci(c, ref, digest, oursInRepo);
-    return r.kept ? { tag, outcome: 'kept', digest, detail: r.kept } : { tag, outcome: 'removed', digest, detail: r.detail };
+    return { ref, route, digest };
   } catch (err) {
-    if (err instanceof CancelledError || c.signal.aborted) throw err;
-    const refused = err instanceof DeleteRefusedError || (err instanceof RegistryError && err.reason === 'refused');
-    return { tag, outcome: refused ? 'refused' : 'failed', digest, detail: errorMessage(err) };
+    return failure(c, tag, route, err, undefined);
   }
+}
+
+/** What a failed tag reads as: a refusal (with its remedy), or a failure. */
+function failure(c: Cleanup, tag: string, route: CleanupRoute, err: unknown, digest: string | undefined): TagCleanup {
+  if (err instanceof CancelledError || c.signal.aborted) throw err instanceof CancelledError ? err : new CancelledError();
+  const refused = (err instanceof DeleteRefusedError && !err.readOnly) || (err instanceof RegistryError && err.reason === 'refused');
+  if (!refused) return { tag, outcome: 'failed', digest, path: route.label, detail: errorMessage(err) };
+  return { tag, outcome: 'refused', digest, path: route.label, detail: errorMessage(err), remedy: remediation(tag, digest, route, err) };
+}
+
+/** What to do by hand about a refused delete. */
+function remediation(tag: string, digest: string | undefined, route: CleanupRoute, err: unknown): string {
+  const name = tag.slice(tag.lastIndexOf(':') + 1);
+  if (route.kind === 'digitalocean') {
+    const byHand = `doctl registry repository delete-tag ${route.repository} ${name} in registry ${route.registry} (manifest ${digest ?? 'unknown'})`;
+    if (err instanceof DeleteRefusedError && err.status === 403)
+      return `give the token the registry:delete scope and run the cleanup again, or delete it by hand: ${byHand}`;
+    return `delete it by hand once the registry allows it: ${byHand}`;
+  }
+  const repo = tag.slice(0, tag.lastIndexOf(':'));
+  const status = err instanceof RegistryError ? err.status : undefined;
+  const why =
+    status === 403
+      ? 'the credentials may not delete (grant delete rights, or'
+      : 'the registry does not delete manifests here (enable deletion, e.g. storage.delete.enabled for the distribution registry, or';
+  return `${why} remove ${repo}@${digest ?? '<digest>'} by hand)`;
+}
+
+/** A DigitalOcean delete that goes back to the guard while the registry answers that it is read-only. */
+async function doDelete(c: Cleanup, route: Extract<CleanupRoute, { kind: 'digitalocean' }>, tag: string): Promise<void> {
+  for (let reguards = 0; ; reguards++) {
+    const startedAt = Date.now();
+    try {
+      await c.doClient!.deleteTag(route.registry, route.repository, tag, c.signal);
+      return;
+    } catch (err) {
+      if (!(err instanceof DeleteRefusedError && err.readOnly)) throw err;
+      if (!c.gate.guarded)
+        throw new UserError(`${err.message}: the registry is read-only (a garbage collection is running or just ended); enable gcGuard, or order the stages`);
+      if (reguards >= MAX_REGUARDS) throw new UserError(`${err.message}: still read-only after ${MAX_REGUARDS} guard waits`);
+      c.log.info(`[${route.registry}/${route.repository}:${tag}] the registry is read-only: waiting for the GC guard again.`);
+      await c.gate.reguard(startedAt, 'the registry refused a delete as read-only');
+    }
+  }
+}
+
+/** Phase 4: after the guard, the tag's digest read again, then its delete on its own path. */
+async function remove(c: Cleanup, cand: Candidate): Promise<TagCleanup> {
+  const { ref, route } = cand;
+  const tag = `${repoName(ref)}:${ref.tag}`;
+  try {
+    const tags = await repositoryTags(c, cand);
+    const now = await currentDigest(c, ref);
+    if (!now) return { tag, outcome: 'absent', digest: cand.digest, path: route.label, detail: 'removed by someone else while the task waited' };
+    if (now !== cand.digest) {
+      return {
+        tag,
+        outcome: 'kept',
+        digest: now,
+        path: route.label,
+        detail: `it moved while the task waited (${cand.digest} → ${now}): not this run's any more`,
+      };
+    }
+    const others = othersOn(c, ref, tags, now);
+    if (route.kind === 'oci') {
+      // A delete by digest would take every tag on the manifest with it.
+      if (others.length)
+        return { tag, outcome: 'kept', digest: now, path: route.label, detail: `tag(s) ${others.join(', ')} outside the list point at ${now} too` };
+      await callerFor(c, ref)((o) => deleteManifestByDigest(ref, now, o));
+    } else await doDelete(c, route, ref.tag!);
+    return { tag, outcome: 'removed', digest: now, path: route.label, detail: '' };
+  } catch (err) {
+    return failure(c, tag, route, err, cand.digest);
+  }
+}
+
+/**
+ * Phase 5: cosign's tags for each removed digest, only when no tag outside the list points at it
+ * and every tag of the list on it was removed; otherwise the signatures stay, with the tag that
+ * keeps them named on the removed tag.
+ */
+async function removeSignatures(c: Cleanup, cands: Candidate[]): Promise<void> {
+  const byDigest = new Map<string, Candidate[]>();
+  for (const cand of cands) {
+    const key = `${repoName(cand.ref)}@${cand.result?.digest ?? cand.digest}`;
+    byDigest.set(key, [...(byDigest.get(key) ?? []), cand]);
+  }
+  for (const group of byDigest.values()) {
+    const removed = group.filter((g) => g.result?.outcome === 'removed');
+    if (removed.length === 0) continue;
+    const first = removed[0];
+    const digest = first.result!.digest!;
+    const tags = await repositoryTags(c, first);
+    const keepers = [...othersOn(c, first.ref, tags, digest), ...group.filter((g) => g.result?.outcome !== 'removed').map((g) => g.ref.tag!)];
+    if (keepers.length) {
+      for (const g of removed) g.result!.detail = `signatures kept: ${keepers.join(', ')} still point(s) at ${digest}`;
+      continue;
+    }
+    const gone: string[] = [];
+    for (const sig of signatureTags(digest).filter((t) => tags.has(t))) {
+      try {
+        if (first.route.kind === 'oci') {
+          const d = tags.get(sig)!;
+          if ((await callerFor(c, first.ref)((o) => deleteManifestByDigest(first.ref, d, o))) === 'deleted') gone.push(sig);
+        } else {
+          await doDelete(c, first.route, sig);
+          gone.push(sig);
+        }
+      } catch (err) {
+        if (err instanceof CancelledError || c.signal.aborted) throw err;
+        for (const g of removed) g.result!.detail = `signature ${sig} not removed: ${errorMessage(err)}`;
+      }
+    }
+    if (gone.length) for (const g of removed) g.result!.detail ||= `with ${gone.join(', ')}`;
+  }
+}
+
+/** Phases 1 to 5 for every tag; outcomes in input order. */
+async function cleanAll(c: Cleanup, routes: CleanupRoute[]): Promise<TagCleanup[]> {
+  const limiter = new Limiter(CLEANUP_PARALLELISM);
+  const checked = await Promise.all(c.s.images.map((ref, i) => limiter.run(() => check(c, ref, routes[i]))));
+  const cands = checked.filter((x): x is Candidate => 'ref' in x);
+  if (cands.length) await c.gate.beforeFirstWrite();
+  await Promise.all(cands.map((cand) => limiter.run(async () => void (cand.result = await remove(c, cand)))));
+  if (c.s.removeSignatures) await removeSignatures(c, cands);
+  return checked.map((x) => ('ref' in x ? x.result! : x));
 }
 
 /** Every tag's outcome, in input order. */
 export async function runCleanup(s: CleanupSettings, signal: AbortSignal, log: Logger): Promise<TagCleanup[]> {
-  const registryName = s.guard.registry;
+  if (s.digestsMissing) log.warn(`${s.digestsMissing}.`);
   const creds = await registryCredentials(s, {
-    registryName,
+    registryName: s.guard.registry,
     readWrite: true,
     expirySeconds: 900 + s.guard.timeoutSeconds,
     budget: SHORT_REGISTRY_BUDGET,
@@ -217,11 +397,25 @@ export async function runCleanup(s: CleanupSettings, signal: AbortSignal, log: L
   try {
     describeCredentials(creds, log);
     const doClient = s.doConnection ? new DigitalOceanClient(s.doConnection, { log: log.debug }) : undefined;
-    const c: Cleanup = { s, log, signal, creds, doClient, repositoryTags: new Map() };
-    const limiter = new Limiter(4);
-    const tagsByRepo = new Map<string, Set<string>>();
-    for (const ref of s.images) tagsByRepo.set(repoName(ref), (tagsByRepo.get(repoName(ref)) ?? new Set<string>()).add(ref.tag!));
-    const results = await Promise.all(s.images.map((ref) => limiter.run(() => cleanOne(c, ref, tagsByRepo.get(repoName(ref))!))));
+    const guard = s.gcGuard && (doClient || s.guard.stages.length > 0) ? writeGuard({ doClient, settings: s.guard, log, signal }) : undefined;
+    const c: Cleanup = {
+      s,
+      log,
+      signal,
+      creds,
+      doClient,
+      gate: new GuardGate(guard, 'before deleting'),
+      sessions: new Map(),
+      repositoryTags: new Map(),
+      ours: new Map(),
+    };
+    for (const ref of s.images) c.ours.set(repoName(ref), (c.ours.get(repoName(ref)) ?? new Set<string>()).add(ref.tag!));
+    const doHosts = creds.source === 'digitalocean' ? [DIGITALOCEAN_REGISTRY_HOST, ...creds.hosts] : [DIGITALOCEAN_REGISTRY_HOST];
+    const doRegistry = doClient && s.images.some((r) => doHosts.includes(r.registry)) ? await doClient.resolveRegistry(s.guard.registry, signal) : undefined;
+    const routes = s.images.map((ref) => routeFor(ref, doClient ? doRegistry : undefined, doHosts));
+    for (let i = 0; i < routes.length; i++)
+      log.info(`[${repoName(s.images[i])}:${s.images[i].tag}] path: ${routes[i].label}${routes[i].why ? ` (${routes[i].why})` : ''}`);
+    const results = await cleanAll(c, routes);
     for (const r of results) log.info(`[${r.tag}] ${r.outcome}${r.digest ? ` (${r.digest})` : ''}${r.detail ? `: ${r.detail}` : ''}`);
     return results;
   } finally {
@@ -229,23 +423,50 @@ export async function runCleanup(s: CleanupSettings, signal: AbortSignal, log: L
   }
 }
 
-/** What to do by hand about a refused delete. */
-export function remediation(r: TagCleanup, viaDigitalOcean: boolean): string {
-  const [repo, tag] = [r.tag.slice(0, r.tag.lastIndexOf(':')), r.tag.slice(r.tag.lastIndexOf(':') + 1)];
-  return viaDigitalOcean
-    ? `delete it by hand once the registry allows it: doctl registry repository delete-tag ${repo.split('/').slice(2).join('/')} ${tag}`
-    : `the registry does not delete manifests (enable deletion, e.g. storage.delete.enabled for the distribution registry) or remove ${repo}@${r.digest ?? '<digest>'} by hand`;
+/** The task's result from the outcomes: outputs, the warnings to give, and how it ends. */
+export interface CleanupVerdict {
+  removedTags: string[];
+  keptTags: string[];
+  warnings: string[];
+  message: string;
+  /** The one-line failure, when the task fails. */
+  failure?: string;
+  withIssues: boolean;
 }
 
-/** What was removed, kept and refused, tag by tag. */
+export function cleanupVerdict(results: TagCleanup[], s: Pick<CleanupSettings, 'onRefused'>): CleanupVerdict {
+  const of = (o: TagOutcome) => results.filter((r) => r.outcome === o);
+  const warnings = [
+    ...of('kept').map((r) => `Kept ${r.tag}: ${r.detail}.`),
+    ...of('refused').map((r) => `The registry refused to delete ${r.tag} (${r.digest ?? 'digest unknown'}): ${r.detail}; ${r.remedy}.`),
+  ];
+  const message = `Cleanup: ${of('removed').length} removed, ${of('kept').length} kept, ${of('refused').length} refused, ${of('absent').length} not there.`;
+  const failed = of('failed');
+  let failure: string | undefined;
+  if (failed.length) failure = `${message} Could not clean up ${failed.map((r) => `${r.tag} (${r.detail})`).join('; ')}`;
+  else if (of('refused').length && s.onRefused === 'fail') failure = `${message} (onRefused: fail)`;
+  return {
+    removedTags: of('removed').map((r) => r.tag),
+    keptTags: results.filter((r) => r.outcome !== 'removed' && r.outcome !== 'absent').map((r) => r.tag),
+    warnings,
+    message,
+    failure,
+    withIssues: of('refused').length > 0 || of('kept').length > 0,
+  };
+}
+
+/** What was removed, kept and refused, tag by tag, with the path each took. */
 export function cleanupSummary(results: TagCleanup[]): string {
   const count = (o: TagOutcome) => results.filter((r) => r.outcome === o).length;
   return [
     `### RegistryCleanup@1: ${count('removed')} removed, ${count('kept')} kept, ${count('refused')} refused, ${count('absent')} not there, ${count('failed')} failed`,
     '',
-    '| tag | outcome | digest | detail |',
-    '|---|---|---|---|',
-    ...results.map((r) => `| ${mdCell(r.tag)} | ${r.outcome} | ${r.digest ? `\`${r.digest}\`` : '-'} | ${mdCell(r.detail) || '-'} |`),
+    '| tag | outcome | digest | path | detail |',
+    '|---|---|---|---|---|',
+    ...results.map(
+      (r) =>
+        `| ${mdCell(r.tag)} | ${r.outcome} | ${r.digest ? `\`${r.digest}\`` : '-'} | ${mdCell(r.path)} | ${mdCell([r.detail, r.remedy].filter(Boolean).join('; ')) || '-'} |`,
+    ),
     '',
   ].join('\n');
 }
