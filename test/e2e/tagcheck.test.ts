@@ -106,11 +106,17 @@ describe('RegistryTagCheck@1 end-to-end (bundled task, real registry behind the 
     assert.strictEqual(r.outputs.newTags, '');
   });
 
-  it('bad input fails in one line before any request: a digest reference, an empty list, an unknown onExistingTag', async () => {
+  it('bad input fails in one line before any request: a digest reference, no tag (not silently :latest), an empty list or an unexpanded macro, an unknown onExistingTag', async () => {
     const before = f.emu.requests.length;
     const cases: Array<[Record<string, string>, RegExp]> = [
-      [{ images: `${f.emu.registryHost}/x/y@sha256:${'a'.repeat(64)}` }, /names no tag/],
+      [{ images: `${f.emu.registryHost}/x/y@sha256:${'a'.repeat(64)}` }, /names no tag \(a digest reference/],
+      [
+        { images: `${f.emu.registryHost}/x/y` },
+        /'127\.0\.0\.1:\d+\/x\/y' names no tag \(write the tag out, e\.g\. '127\.0\.0\.1:\d+\/x\/y:1\.0'; no tag is not ':latest' here/,
+      ],
+      [{ images: `${f.emu.registryHost}/x/y:1\nlocalhost:5000/app` }, /'localhost:5000\/app' names no tag/],
       [{ images: '' }, /'images' is required/],
+      [{ images: '$(check.newTags)' }, /'images' is required/],
       [{ images: `${f.emu.registryHost}/x/y:1`, onExistingTag: 'ignore' }, /must be one of fail, skip, warn/],
     ];
     for (const [inputs, re] of cases) {

@@ -148,3 +148,29 @@ export async function pushTinyImages(upstreamHost: string, repo: string, n: numb
   }
   return { refs, pinned };
 }
+
+/**
+ * A repository with `n` tags, each on its own manifest: one tiny image pushed with crane, then its
+ * manifest PUT again `n` times with a distinct annotation (no new blobs), a few requests at a time.
+ * Tags are `<prefix>0000` … in sort order; returns tag → the digest the registry reports.
+ */
+export async function pushManyTags(host: string, repo: string, n: number, prefix = 't'): Promise<Map<string, string>> {
+  const base = `${prefix}-base`;
+  await pushTinyImage(host, `${repo}:${base}`);
+  const accept = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
+  const res = await fetch(`http://${host}/v2/${repo}/manifests/${base}`, { headers: { accept } });
+  const contentType = res.headers.get('content-type') ?? 'application/vnd.oci.image.manifest.v1+json';
+  const manifest = (await res.json()) as Record<string, unknown>;
+  const width = String(n - 1).length;
+  const out = new Map<string, string>();
+  const tags = Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(Math.max(4, width), '0')}`);
+  const put = async (tag: string) => {
+    const body = JSON.stringify({ ...manifest, annotations: { 'org.example.tag': tag } });
+    const r = await fetch(`http://${host}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': contentType }, body });
+    await r.arrayBuffer();
+    if (r.status !== 201) throw new Error(`PUT ${repo}:${tag} answered ${r.status}`);
+    out.set(tag, r.headers.get('docker-content-digest') ?? '');
+  };
+  for (let i = 0; i < tags.length; i += 16) await Promise.all(tags.slice(i, i + 16).map(put));
+  return out;
+}
