@@ -178,7 +178,7 @@ describe('emulator repositories (real registry)', function () {
     assert.strictEqual((await call(e, 'DELETE', `/v2/registries/demo-registry/repositories/${enc}/tags/v1`, undefined, 'bogus')).status, 401);
     await assert.rejects(
       client(e, 'ro_tok').deleteTag('demo-registry', repo, 'v1'),
-      (err: Error) => err.name === 'UserError' && /registry:delete/.test(err.message),
+      (err: Error) => err.name === 'DeleteRefusedError' && /registry:delete/.test(err.message),
     );
     await assert.rejects(client(e, 'ro_tok').deleteManifest('demo-registry', repo, d1), /registry:delete/);
     assert.strictEqual(await upstreamDigest(reg, up(), 'v1'), d1, 'nothing was deleted');

@@ -134,10 +134,13 @@ describe('unit DigitalOceanClient repositories (hostile server)', function () {
     assert.strictEqual(srv.calls.length, 2, 'retried as transient');
   });
 
-  it('403 on a delete is a UserError naming the registry:delete scope', async () => {
+  it("403 on a delete is a refusal (DeleteRefusedError, not read-only) naming the registry:delete scope; a list's 403 a UserError", async () => {
     srv = await hostileDoApi((_q, res) => json(res, 403, { id: 'forbidden', message: 'You are not authorized to perform this operation' }));
     const c = hostileClient(srv.url, TOKEN);
-    await assert.rejects(c.deleteTag('reg', 'app', 'v1'), (e: Error) => e.name === 'UserError' && /lacks the registry:delete scope/.test(e.message));
+    await assert.rejects(
+      c.deleteTag('reg', 'app', 'v1'),
+      (e: Error) => e instanceof DeleteRefusedError && e.status === 403 && !e.readOnly && /lacks the registry:delete scope/.test(e.message),
+    );
     await assert.rejects(c.deleteManifest('reg', 'app', DIGEST), /registry:delete/);
     await assert.rejects(c.listTags('reg', 'app'), /lacks the registry:read scope/);
   });
