@@ -110,7 +110,15 @@ class EmulatorImpl implements Emulator {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    server.on('clientError', (_err, socket) => socket.destroy());
+    // A request that is not HTTP (a client's TLS ClientHello: go-containerregistry, and so cosign
+    // and crane, try https first even with --allow-http-registry) gets the answer a Go http server
+    // such as the real distribution registry gives it: 400 and close. Dropping the connection
+    // instead reads as EOF, which go-containerregistry retries with backoff (about 300 ms each time,
+    // three times per signature) before it falls back to http.
+    server.on('clientError', (_err, socket: net.Socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request');
+      else socket.destroy();
+    });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
