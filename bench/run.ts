@@ -3,7 +3,7 @@
 // a miss: benchmarks report, tests assert.
 import * as fs from 'fs';
 import * as path from 'path';
-import type { BenchRow } from './types';
+import { BenchRow, verdict } from './types';
 
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
@@ -25,13 +25,14 @@ async function main(): Promise<void> {
     }
   }
   const header = ['bench', 'figure', 'target', 'measured', 'result'];
-  const table = rows.map((r) => [r.bench, r.figure, r.target, r.measured, r.pass ? 'PASS' : 'FAIL']);
+  const table = rows.map((r) => [r.bench, r.figure, r.target, r.measured, verdict(r)]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
   console.log(line(header));
   console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
   for (const t of table) console.log(line(t));
-  console.log(`\n${rows.filter((r) => r.pass).length} of ${rows.length} figures within target`);
+  const judged = rows.filter((r) => r.pass !== undefined);
+  console.log(`\n${judged.filter((r) => r.pass).length} of ${judged.length} figures with a target within it (${rows.length - judged.length} more without a target)`);
 }
 
 main().catch((err) => {

@@ -1,9 +1,18 @@
-/** One printed figure of a benchmark: what was measured, its target, the value, and whether it is within target. */
+/**
+ * One printed figure of a benchmark: what was measured, its target, the value, and whether it is
+ * within target. A figure without a target (one for scale, a curve) has no verdict: `pass` is
+ * undefined, never a `true` written in.
+ */
 export interface BenchRow {
   figure: string;
   target: string;
   measured: string;
-  pass: boolean;
+  pass?: boolean;
+}
+
+/** How a verdict prints. */
+export function verdict(row: BenchRow): string {
+  return row.pass === undefined ? '-' : row.pass ? 'PASS' : 'FAIL';
 }
 
 /** Median of a non-empty list of numbers. */
@@ -15,7 +24,7 @@ export function median(values: number[]): number {
 
 /** Prints rows as a small table (for `node out/bench/<name>.js`). */
 export function printRows(rows: BenchRow[]): void {
-  for (const r of rows) console.log(`${r.pass ? 'PASS' : 'FAIL'}  ${r.figure}: ${r.measured} (target ${r.target})`);
+  for (const r of rows) console.log(`${verdict(r).padEnd(4)}  ${r.figure}: ${r.measured} (target ${r.target})`);
 }
 
 /** The tail of every bench module: `if (require.main === module) printWhenRunDirectly(run);` */

@@ -14,6 +14,7 @@ import { TaskRun, agentEnv, describeRun, runTask } from '../harness/run-task';
 import { registerSecret } from '../harness/secrets';
 import { TestCa, testCaAndLeaf } from '../harness/tls';
 import { COSIGN_VERSIONS } from './cosignSupport';
+import { onlyOn } from '../helpers/skip';
 
 const USER = 'proxy user';
 
@@ -30,10 +31,8 @@ describe('Cosign@1 behind the agent proxy (real cosign, CONNECT proxy with Basic
   registerSecret(Buffer.from(`${USER}:${password}`).toString('base64'));
 
   before(async function () {
-    if (process.platform !== 'linux') this.skip();
-    const made = testCaAndLeaf(['registry.test']);
-    if (!made) this.skip();
-    ca = made!;
+    onlyOn(this, ['linux'], 'the real cosign and registry are provisioned for Linux');
+    ca = testCaAndLeaf(['registry.test']);
     reg = await startRegistry({ tls: { certificate: ca.certFile, key: ca.keyFile } });
     proxy = await startForwardingProxy({ user: USER, password, hosts: { 'registry.test': '127.0.0.1' } });
     keys = await generateKeyPair();

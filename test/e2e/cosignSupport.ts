@@ -11,6 +11,7 @@ import { tempDir, tools } from '../harness/paths';
 import { RealRegistry, run, startRegistry } from '../harness/registry';
 import { TaskRun, agentEnv, runTask } from '../harness/run-task';
 import { doEndpointEnv, offlineAttestInputs } from '../harness/pipeline-env';
+import { onlyOn } from '../helpers/skip';
 
 /** Every test that runs cosign runs it with both generations. */
 export const COSIGN_VERSIONS = [
@@ -138,7 +139,7 @@ export function tempEntries(agent: Record<string, string>): string[] {
 export function useCosignFixture(emulator: Omit<EmulatorOptions, 'upstreamRegistry'> = {}): Fixture {
   const f = {} as Fixture;
   before(async function () {
-    if (process.platform !== 'linux') this.skip();
+    onlyOn(this, ['linux'], 'the real cosign and registry are provisioned for Linux');
     f.reg = await startRegistry();
     f.emu = await startEmulator({ upstreamRegistry: f.reg.url, tailSeconds: 1, ...emulator });
     f.keys = await generateKeyPair();

@@ -8,6 +8,7 @@ import { Mirror, readOnce, sha256, startMirror } from '../harness/mirror';
 import { tempDir, tools } from '../harness/paths';
 import { TaskRun, agentEnv as newAgentEnv, describeRun, runTask } from '../harness/run-task';
 import { selfSignedCert } from '../harness/tls';
+import { onlyOn } from '../helpers/skip';
 
 const ASSET = 'cosign-linux-amd64';
 const ARCH = process.arch; // tool-lib's cache layout uses os.arch()
@@ -65,7 +66,7 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
   let cosignSha: string;
 
   before(async function () {
-    if (process.platform !== 'linux' || process.arch !== 'x64') this.skip();
+    onlyOn(this, ['linux-x64'], 'the mirror serves the linux-amd64 cosign the tests provision');
     cosign = readOnce(tools.cosign3);
     cosignSha = sha256(cosign);
     mirror = await startMirror();
@@ -548,10 +549,6 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
 
     before(async function () {
       const tls = selfSignedCert();
-      if (!tls) {
-        console.log('      (skipped: openssl is not installed, so no certificate for a local https mirror)');
-        this.skip();
-      }
       certDir = tls.dir;
       tlsMirror = await startMirror({ tls: { key: tls.key, cert: tls.cert } });
       plain = await startMirror();

@@ -2,7 +2,7 @@ import { spawn, ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { bundledTask, tempDir } from './paths';
-import { recordRun, registerSecretsFromEnv } from './secrets';
+import { noteStartedRun, recordRun, registerSecretsFromEnv } from './secrets';
 import { TaskOutcome, taskOutcome } from './vso';
 
 /** A finished run of a task: how it ended, what it printed, and what the agent made of its commands. */
@@ -56,6 +56,7 @@ export function runTask(taskFolder: string, options: RunOptions = {}): Promise<T
   return new Promise((resolve, reject) => {
     // Suite-wide secret scan (test/harness/secrets.ts): every secret handed to a task is registered.
     registerSecretsFromEnv(env);
+    noteStartedRun(taskFolder);
     const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

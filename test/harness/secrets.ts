@@ -204,6 +204,15 @@ export function finalScan(): ScanResult {
  */
 export const TOTALS_DIR = path.resolve(__dirname, '..', '..', 'test-totals');
 
+/**
+ * Notes, apart from the scan, that a task run started: the reporter holds the runs the scans read
+ * against the runs the suite made, so a scan that missed some (a worker whose scan never ran) fails.
+ */
+export function noteStartedRun(task: string): void {
+  fs.mkdirSync(TOTALS_DIR, { recursive: true });
+  fs.appendFileSync(path.join(TOTALS_DIR, `started-${process.pid}.log`), `${task}\n`);
+}
+
 export function writeTotals(kind: string, data: unknown): void {
   fs.mkdirSync(TOTALS_DIR, { recursive: true });
   fs.writeFileSync(path.join(TOTALS_DIR, `${kind}-${process.pid}.json`), JSON.stringify(data));

@@ -172,11 +172,6 @@ function downgradeCase(): HostileCase {
     exec: async () => {
       const tls = selfSignedCert();
       const plain = await mirror({});
-      if (!tls) {
-        // No openssl: an http→http redirect chain stands in (documented in the case name of the report).
-        const first = await mirror({ binary: (_q, r) => (r.writeHead(302, { Location: `${plain.url}/v${VERSION}/${ASSET}`, 'Content-Length': 0 }), r.end()) });
-        return runInstaller(first.url, VERSION, { inputs: { checksum: sha256(STUB) }, cleanup: [first, plain] });
-      }
       const origin = await mirror(
         { binary: (_q, r) => (r.writeHead(302, { Location: `${plain.url}/v${VERSION}/${ASSET}`, 'Content-Length': 0 }), r.end()) },
         tls,

@@ -36,6 +36,7 @@ import {
   timelineEnv,
   wrapper,
 } from './support';
+import { onlyOn } from '../helpers/skip';
 
 const LONG_GC = [{ status: 'scanning manifests', seconds: 300 }];
 
@@ -51,7 +52,7 @@ describe('reliability: cancellation mid-wait and mid-cosign (SIGINT, then SIGTER
   let extraSecrets: string[] = [];
 
   before(async function () {
-    if (process.platform !== 'linux') this.skip();
+    onlyOn(this, ['linux'], 'cancellation is checked by process groups and the Linux cosign');
     token = suiteToken();
     reg = await startRegistry();
     keys = await generateKeyPair();

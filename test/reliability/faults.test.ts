@@ -42,6 +42,7 @@ import {
   timelineEnv,
   wrapper,
 } from './support';
+import { onlyOn } from '../helpers/skip';
 
 type Kind = Fault['kind'];
 const KINDS: Kind[] = ['5xx', '429', 'slow', 'drop', 'malformed'];
@@ -252,7 +253,7 @@ describe('reliability: faults in every emulator endpoint (bundled tasks)', funct
   const results = new Map<Row, Promise<{ run: TaskRun; emu: Emulator; temp: string[] }>>();
 
   before(async function () {
-    if (process.platform !== 'linux') this.skip();
+    onlyOn(this, ['linux'], 'the fault rows run the real cosign and registry, which the tests provision for Linux');
     ctx.token = suiteToken();
     ctx.reg = await startRegistry();
     ctx.keys = await generateKeyPair();

@@ -28,6 +28,7 @@ import {
   timelineEnv,
   wrapper,
 } from './support';
+import { onlyOn } from '../helpers/skip';
 
 interface Row {
   task: string;
@@ -180,7 +181,7 @@ describe('reliability: malformed inputs (bundled tasks; no request, no child pro
   let recorderPath: string;
 
   before(async function () {
-    if (process.platform !== 'linux') this.skip();
+    onlyOn(this, ['linux'], 'the recorder is a bash wrapper around the Linux cosign');
     emu = await startEmulator({ token: suiteToken() });
     mirror = await startMirror();
     mirror.addRelease('3.1.1', readOnce(tools.cosign3));

@@ -4,6 +4,7 @@
 // MockTestRunner is test/l0/cosign.test.ts.
 import * as assert from 'assert';
 import * as fs from 'fs';
+import * as path from 'path';
 import {
   CosignOptions,
   FlagProbe,
@@ -18,7 +19,7 @@ import { parseImageReference } from '../../tasks/common/services/oci';
 import { addSecret, clean } from '../../tasks/common/platform/output';
 import { configKey, decodeAuth, lookupFromAuths, normalizeRegistryHost } from '../../tasks/common/services/credentials';
 import { hasSignaturePayload } from '../../tasks/common/workflows/cosign/job';
-import { tools } from '../harness/paths';
+import { tempDir, tools } from '../harness/paths';
 
 const IMG = 'registry.example.com/acme/app@sha256:' + 'a'.repeat(64);
 
@@ -379,15 +380,28 @@ describe('unit: Cosign@1 flag selection per cosign version', () => {
     assert.deepStrictEqual(plan.args.slice(-2), ['--timeout', '90s']);
   });
 
-  it('the real cosign 2.5 and 3.1 binaries get their own flag sets (probed, cached per binary)', async function () {
-    if (!fs.existsSync(tools.cosign2) || !fs.existsSync(tools.cosign3)) this.skip();
-    const v2 = await planFlags(options(), binaryFlagProbe(tools.cosign2));
-    const v3 = await planFlags(options(), binaryFlagProbe(tools.cosign3));
+  it('the real cosign 2.5 and 3.1 binaries get their own flag sets (probed, cached per binary)', async () => {
+    // The binaries run through wrappers that count their runs: the second plan must start none.
+    const dir = tempDir('flag-probe');
+    const runs = path.join(dir, 'runs');
+    const counted = (name: string, binary: string) => {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, `#!/usr/bin/env bash\necho x >> '${runs}'\nexec '${binary}' "$@"\n`, { mode: 0o755 });
+      return file;
+    };
+    const c2 = counted('cosign2', tools.cosign2);
+    const c3 = counted('cosign3', tools.cosign3);
+    const noDisk = { diskCache: false };
+    const v2 = await planFlags(options(), binaryFlagProbe(c2, process.env, noDisk));
+    const v3 = await planFlags(options(), binaryFlagProbe(c3, process.env, noDisk));
     assert.ok(!v2.args.some((a) => a.startsWith('--use-signing-config')) && v2.args.includes('--tlog-upload=false'), v2.args.join(' '));
     assert.ok(v3.args.includes('--use-signing-config=false') && v3.args.includes('--tlog-upload=false'), v3.args.join(' '));
-    const again = Date.now();
-    await planFlags(options(), binaryFlagProbe(tools.cosign3));
-    assert.ok(Date.now() - again < 20, 'second plan comes from the cache');
+    const probed = fs.readFileSync(runs, 'utf8').split('\n').filter(Boolean).length;
+    assert.ok(probed >= 2, `each binary was probed (${probed} runs)`);
+    const again = await planFlags(options(), binaryFlagProbe(c3, process.env, noDisk));
+    assert.deepStrictEqual(again.args, v3.args);
+    assert.strictEqual(fs.readFileSync(runs, 'utf8').split('\n').filter(Boolean).length, probed, 'the second plan comes from the cache: no cosign run');
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
 

@@ -19,6 +19,7 @@ import {
 import { childEnv } from '../../tasks/common/platform/process';
 import { ROOT, tempDir } from '../harness/paths';
 import { testCaAndLeaf } from '../harness/tls';
+import { onlyOn } from '../helpers/skip';
 
 const proxy = (v: Parameters<typeof parseProxy>[0]): ProxySettings => {
   const p = parseProxy(v);
@@ -155,8 +156,8 @@ describe('unit: the agent network settings for a child (network.ts)', () => {
     });
 
     it('as a task gets it: the bundle (0600, in a 0700 folder under the agent temp dir) holds the system roots and the CA, and is gone on exit', function () {
+      onlyOn(this, ['linux'], 'the task child is checked through Linux file modes');
       const ca = testCaAndLeaf(['registry.test']);
-      if (!ca || process.platform !== 'linux') this.skip();
       const temp = tempDir('net-agent-temp');
       const mod = (m: string) => JSON.stringify(path.join(ROOT, 'out', 'tasks', 'common', 'platform', m));
       const script = `require(${mod('output.js')});
