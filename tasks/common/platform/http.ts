@@ -115,6 +115,31 @@ export class UnexpectedAnswerError extends Error {
   }
 }
 
+/**
+ * An answer whose shape is wrong in one named field: `field` and why (its length, its kind, the
+ * grammar it misses), never its value, in one line. The same refusal twice in a row is the
+ * server's steady answer, not a transient fault: callers retry it once, not until their budget ends.
+ */
+export class ShapeError extends UnexpectedAnswerError {
+  constructor(
+    what: string,
+    readonly field: string,
+    readonly why: string,
+  ) {
+    super(`${what}: \`${field}\` ${why}`);
+    this.name = 'ShapeError';
+  }
+}
+
+/** Why a string field does not fit (its kind, its length, its grammar), never quoting it; undefined when it fits. */
+export function stringFieldProblem(value: unknown, max: number, fits: (v: string) => boolean, grammar: string): string | undefined {
+  if (value === undefined || value === null) return 'is missing';
+  if (typeof value !== 'string') return `is ${Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not a string`;
+  if (value.length === 0) return 'is empty';
+  if (value.length > max) return `has ${value.length} characters (at most ${max})`;
+  return fits(value) ? undefined : `is not ${grammar}`;
+}
+
 /** Worth another try: rate limits, server errors, gateway faults, request timeouts. */
 export function isTransientStatus(status: number): boolean {
   return status === 408 || status === 425 || status === 429 || status >= 500;

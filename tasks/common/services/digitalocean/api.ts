@@ -6,6 +6,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   HttpResponse,
   HttpStatusError,
+  ShapeError,
   UnexpectedAnswerError,
   classifyHttpFailure,
   isTransientStatus,
@@ -210,17 +211,30 @@ export class DoApi {
     throw err;
   }
 
-  /** What DigitalOcean's protocol adds to the one classifier: its 429 is named as a rate limit. */
-  private classify = (err: unknown): FailureClass => {
+  /**
+   * What DigitalOcean's protocol adds to the one classifier: its 429 is named as a rate limit, and
+   * a shape refusal identical to the one before it (`previous`) is the server's steady answer, not
+   * a transient fault: it is tried once more, not until the budget ends.
+   */
+  private classify(err: unknown, previous: string | undefined): FailureClass {
     if (err instanceof DoApiError && err.status === 429) return { kind: 'transient', reason: 'rate-limited (429)', waitMs: err.waitMs };
+    if (err instanceof ShapeError) {
+      if (err.message === previous) return { kind: 'permanent', reason: 'the same answer out of shape twice' };
+      return { kind: 'transient', reason: 'answer out of shape' };
+    }
     return classifyHttpFailure(err);
-  };
+  }
 
   async request(spec: RequestSpec, signal?: AbortSignal): Promise<DoAnswer> {
     const url = spec.path;
+    let lastShape: string | undefined;
     const { value } = await withRetry((_attempt, attemptSignal) => this.once(spec, attemptSignal, url), {
       budget: this.budget,
-      classify: this.classify,
+      classify: (err) => {
+        const c = this.classify(err, lastShape);
+        lastShape = err instanceof ShapeError ? err.message : undefined;
+        return c;
+      },
       signal,
       onFailure: (r) => {
         if (r.nextWaitMs !== undefined) {
@@ -233,6 +247,11 @@ export class DoApi {
       giveUp: (failed) => {
         const last = failed.lastError;
         if (last instanceof DoApiError && !isTransientStatus(last.status)) return last;
+        // A refused shape reads as itself: the field and why, in one line.
+        if (last instanceof ShapeError) {
+          const tail = failed.failure.kind === 'permanent' ? 'the same answer twice, not retried further' : `after ${failed.attempts} attempt(s)`;
+          return new UnexpectedAnswerError(`${last.message} (${tail})`);
+        }
         return new Error(`DigitalOcean API ${this.describe(spec)} failed: ${failed.message}`);
       },
     });
