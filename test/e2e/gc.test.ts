@@ -303,7 +303,7 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
       e.fault('gc-get', { kind: 'raw', times: 1, status: 200, contentType: 'application/json', body: JSON.stringify(evil) });
       const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, waitForCompletion: 'false' } });
       expectResult(run, 'Succeeded');
-      assert.match(run.stdout, /garbage_collection whose 'uuid' is missing or out of grammar/);
+      assert.match(run.stdout, /answered a garbage_collection: `uuid` is not an id of letters, digits/);
       assert.ok(!run.stdout.includes('x##vso'), describeRun(run));
       assert.match(run.outputs.gcUuid, /^[0-9a-f-]{36}$/);
     });

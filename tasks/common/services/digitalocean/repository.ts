@@ -94,8 +94,8 @@ export function tagListOf(data: any, what: string, registry?: string, repository
   if (!Array.isArray(items)) throw new ShapeError(`DigitalOcean API ${what}`, 'tags', data?.tags === undefined ? 'is missing' : 'is not a list');
   return items.map((it: unknown, i: number) => {
     const t = normalizeTag(it, what);
-    if (registry !== undefined && t.registry_name !== registry) throw badTag(what, `tags[${i}].registry_name`, 'names another registry');
-    if (repository !== undefined && t.repository !== repository) throw badTag(what, `tags[${i}].repository`, 'names another repository');
+    if (registry !== undefined && t.registry_name !== registry) throw badTag(what, `tags[${i}].registry_name`, 'is not the registry asked for');
+    if (repository !== undefined && t.repository !== repository) throw badTag(what, `tags[${i}].repository`, 'is not the repository asked for');
     return t;
   });
 }
