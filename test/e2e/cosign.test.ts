@@ -43,6 +43,8 @@ describe('Cosign@1 end-to-end (bundled task, real cosign, registry behind the em
         assert.strictEqual(r.result, 'Succeeded', describeRun(r));
         assert.strictEqual(r.outputs.digest, `${f.emu.registryHost}/${repo}@${digest}`);
         assert.strictEqual(r.outputs.attempts, '1', describeRun(r));
+        // settleSeconds equals the tail: no push token was refused for the tail after the guard cleared.
+        assert.ok(!f.emu.tokenRequests.some((t) => !t.granted && /tailSeconds/.test(t.reason ?? '')), JSON.stringify(f.emu.tokenRequests));
         assert.ok(Number(r.outputs.gcWaitSeconds) >= 2, `gcWaitSeconds ${r.outputs.gcWaitSeconds}`);
         assert.strictEqual(r.outputs.skipped, 'false');
         assert.ok(await cosignVerifies(f, cosign, r.outputs.digest), 'cosign verify-attestation must pass');

@@ -50,6 +50,22 @@ describe('e2e DoRegistryGcWait@1', function () {
     assert.strictEqual(await pushTokenStatus(e), 200);
   });
 
+  it("settleSeconds equal to the registry's read-only tail: a push token is granted the moment the guard clears", async () => {
+    // DigitalOcean stamps updated_at to the second (the emulator too): settling from it could end up
+    // to a second early. The settle counts from the first moment the task knew the GC had ended.
+    const e = await start({ tailSeconds: 2 });
+    e.startGc('demo-registry', {
+      steps: [
+        { status: 'scanning manifests', seconds: 1.3 },
+        { status: 'deleting unreferenced blobs', seconds: 0.6 },
+      ],
+    });
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { pollIntervalSeconds: '1', settleSeconds: '2' } });
+    expectResult(run, 'Succeeded');
+    assert.strictEqual(run.outputs.gcWasActive, 'true');
+    assert.strictEqual(await pushTokenStatus(e), 200, `a push token was refused right after the guard cleared:\n${describeRun(run)}`);
+  });
+
   it('the tail window: a GC that ended just before the guard started is waited out for settleSeconds', async () => {
     const e = await start({ tailSeconds: 2 });
     e.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 0.2 }] });
