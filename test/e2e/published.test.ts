@@ -107,7 +107,12 @@ describe("DigitalOcean's published examples, served to the bundled tasks (all ac
     api = await publishedDoApi(GODO_REGISTRY_NAME, {
       registry: () => ok(GODO_REGISTRY),
       start: () => ok({ garbage_collection: GODO_GC }, 201),
-      active: (q) => (cancelled || q.method !== 'GET' ? NONE_ACTIVE : api!.requests.filter((r) => r.route === 'active').length === 1 ? NONE_ACTIVE : ok({ garbage_collection: GODO_GC })),
+      active: (q) =>
+        cancelled || q.method !== 'GET'
+          ? NONE_ACTIVE
+          : api!.requests.filter((r) => r.route === 'active').length === 1
+            ? NONE_ACTIVE
+            : ok({ garbage_collection: GODO_GC }),
       cancel: () => {
         cancelled = true;
         return ok({ garbage_collection: GODO_GC });
@@ -142,15 +147,26 @@ describe("DigitalOcean's published examples, served to the bundled tasks (all ac
     assertClean(run);
     assert.strictEqual(run.outputs.gcUuid, GODO_GC_UUID);
     const gcCalls = api.requests.filter((r) => ['start', 'active', 'list'].includes(r.route) && r.path.startsWith('/v2/registry/'));
-    assert.ok(gcCalls.some((r) => r.route === 'start' && r.path === '/v2/registry/test-registry/garbage-collection'), describeRun(run));
-    assert.ok(gcCalls.some((r) => r.route === 'list' && r.query.get('page') === '2'), 'links.pages.next followed on the old path too');
+    assert.ok(
+      gcCalls.some((r) => r.route === 'start' && r.path === '/v2/registry/test-registry/garbage-collection'),
+      describeRun(run),
+    );
+    assert.ok(
+      gcCalls.some((r) => r.route === 'list' && r.query.get('page') === '2'),
+      'links.pages.next followed on the old path too',
+    );
   });
 
   it('429 and 5xx with the published bodies and rate-limit headers are retried, then the published answer is used', async () => {
     api = await publishedDoApi(GODO_REGISTRY_NAME, {
       registry: inTurn({ status: 500, body: OPENAPI_SERVER_ERROR }, ok(GODO_REGISTRY)),
       start: () => ok({ garbage_collection: GODO_GC }, 201),
-      active: inTurn(NONE_ACTIVE, { status: 429, body: OPENAPI_TOO_MANY_REQUESTS, headers: { 'ratelimit-remaining': '0' } }, ok({ garbage_collection: GODO_GC }), NONE_ACTIVE),
+      active: inTurn(
+        NONE_ACTIVE,
+        { status: 429, body: OPENAPI_TOO_MANY_REQUESTS, headers: { 'ratelimit-remaining': '0' } },
+        ok({ garbage_collection: GODO_GC }),
+        NONE_ACTIVE,
+      ),
       list: inTurn({ status: 500, body: OPENAPI_SERVER_ERROR }, ok(godoGcList('/v2/registries', godoGcWith('succeeded')))),
     });
     const run = await runOn(api, GC_TASK, GC_RUN);
@@ -165,7 +181,11 @@ describe("DigitalOcean's published examples, served to the bundled tasks (all ac
     const reg = await startRegistry();
     try {
       await pushTinyImage(reg.host, 'published/app:1.0.0');
-      api = await publishedDoApi('example', { account: () => ok(OPENAPI_REGISTRY), registry: () => ok(OPENAPI_REGISTRY), credentials: () => ok(OPENAPI_DOCKER_CREDENTIALS) });
+      api = await publishedDoApi('example', {
+        account: () => ok(OPENAPI_REGISTRY),
+        registry: () => ok(OPENAPI_REGISTRY),
+        credentials: () => ok(OPENAPI_DOCKER_CREDENTIALS),
+      });
       const issued = 'b7d03a6947b217efb6f3ec3bd3504582';
       registerSecret(issued);
       const run = await runOn(api, TAG_CHECK_TASK, {
@@ -188,7 +208,10 @@ describe("DigitalOcean's published examples, served to the bundled tasks (all ac
       for (const form of [issued, OPENAPI_DOCKER_CREDENTIALS.auths['registry.digitalocean.com'].auth]) {
         assert.ok(!printed.includes(form) && !run.stderr.includes(form), `a form of the issued credential appeared:\n${describeRun(run)}`);
       }
-      assert.ok(run.commands.some((c) => c.command === 'task.setsecret'), 'the issued credential is registered with the agent');
+      assert.ok(
+        run.commands.some((c) => c.command === 'task.setsecret'),
+        'the issued credential is registered with the agent',
+      );
     } finally {
       await reg.stop();
     }

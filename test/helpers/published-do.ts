@@ -158,7 +158,10 @@ export interface PublishedApi {
 function routeOf(method: string, path: string, registry: string): { route: Route | 'other'; legacy: boolean } {
   if (path === '/v2/registry') return { route: 'account', legacy: true };
   if (path === '/v2/registry/docker-credentials') return { route: 'credentials', legacy: true };
-  for (const [base, legacy] of [[`/v2/registries/${registry}`, false], [`/v2/registry/${registry}`, true]] as const) {
+  for (const [base, legacy] of [
+    [`/v2/registries/${registry}`, false],
+    [`/v2/registry/${registry}`, true],
+  ] as const) {
     if (path === base) return { route: 'registry', legacy };
     if (!path.startsWith(`${base}/`)) continue;
     const rest = path.slice(base.length);
@@ -176,7 +179,11 @@ function routeOf(method: string, path: string, registry: string): { route: Route
  * (with the published rate-limit headers); `legacyOnly`: every /v2/registries path answers
  * DigitalOcean's not_found example, as an API without the multi-registry paths would.
  */
-export async function publishedDoApi(registry: string, routes: Partial<Record<Route, RouteHandler>>, opts: { legacyOnly?: boolean } = {}): Promise<PublishedApi> {
+export async function publishedDoApi(
+  registry: string,
+  routes: Partial<Record<Route, RouteHandler>>,
+  opts: { legacyOnly?: boolean } = {},
+): Promise<PublishedApi> {
   const requests: SeenRequest[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];

@@ -64,7 +64,11 @@ describe('issued registry credentials (credentials.ts)', () => {
         () => issuedDockerAuths(body, 'DigitalOcean API docker-credentials'),
         (err: unknown) => {
           const m = (err as Error).message;
-          assert.match(m, /^DigitalOcean API docker-credentials answered without usable registry credentials \((?:`auths[^`]*`|the key of auths entry \d+)[^\n]+\); the answer is not printed\.$/, m);
+          assert.match(
+            m,
+            /^DigitalOcean API docker-credentials answered without usable registry credentials \((?:`auths[^`]*`|the key of auths entry \d+)[^\n]+\); the answer is not printed\.$/,
+            m,
+          );
           assert.ok(!m.includes(secretish) && !m.includes(b64(secretish).slice(0, 8)), m);
           return true;
         },

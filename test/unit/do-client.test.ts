@@ -158,7 +158,8 @@ describe('unit normalizeGc', () => {
     it(`refuses ${field}=${JSON.stringify(value)}, naming the field and not the value`, () => {
       assert.throws(
         () => normalizeGc({ ...GC, [field]: value }),
-        (e: Error) => e instanceof UnexpectedAnswerError && e.message.includes(`\`${field}\``) && !e.message.includes(String(value)) && !e.message.includes('\n'),
+        (e: Error) =>
+          e instanceof UnexpectedAnswerError && e.message.includes(`\`${field}\``) && !e.message.includes(String(value)) && !e.message.includes('\n'),
       );
     });
   }

@@ -52,7 +52,10 @@ describe('unit GcWatcher (scripted DigitalOcean API)', function () {
     srv = undefined;
   });
   const client = (url: string, maxAttempts = 2) =>
-    new DigitalOceanClient({ token: TOKEN, apiUrl: url, source: 'env' }, { maxAttempts, initialBackoffSeconds: 0.01, maxBackoffSeconds: 0.02, requestTimeoutMs: 3000 });
+    new DigitalOceanClient(
+      { token: TOKEN, apiUrl: url, source: 'env' },
+      { maxAttempts, initialBackoffSeconds: 0.01, maxBackoffSeconds: 0.02, requestTimeoutMs: 3000 },
+    );
 
   it('the settle starts no earlier than the real end of the GC, though its final updated_at is stamped to the second before it', async () => {
     let endedAt: number | undefined;

@@ -160,6 +160,27 @@ export function classifyHttpFailure(err: unknown): FailureClass {
   return { kind: 'permanent', reason: 'error' };
 }
 
+/**
+ * The classifier for the retries of one call: as `base`, except that a ShapeError identical to
+ * the one the attempt before answered is permanent (the server's steady answer: tried once more,
+ * not until the budget ends), while a first or a different one is transient.
+ */
+export function shapeAwareClassifier(base: (err: unknown) => FailureClass = classifyHttpFailure): (err: unknown) => FailureClass {
+  let previous: string | undefined;
+  return (err) => {
+    const before = previous;
+    previous = err instanceof ShapeError ? err.message : undefined;
+    if (!(err instanceof ShapeError)) return base(err);
+    return err.message === before ? { kind: 'permanent', reason: 'the same answer out of shape twice' } : { kind: 'transient', reason: 'answer out of shape' };
+  };
+}
+
+/** How a refused shape reads once the retries end: the field and why, in one line, and why it was not retried further. */
+export function shapeGiveUp(last: ShapeError, failure: FailureClass, attempts: number): UnexpectedAnswerError {
+  const tail = failure.kind === 'permanent' ? 'the same answer twice, not retried further' : `after ${attempts} attempt(s)`;
+  return new UnexpectedAnswerError(`${last.message} (${tail})`);
+}
+
 /** Retry-After as seconds or an HTTP date; undefined when absent or unreadable. */
 export function retryAfterMs(headers: Record<string, string>, now = Date.now()): number | undefined {
   const ra = (headers['retry-after'] ?? '').trim();

@@ -9,6 +9,8 @@ import {
   ShapeError,
   UnexpectedAnswerError,
   classifyHttpFailure,
+  shapeAwareClassifier,
+  shapeGiveUp,
   isTransientStatus,
   jsonBody,
   jsonErrorObject,
@@ -211,30 +213,18 @@ export class DoApi {
     throw err;
   }
 
-  /**
-   * What DigitalOcean's protocol adds to the one classifier: its 429 is named as a rate limit, and
-   * a shape refusal identical to the one before it (`previous`) is the server's steady answer, not
-   * a transient fault: it is tried once more, not until the budget ends.
-   */
-  private classify(err: unknown, previous: string | undefined): FailureClass {
+  /** What DigitalOcean's protocol adds to the one classifier: its 429 is named as a rate limit. */
+  private classify = (err: unknown): FailureClass => {
     if (err instanceof DoApiError && err.status === 429) return { kind: 'transient', reason: 'rate-limited (429)', waitMs: err.waitMs };
-    if (err instanceof ShapeError) {
-      if (err.message === previous) return { kind: 'permanent', reason: 'the same answer out of shape twice' };
-      return { kind: 'transient', reason: 'answer out of shape' };
-    }
     return classifyHttpFailure(err);
-  }
+  };
 
   async request(spec: RequestSpec, signal?: AbortSignal): Promise<DoAnswer> {
     const url = spec.path;
-    let lastShape: string | undefined;
     const { value } = await withRetry((_attempt, attemptSignal) => this.once(spec, attemptSignal, url), {
       budget: this.budget,
-      classify: (err) => {
-        const c = this.classify(err, lastShape);
-        lastShape = err instanceof ShapeError ? err.message : undefined;
-        return c;
-      },
+      // A shape refusal repeated identically is the server's steady answer: tried once more only.
+      classify: shapeAwareClassifier(this.classify),
       signal,
       onFailure: (r) => {
         if (r.nextWaitMs !== undefined) {
@@ -248,10 +238,7 @@ export class DoApi {
         const last = failed.lastError;
         if (last instanceof DoApiError && !isTransientStatus(last.status)) return last;
         // A refused shape reads as itself: the field and why, in one line.
-        if (last instanceof ShapeError) {
-          const tail = failed.failure.kind === 'permanent' ? 'the same answer twice, not retried further' : `after ${failed.attempts} attempt(s)`;
-          return new UnexpectedAnswerError(`${last.message} (${tail})`);
-        }
+        if (last instanceof ShapeError) return shapeGiveUp(last, failed.failure, failed.attempts);
         return new Error(`DigitalOcean API ${this.describe(spec)} failed: ${failed.message}`);
       },
     });

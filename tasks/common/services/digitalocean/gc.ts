@@ -110,7 +110,8 @@ export function normalizeGc(raw: unknown, what = 'garbage collection', at = 'gar
   };
   const count = (field: string): number => {
     const v = r[field];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ShapeError(where, field, v === undefined ? 'is missing' : 'is not a whole number of at least 0');
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+      throw new ShapeError(where, field, v === undefined ? 'is missing' : 'is not a whole number of at least 0');
     return v;
   };
   const time = (v: string) => RFC3339.test(v) && !Number.isNaN(Date.parse(v));

@@ -2,7 +2,15 @@
 // run's own timeline and how this GC compares with the last ones.
 import { OutputSpec, mdCell } from '../../platform/output';
 import { formatDuration } from '../../platform/task';
-import { GarbageCollection, gcOwnDurationSeconds, gcTypeInputName, isTerminalGcStatus, isUnknownGcStatus, median, parseDoTime } from '../../services/digitalocean';
+import {
+  GarbageCollection,
+  gcOwnDurationSeconds,
+  gcTypeInputName,
+  isTerminalGcStatus,
+  isUnknownGcStatus,
+  median,
+  parseDoTime,
+} from '../../services/digitalocean';
 import { MISSING_GC_STATUS } from '../gcwatch/watcher';
 
 export type GcAction = 'started' | 'adopted' | 'skipped' | 'none';

@@ -31,7 +31,9 @@ export async function pollGc(
   if (gc) {
     if (look.changed) {
       const since = parseDoTime(gc.created_at);
-      log(`GC ${gc.uuid} on ${registry} is ${describeGcStatus(gc.status)}${Number.isNaN(since) ? '' : ` (started ${formatDuration((now - since) / 1000)} ago)`}; waiting.`);
+      log(
+        `GC ${gc.uuid} on ${registry} is ${describeGcStatus(gc.status)}${Number.isNaN(since) ? '' : ` (started ${formatDuration((now - since) / 1000)} ago)`}; waiting.`,
+      );
     }
     const firstSight = st.current?.uuid !== gc.uuid;
     st.gcActiveNow = true;
