@@ -22,6 +22,18 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
     emu = undefined;
   });
 
+  it('a status this task does not know counts as active: named in the log, the summary and the timeout message', async () => {
+    const e = await start({ gcSteps: [{ status: 'compacting', seconds: 3600 }] });
+    const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, timeoutSeconds: '3' } });
+    expectResult(run, 'Failed');
+    const named = "'compacting' (a status this task does not know: counted as active)";
+    assert.ok(run.stdout.includes(`on demo-registry (untagged manifests and unreferenced blobs): ${named}.`), describeRun(run));
+    assert.ok(run.resultMessage.includes(`last status ${named}`), run.resultMessage);
+    assert.match(summaryOf(run), /\| Status \| \*\*compacting\*\* \(a status this task does not know: counted as active\) \(timed out\) \|/);
+    assert.strictEqual(run.outputs.gcStatus, 'compacting');
+    assert.doesNotMatch(run.stdout, /no usable answer|out of grammar/);
+  });
+
   it('starts a GC, waits, times it from its own timestamps, sets every output and a summary', async () => {
     const e = await start();
     e.addPastGcs('demo-registry', [60, 120, 90, 30, 45]);

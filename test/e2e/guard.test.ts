@@ -50,6 +50,18 @@ describe('e2e DoRegistryGcWait@1', function () {
     assert.strictEqual(await pushTokenStatus(e), 200);
   });
 
+  it('a status this task does not know counts as active: named in the log and the timeout message', async () => {
+    const e = await start();
+    const gc = e.startGc('demo-registry', { steps: [{ status: 'waiting for delete requests', seconds: 3600 }] });
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, timeoutSeconds: '3' } });
+    expectResult(run, 'Failed');
+    const named = "'waiting for delete requests' (a status this task does not know: counted as active)";
+    assert.ok(run.stdout.includes(`GC ${gc.uuid} on demo-registry is ${named}`), describeRun(run));
+    assert.ok(run.resultMessage.includes(`GC ${gc.uuid} on demo-registry is still ${named}`), run.resultMessage);
+    assert.strictEqual(run.outputs.gcObservedStatus, 'waiting for delete requests');
+    assert.doesNotMatch(run.stdout, /no usable answer|out of grammar/);
+  });
+
   it("settleSeconds equal to the registry's read-only tail: a push token is granted the moment the guard clears", async () => {
     // DigitalOcean stamps updated_at to the second (the emulator too): settling from it could end up
     // to a second early. The settle counts from the first moment the task knew the GC had ended.
