@@ -98,7 +98,7 @@ export class GcWatcher {
     let missing = false;
     if (prev && !this.ended && !same(active)) {
       // Not the active one any more: it ended (or is ending); its record comes from the answer or the list.
-      const record = same(answer) ? answer : await this.finalRecord(prev.uuid, signal);
+      const record = same(answer) ? answer : await this.recordOf(prev.uuid, signal);
       missing = record === undefined;
       if (record) this.watched = record;
       if (missing || !this.options.untilTerminal || !countsAsActive(record!.status)) {
@@ -117,7 +117,8 @@ export class GcWatcher {
     return { at, active, changed, watched: this.watched, endedNow, missing };
   }
 
-  private async finalRecord(uuid: string, signal: AbortSignal): Promise<GarbageCollection | undefined> {
+  /** A GC's record in the list of GCs (its final record once it ended); undefined when the list no longer has it. */
+  async recordOf(uuid: string, signal: AbortSignal): Promise<GarbageCollection | undefined> {
     return (await this.client.listGcs(this.registry, FINAL_RECORD_WINDOW, signal)).find((g) => g.uuid === uuid);
   }
 }

@@ -49,7 +49,7 @@ export async function pollGc(
   }
   if (!st.current && st.polls === 1) {
     log(`No GC is active on ${registry}.`);
-    if (settings.settleSeconds > 0) await recentTail(client, settings, st, signal, log);
+    if (settings.settleSeconds > 0) await recentTail(settings, st, signal, log);
   }
   if (st.inactiveSince === undefined) st.inactiveSince = now;
   st.gcActiveNow = false;
@@ -60,25 +60,20 @@ export async function pollGc(
  * from its own end (its updated_at plus the timestamps' one-second resolution). An old entry, even
  * a non-terminal one the active-GC endpoint no longer reports, triggers nothing.
  */
-async function recentTail(
-  client: DigitalOceanClient,
-  settings: GuardSettings,
-  st: GuardState,
-  signal: AbortSignal,
-  log: (line: string) => void,
-): Promise<void> {
+async function recentTail(settings: GuardSettings, st: GuardState, signal: AbortSignal, log: (line: string) => void): Promise<void> {
   const settleMs = settings.settleSeconds * 1000;
   let recent = st.history[0];
-  if (!recent || !st.watcher) return;
+  const watcher = st.watcher;
+  if (!recent || !watcher) return;
   if (countsAsActive(recent.status)) {
     // Active in the list a moment ago, gone from the active endpoint now: its final record says when it ended.
     const uuid = recent.uuid;
-    recent = (await during(st, 'the DigitalOcean API (list of GCs)', () => client.listGcs(st.registry, 5, signal))).find((g) => g.uuid === uuid) ?? recent;
+    recent = (await during(st, 'the DigitalOcean API (list of GCs)', () => watcher.recordOf(uuid, signal))) ?? recent;
   }
   const now = Date.now();
   const at = parseDoTime(recent.updated_at);
   if (Number.isNaN(at) || Math.abs(now - at) >= settleMs + DO_TIMESTAMP_RESOLUTION_MS) return;
-  const from = st.watcher.endedBeforeFirstLook(recent, now);
+  const from = watcher.endedBeforeFirstLook(recent, now);
   if (now - from >= settleMs) return;
   const ago = formatDuration(Math.max(0, now - at) / 1000);
   if (!countsAsActive(recent.status)) {
