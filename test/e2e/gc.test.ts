@@ -84,7 +84,8 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
 
     it('wait: waits for the running GC, then starts its own', async () => {
       const e = await start();
-      const first = e.startGc('demo-registry', { steps: other });
+      // Long enough that a task slow to start on a busy machine still finds it running.
+      const first = e.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 6 }] });
       const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, ifAlreadyRunning: 'wait' } });
       expectResult(run, 'Succeeded');
       assert.notStrictEqual(run.outputs.gcUuid, first.uuid);
