@@ -82,9 +82,9 @@ export function doEnv(f: Fixture): Record<string, string> {
 
 export function baseInputs(f: Fixture, cosign: string, image: string, extra: Record<string, string> = {}): Record<string, string> {
   const setup = { image, keys: f.keys, predicate: writePredicate(f.work), predicateType: PREDICATE_TYPE, cosignPath: cosign, doConnectionId: DO_ID };
-  // settleSeconds 1 equals the emulator's tailSeconds (1): the settle never ends before the tail
-  // does, as it counts from the first moment the task knew the GC had ended.
-  return offlineAttestInputs(setup, { settleSeconds: '1', attemptTimeoutSeconds: '60', totalTimeoutMinutes: '10', ...extra });
+  // settleSeconds 2 is longer than the emulator's tailSeconds (1): room for the cases that start a
+  // GC mid-run to still find its settle time running (one case sets it equal to the tail).
+  return offlineAttestInputs(setup, { settleSeconds: '2', attemptTimeoutSeconds: '60', totalTimeoutMinutes: '10', ...extra });
 }
 
 export async function runCosignTask(
