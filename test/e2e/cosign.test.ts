@@ -39,10 +39,13 @@ describe('Cosign@1 end-to-end (bundled task, real cosign, registry behind the em
         const digest = await pushTinyImage(f.reg.host, `${repo}:1.0`);
         // Long enough that a task slow to start on a busy machine still finds the GC running.
         f.emu.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 6 }] });
-        const r = await runCosignTask(f, baseInputs(f, cosign, `${f.emu.registryHost}/${repo}:1.0`));
+        // settleSeconds equal to the emulator's tailSeconds (1): the settle never ends before the tail does.
+        const r = await runCosignTask(f, baseInputs(f, cosign, `${f.emu.registryHost}/${repo}:1.0`, { settleSeconds: '1' }));
         assert.strictEqual(r.result, 'Succeeded', describeRun(r));
         assert.strictEqual(r.outputs.digest, `${f.emu.registryHost}/${repo}@${digest}`);
         assert.strictEqual(r.outputs.attempts, '1', describeRun(r));
+        // settleSeconds equals the tail: no push token was refused for the tail after the guard cleared.
+        assert.ok(!f.emu.tokenRequests.some((t) => !t.granted && /tailSeconds/.test(t.reason ?? '')), JSON.stringify(f.emu.tokenRequests));
         assert.ok(Number(r.outputs.gcWaitSeconds) >= 2, `gcWaitSeconds ${r.outputs.gcWaitSeconds}`);
         assert.strictEqual(r.outputs.skipped, 'false');
         assert.ok(await cosignVerifies(f, cosign, r.outputs.digest), 'cosign verify-attestation must pass');

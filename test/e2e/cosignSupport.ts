@@ -83,7 +83,8 @@ export function doEnv(f: Fixture): Record<string, string> {
 
 export function baseInputs(f: Fixture, cosign: string, image: string, extra: Record<string, string> = {}): Record<string, string> {
   const setup = { image, keys: f.keys, predicate: writePredicate(f.work), predicateType: PREDICATE_TYPE, cosignPath: cosign, doConnectionId: DO_ID };
-  // settleSeconds 2 is longer than the emulator's tailSeconds (1): the guard outlasts the post-GC refusal.
+  // settleSeconds 2 is longer than the emulator's tailSeconds (1): room for the cases that start a
+  // GC mid-run to still find its settle time running (one case sets it equal to the tail).
   return offlineAttestInputs(setup, { settleSeconds: '2', attemptTimeoutSeconds: '60', totalTimeoutMinutes: '10', ...extra });
 }
 

@@ -81,7 +81,8 @@ describe('emulator', function () {
     assert.strictEqual(gc.status, 'requested');
     assert.strictEqual(gc.type, 'untagged manifests and unreferenced blobs');
     assert.match(gc.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-    assert.match(gc.updated_at, /\.\d{3}Z$/);
+    // Stamped to the second, as DigitalOcean stamps a GC.
+    assert.match(gc.updated_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     const again = await call(e, 'POST', '/v2/registry/demo-registry/garbage-collection');
     assert.strictEqual(again.status, 409);
     assert.strictEqual(again.json.id, 'conflict');

@@ -1,5 +1,6 @@
 // E2E: the bundled DoRegistryGcWait@1 (the guard), run as the agent runs it, against the emulator.
 import * as assert from 'assert';
+import { ChildProcess } from 'child_process';
 import { startEmulator, Emulator, EmulatorOptions } from '../harness/emulator';
 import { agentEnv, describeRun, runTask } from '../harness/run-task';
 import { WAIT_TASK } from '../harness/paths';
@@ -50,16 +51,48 @@ describe('e2e DoRegistryGcWait@1', function () {
     assert.strictEqual(await pushTokenStatus(e), 200);
   });
 
+  it('a status this task does not know counts as active: named in the log and the timeout message', async () => {
+    const e = await start();
+    const gc = e.startGc('demo-registry', { steps: [{ status: 'waiting for delete requests', seconds: 3600 }] });
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST, timeoutSeconds: '3' } });
+    expectResult(run, 'Failed');
+    const named = "'waiting for delete requests' (a status this task does not know: counted as active)";
+    assert.ok(run.stdout.includes(`GC ${gc.uuid} on demo-registry is ${named}`), describeRun(run));
+    assert.ok(run.resultMessage.includes(`GC ${gc.uuid} on demo-registry is still ${named}`), run.resultMessage);
+    assert.strictEqual(run.outputs.gcObservedStatus, 'waiting for delete requests');
+    assert.doesNotMatch(run.stdout, /no usable answer|out of grammar/);
+  });
+
+  it("settleSeconds equal to the registry's read-only tail: a push token is granted the moment the guard clears", async () => {
+    // DigitalOcean stamps updated_at to the second (the emulator too): settling from it could end up
+    // to a second early. The settle counts from the first moment the task knew the GC had ended.
+    const e = await start({ tailSeconds: 2 });
+    e.startGc('demo-registry', {
+      steps: [
+        { status: 'scanning manifests', seconds: 1.3 },
+        { status: 'deleting unreferenced blobs', seconds: 0.6 },
+      ],
+    });
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { pollIntervalSeconds: '1', settleSeconds: '2' } });
+    expectResult(run, 'Succeeded');
+    assert.strictEqual(run.outputs.gcWasActive, 'true');
+    assert.strictEqual(await pushTokenStatus(e), 200, `a push token was refused right after the guard cleared:\n${describeRun(run)}`);
+  });
+
   it('the tail window: a GC that ended just before the guard started is waited out for settleSeconds', async () => {
     const e = await start({ tailSeconds: 2 });
+    const startedAt = Date.now();
     e.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 0.2 }] });
     await sleep(400);
     assert.strictEqual(e.activeGc('demo-registry'), undefined);
     assert.strictEqual(await pushTokenStatus(e), 401, 'the emulator still refuses push in its tail');
-    const run = await runDoTask(WAIT_TASK, e, { inputs: { pollIntervalSeconds: '1', settleSeconds: '3' } });
+    // settleSeconds leaves room for a task slow to start on a busy machine.
+    const run = await runDoTask(WAIT_TASK, e, { inputs: { pollIntervalSeconds: '1', settleSeconds: '8' } });
     expectResult(run, 'Succeeded');
     assert.match(run.stdout, /ended .* ago \(succeeded\); waiting out the rest of settleSeconds/);
-    assert.ok(Number(run.outputs.gcWaitSeconds) >= 2, describeRun(run));
+    // The GC ended no earlier than 200 ms after startedAt: the guard cleared no earlier than 8 s after that.
+    assert.ok(Date.now() - startedAt >= 8200, describeRun(run));
+    assert.ok(Number(run.outputs.gcWaitSeconds) >= 1, describeRun(run));
     assert.strictEqual(run.outputs.gcObservedStatus, 'succeeded');
     assert.strictEqual(await pushTokenStatus(e), 200, 'the tail is over when the guard returns');
   });
@@ -187,15 +220,24 @@ describe('e2e DoRegistryGcWait@1', function () {
     const e = await start();
     e.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 3600 }] });
     const conn = doConnection(e);
-    const t0 = Date.now();
+    let spawned: ChildProcess | undefined;
+    let interruptedAt = 0;
     const run = await runTask(WAIT_TASK, {
       inputs: { ...conn.inputs, ...FAST },
       env: { ...agentEnv(), ...conn.env },
-      onSpawn: (child) => setTimeout(() => child.kill('SIGINT'), 1500),
+      onSpawn: (child) => (spawned = child),
+      // Interrupted once it is waiting (a busy machine may take a while to load the task).
+      onLine: (line) => {
+        if (!interruptedAt && /; waiting\.$/.test(line)) {
+          interruptedAt = Date.now();
+          spawned?.kill('SIGINT');
+        }
+      },
     });
     assertNoSecrets(run, e);
     expectResult(run, 'Cancelled');
-    assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+    assert.ok(interruptedAt > 0, describeRun(run));
+    assert.ok(Date.now() - interruptedAt < 5000, `took ${Date.now() - interruptedAt} ms after the interrupt`);
   });
 
   it('spends at most about one API request per poll interval while waiting', async () => {

@@ -5,7 +5,7 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { issuedDockerAuths, writePrivateDockerConfig } from '../../tasks/common/services/credentials';
+import { issuedDockerAuths, lookupFromAuths, writePrivateDockerConfig } from '../../tasks/common/services/credentials';
 import { digitalOceanAuths } from '../../tasks/common/workflows/access';
 import { DigitalOceanClient } from '../../tasks/common/services/digitalocean';
 import { redact } from '../../tasks/common/platform/output';
@@ -24,6 +24,21 @@ describe('issued registry credentials (credentials.ts)', () => {
     assert.strictEqual(redact(`a ${password} b ${b64(`${user}:${password}`)} c`), 'a *** b *** c');
   });
 
+  it("DigitalOcean's published example (auth = base64 of user:password and a line break) is used as issued, every form redacted", () => {
+    // digitalocean/openapi specification/resources/registry/models/docker_credentials.yml, `auths.registry.digitalocean.com.auth.example`
+    const auth = 'YjdkMDNhNjk0N2IyMTdlZmI2ZjNlYzNiZDM1MDQ1ODI6YjdkMDNhNjk0N2IyMTdlZmI2ZjNlYzNiZDM1MDQ1ODIK';
+    const token = 'b7d03a6947b217efb6f3ec3bd3504582';
+    const auths = issuedDockerAuths({ auths: { 'registry.digitalocean.com': { auth } } }, 'DO');
+    assert.deepStrictEqual(auths, { 'registry.digitalocean.com': { auth } });
+    assert.strictEqual(lookupFromAuths(auths)('registry.digitalocean.com')?.password, `${token}\n`);
+    for (const form of [auth, token, `${token}\n`, b64(`${token}:${token}`)]) assert.strictEqual(redact(`a ${form} b`), 'a *** b', JSON.stringify(form));
+  });
+
+  it('a password with any UTF-8 text is used as issued', () => {
+    const auth = b64('issued-user-x:pass\tword\u00e9');
+    assert.deepStrictEqual(issuedDockerAuths({ auths: { 'r.io': { auth } } }, 'DO'), { 'r.io': { auth } });
+  });
+
   it('a malformed or cut-short answer is an error that quotes nothing of the body', () => {
     const secretish = 'dont-print-me-0123456789';
     const bodies: unknown[] = [
@@ -38,7 +53,9 @@ describe('issued registry credentials (credentials.ts)', () => {
       { auths: { 'r.io': { auth: b64(secretish) } } }, // no ':'
       { auths: { 'r.io': { auth: b64(`:${secretish}`) } } }, // no user
       { auths: { 'r.io': { auth: b64(`${secretish}:`) } } }, // no password
-      { auths: { 'r.io': { auth: b64(`${secretish}:x\ny`) } } }, // not printable
+      { auths: { 'r.io': { auth: b64(`${secretish}:`) + '\n' } } }, // not base64
+      { auths: { 'r.io': { auth: Buffer.from([0x75, 0x3a, 0xff, 0xfe]).toString('base64') } } }, // not UTF-8
+      { auths: { 'r.io': { auth: b64(`${secretish}:\n`) } } }, // a password that is only a line break
       { auths: { 'r.io': { auth: b64(`${secretish}:pw`).slice(0, -2) } } }, // cut short
       { auths: { [`##vso[task.complete]${secretish}`]: { auth: b64('u:p') } } },
     ];
@@ -47,7 +64,11 @@ describe('issued registry credentials (credentials.ts)', () => {
         () => issuedDockerAuths(body, 'DigitalOcean API docker-credentials'),
         (err: unknown) => {
           const m = (err as Error).message;
-          assert.match(m, /^DigitalOcean API docker-credentials answered without usable registry credentials \([a-z0-9 :]+\); the answer is not printed\.$/, m);
+          assert.match(
+            m,
+            /^DigitalOcean API docker-credentials answered without usable registry credentials \((?:`auths[^`]*`|the key of auths entry \d+)[^\n]+\); the answer is not printed\.$/,
+            m,
+          );
           assert.ok(!m.includes(secretish) && !m.includes(b64(secretish).slice(0, 8)), m);
           return true;
         },

@@ -107,7 +107,7 @@ describe('unit DigitalOceanClient repositories (hostile server)', function () {
       srv = await hostileDoApi((_q, res) => json(res, 200, { tags: [{ ...TAG, [field]: value }] }));
       await assert.rejects(
         hostileClient(srv.url, TOKEN).listTags('reg', 'my/app'),
-        (e: Error) => /unexpected answer after 2 attempt/.test(e.message) && e.message.includes(`'${field}'`) && !e.message.includes(value),
+        (e: Error) => /\(after 2 attempt|not retried further/.test(e.message) && e.message.includes(`${field}\``) && !e.message.includes(value),
         field,
       );
       await srv.close();
@@ -225,14 +225,14 @@ describe('unit normalizeTag', () => {
     it(`refuses ${field}=${JSON.stringify(value).slice(0, 40)}, naming the field and not the value`, () => {
       assert.throws(
         () => normalizeTag({ ...TAG, [field]: value }),
-        (e: Error) => e instanceof UnexpectedAnswerError && e.message.includes(`'${field}'`) && !e.message.includes(String(value)),
+        (e: Error) => e instanceof UnexpectedAnswerError && e.message.includes(`\`${field}\``) && !e.message.includes(String(value)),
       );
     });
   }
 
   it('refuses a missing field and a non-object', () => {
     const { manifest_digest: _drop, ...partial } = TAG;
-    assert.throws(() => normalizeTag(partial), /'manifest_digest'/);
+    assert.throws(() => normalizeTag(partial), /`manifest_digest` is missing/);
     assert.throws(() => normalizeTag(null), UnexpectedAnswerError);
     assert.throws(() => normalizeTag([TAG]), UnexpectedAnswerError);
   });

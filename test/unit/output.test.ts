@@ -127,7 +127,7 @@ describe('unit: the output layer', () => {
 
   it('an output is set only when its value fits its grammar', () => {
     const { stdout } = runWithOutputLayer(`
-      out.setOutput('gcUuid', 'eff0feee-49c7-4e8f-ba5c-a320c109c8a8', { grammar: 'uuid' });
+      out.setOutput('gcUuid', 'eff0feee-49c7-4e8f-ba5c-a320c109c8a8', { grammar: 'gcId' });
       out.setOutput('mediaTypes', 'application/vnd.oci.image.index.v1+json,application/vnd.oci.image.manifest.v1+json', { grammar: 'mediaType', list: true });
       for (const [name, value, grammar] of [['gcStatus', 'ok\\n##vso[task.setvariable variable=pwned]1', 'statusWord'], ['mediaTypes', 'text/html; $(rm -rf /)', 'mediaType'], ['digest', 'evil.io/x@sha256:abc', 'pinnedReference'], ['gcStartedAt', 'yesterday', 'timestamp']]) {
         try { out.setOutput(name, value, { grammar }); } catch (e) { out.info('refused ' + e.message); }

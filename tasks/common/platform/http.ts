@@ -115,6 +115,31 @@ export class UnexpectedAnswerError extends Error {
   }
 }
 
+/**
+ * An answer whose shape is wrong in one named field: `field` and why (its length, its kind, the
+ * grammar it misses), never its value, in one line. The same refusal twice in a row is the
+ * server's steady answer, not a transient fault: callers retry it once, not until their budget ends.
+ */
+export class ShapeError extends UnexpectedAnswerError {
+  constructor(
+    what: string,
+    readonly field: string,
+    readonly why: string,
+  ) {
+    super(`${what}: \`${field}\` ${why}`);
+    this.name = 'ShapeError';
+  }
+}
+
+/** Why a string field does not fit (its kind, its length, its grammar), never quoting it; undefined when it fits. */
+export function stringFieldProblem(value: unknown, max: number, fits: (v: string) => boolean, grammar: string): string | undefined {
+  if (value === undefined || value === null) return 'is missing';
+  if (typeof value !== 'string') return `is ${Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not a string`;
+  if (value.length === 0) return 'is empty';
+  if (value.length > max) return `has ${value.length} characters (at most ${max})`;
+  return fits(value) ? undefined : `is not ${grammar}`;
+}
+
 /** Worth another try: rate limits, server errors, gateway faults, request timeouts. */
 export function isTransientStatus(status: number): boolean {
   return status === 408 || status === 425 || status === 429 || status >= 500;
@@ -133,6 +158,27 @@ export function classifyHttpFailure(err: unknown): FailureClass {
   if (err instanceof HttpFailure) return { kind: err.transient ? 'transient' : 'permanent', reason: err.reason };
   if (err instanceof UnexpectedAnswerError) return { kind: 'transient', reason: 'unexpected answer' };
   return { kind: 'permanent', reason: 'error' };
+}
+
+/**
+ * The classifier for the retries of one call: as `base`, except that a ShapeError identical to
+ * the one the attempt before answered is permanent (the server's steady answer: tried once more,
+ * not until the budget ends), while a first or a different one is transient.
+ */
+export function shapeAwareClassifier(base: (err: unknown) => FailureClass = classifyHttpFailure): (err: unknown) => FailureClass {
+  let previous: string | undefined;
+  return (err) => {
+    const before = previous;
+    previous = err instanceof ShapeError ? err.message : undefined;
+    if (!(err instanceof ShapeError)) return base(err);
+    return err.message === before ? { kind: 'permanent', reason: 'the same answer out of shape twice' } : { kind: 'transient', reason: 'answer out of shape' };
+  };
+}
+
+/** How a refused shape reads once the retries end: the field and why, in one line, and why it was not retried further. */
+export function shapeGiveUp(last: ShapeError, failure: FailureClass, attempts: number): UnexpectedAnswerError {
+  const tail = failure.kind === 'permanent' ? 'the same answer twice, not retried further' : `after ${attempts} attempt(s)`;
+  return new UnexpectedAnswerError(`${last.message} (${tail})`);
 }
 
 /** Retry-After as seconds or an HTTP date; undefined when absent or unreadable. */

@@ -184,16 +184,27 @@ export function uploadSummary(fileStem: string, markdown: string): string {
 // ---------------------------------------------------------------------------------------------
 // Output variables: a value from a server is printed only when it fits its grammar
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/**
+ * A GC id: DigitalOcean promises only `uuid: string` (godo's fixtures use `mew-mew-id`), and the
+ * task puts it in a URL path and an output variable, so it is an opaque token of URL-safe
+ * (unreserved) characters, first one alphanumeric (never `.`, `..` or an option), at most 128.
+ */
+export const GC_ID_MAX = 128;
+export const GC_ID = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
 const REPO_PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 /** RFC 6838 restricted-name: 1 to 127 characters, first alphanumeric. */
 const MEDIA_NAME = '[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}';
 export const MEDIA_TYPE = new RegExp(`^${MEDIA_NAME}/${MEDIA_NAME}$`);
-/** DigitalOcean status words ("waiting for write JWTs to expire"). */
-export const STATUS_WORD = /^[A-Za-z][A-Za-z ]{0,62}[A-Za-z]$|^[A-Za-z]$/;
-export const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
+/**
+ * A status word: DigitalOcean's enum ("waiting for write JWTs to expire") and states it adds later
+ * ("waiting for delete requests"): a letter, then letters, digits, spaces, `-` or `_`, at most 64.
+ */
+export const STATUS_WORD_MAX = 64;
+export const STATUS_WORD = /^[A-Za-z](?:[A-Za-z0-9 _-]{0,62}[A-Za-z0-9])?$/;
+/** RFC 3339 date-time (`T` and `Z` in either case, as RFC 3339 section 5.6 allows; fractions to nanoseconds). */
+export const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 
 /** `host/repository`, in the registry's host and repository grammar. */
 function isRepositoryName(name: string): boolean {
@@ -214,7 +225,8 @@ function isTaggedReference(v: string): boolean {
 }
 
 export const GRAMMARS = {
-  uuid: (v: string) => UUID.test(v),
+  /** A GC id (opaque, URL-safe: see GC_ID). */
+  gcId: (v: string) => GC_ID.test(v),
   digest: (v: string) => DIGEST.test(v),
   sha256Hex: (v: string) => /^[a-f0-9]{64}$/.test(v),
   mediaType: (v: string) => MEDIA_TYPE.test(v),

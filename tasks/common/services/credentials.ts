@@ -77,34 +77,67 @@ export function dockerRegistryConnectionFrom(inputName: string, id: string): Reg
 
 const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const HOST_KEY_RE = /^(?:https?:\/\/)?[A-Za-z0-9.[\]:-]{1,255}(?:\/[\x21-\x7e]{0,200})?$/;
+const PLAIN_HOST_RE = /^[A-Za-z0-9.-]{1,253}(?::\d{1,5})?$/;
+const AUTH_MAX = 8192;
+
+/**
+ * Why an issued `auth` cannot be used as the credential it claims to be, never quoting it; undefined
+ * when it can. DigitalOcean promises "a base64 encoded string containing credentials", and its
+ * published example decodes to `user:password` followed by a line break: the text after the first
+ * `:` is the password exactly as issued (docker and cosign read it so), line break included.
+ */
+export function issuedAuthProblem(auth: unknown): string | undefined {
+  if (auth === undefined || auth === null) return 'is missing';
+  if (typeof auth !== 'string') return `is a ${typeof auth}, not a string`;
+  if (auth.length === 0) return 'is empty';
+  if (auth.length > AUTH_MAX) return `has ${auth.length} characters (at most ${AUTH_MAX})`;
+  if (!BASE64_RE.test(auth)) return 'is not base64 (standard alphabet, padded)';
+  const bytes = Buffer.from(auth, 'base64');
+  if (bytes.toString('base64') !== auth) return 'is not canonical base64';
+  const text = bytes.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(bytes)) return 'decodes to bytes that are not UTF-8 text';
+  const c = decodeAuth(auth);
+  if (!c) return "decodes to text without ':' (not user:password)";
+  if (!c.username) return 'decodes to an empty user name';
+  if (!withoutLineBreak(c.password)) return 'decodes to an empty password';
+  return undefined;
+}
+
+function withoutLineBreak(v: string): string {
+  return v.replace(/\r?\n$/, '');
+}
 
 /**
  * The `auths` of a docker-credentials answer a server issued, fail closed: every entry must be a
- * registry host with a canonical base64 `user:password` (printable, both parts non-empty). Each
- * credential is registered as a secret (with the agent too) before anything is checked, so no form
- * of it can reach the log; a malformed answer is an error that quotes nothing of the body.
+ * registry host with a usable base64 `user:password` (issuedAuthProblem), used exactly as issued.
+ * Each credential is registered as a secret (with the agent too) before anything is checked, and
+ * every form of it once decoded (the password with and without its trailing line break, and the
+ * base64 of each pair), so no form of it can reach the log; a refusal names the entry and what is
+ * wrong, and quotes nothing of the body.
  */
 export function issuedDockerAuths(raw: unknown, what: string): DockerAuths {
   const refuse = (why: string) => new Error(`${what} answered without usable registry credentials (${why}); the answer is not printed.`);
   const auths = (raw as { auths?: unknown } | null)?.auths;
-  if (!auths || typeof auths !== 'object' || Array.isArray(auths)) throw refuse('no auths object');
+  if (!auths || typeof auths !== 'object' || Array.isArray(auths)) throw refuse(auths === undefined ? '`auths` is missing' : '`auths` is not an object');
   const entries = Object.entries(auths as Record<string, unknown>);
   for (const [, v] of entries) {
     const auth = (v as { auth?: unknown } | null)?.auth;
     if (typeof auth === 'string') addSecret(auth, { registerWithAgent: true });
   }
-  if (entries.length === 0 || entries.length > 16) throw refuse(`${entries.length} entries in auths`);
+  if (entries.length === 0 || entries.length > 16) throw refuse(`\`auths\` has ${entries.length} entries (1 to 16)`);
   const out: DockerAuths = {};
-  for (const [key, v] of entries) {
+  entries.forEach(([key, v], i) => {
+    const name = PLAIN_HOST_RE.test(key) ? `auths['${key}']` : `auths entry ${i + 1}`;
+    if (!HOST_KEY_RE.test(key)) throw refuse(`the key of ${name} is not a registry host`);
     const auth = (v as { auth?: unknown } | null)?.auth;
-    if (!HOST_KEY_RE.test(key)) throw refuse('an auths key is not a registry host');
-    if (typeof auth !== 'string' || auth.length > 8192 || !BASE64_RE.test(auth)) throw refuse('an auth is not base64');
-    const pair = Buffer.from(auth, 'base64').toString('utf8');
-    const c = decodeAuth(auth);
-    if (!c || !c.username || !c.password || !/^[\x20-\x7e]+$/.test(pair) || encodeAuth(c) !== auth) throw refuse('an auth is not base64 of user:password');
+    const problem = issuedAuthProblem(auth);
+    if (problem !== undefined) throw refuse(`\`${name}.auth\` ${problem}`);
+    const c = decodeAuth(auth as string)!;
     addCredentialPair(c.username, c.password, { registerWithAgent: true });
-    out[key] = { auth };
-  }
+    const bare = withoutLineBreak(c.password);
+    if (bare !== c.password) addCredentialPair(c.username, bare, { registerWithAgent: true });
+    out[key] = { auth: auth as string };
+  });
   return out;
 }
 

@@ -3,8 +3,10 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   HttpResponse,
   HttpStatusError,
+  ShapeError,
   UnexpectedAnswerError,
-  classifyHttpFailure,
+  shapeAwareClassifier,
+  shapeGiveUp,
   jsonBody,
   jsonErrorObject,
   request,
@@ -24,24 +26,27 @@ export interface StageState {
   result: string | null;
 }
 
+/** TimelineRecordState, as the REST API spells it. */
 const STAGE_STATES = ['pending', 'inProgress', 'completed'];
-const STAGE_RESULTS = ['succeeded', 'succeededWithIssues', 'failed', 'canceled', 'skipped', 'abandoned'];
+/** TaskResult, every value Azure DevOps publishes for a timeline record (manual queues included). */
+const STAGE_RESULTS = ['succeeded', 'succeededWithIssues', 'failed', 'canceled', 'skipped', 'abandoned', 'manuallyQueued', 'dependentOnManualQueue'];
 /** A YAML stage name: letters, digits and '_' (what `dependsOn` accepts). */
 const STAGE_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/;
 
 /** The stage records of a timeline answer, each checked against the timeline's grammar. */
 function stagesOf(data: unknown): StageState[] {
   const records = (data as { records?: unknown })?.records;
-  if (!Array.isArray(records)) throw new UnexpectedAnswerError('the build timeline answered without a records list');
+  if (!Array.isArray(records)) throw new ShapeError('the build timeline answered', 'records', records === undefined ? 'is missing' : 'is not a list');
   const stages: StageState[] = [];
   for (const r of records as Array<Record<string, unknown>>) {
     if (!r || r.type !== 'Stage') continue;
     const identifier = String(r.identifier ?? r.refName ?? r.name ?? '');
     const state = String(r.state ?? 'pending');
     const result = r.result === undefined || r.result === null ? null : String(r.result);
-    if (!STAGE_IDENTIFIER.test(identifier) || !STAGE_STATES.includes(state) || (result !== null && !STAGE_RESULTS.includes(result))) {
-      throw new UnexpectedAnswerError('the build timeline answered with a stage record that is not a stage (identifier, state or result out of grammar)');
-    }
+    const bad = (field: string, why: string) => new ShapeError('the build timeline answered a stage record', field, why);
+    if (!STAGE_IDENTIFIER.test(identifier)) throw bad('identifier', "is not a YAML stage name (letters, digits and '_', at most 100)");
+    if (!STAGE_STATES.includes(state)) throw bad('state', `is not a timeline record state (${STAGE_STATES.join(', ')})`);
+    if (result !== null && !STAGE_RESULTS.includes(result)) throw bad('result', 'is not a task result');
     stages.push({ name: typeof r.name === 'string' ? r.name : identifier, identifier, state, result });
   }
   return stages;
@@ -112,13 +117,16 @@ export class TimelineClient {
           maxBackoffSeconds: 15,
           totalTimeoutSeconds: 180,
         },
-        classify: classifyHttpFailure,
+        classify: shapeAwareClassifier(),
         signal,
         onFailure: (r) => {
           if (r.nextWaitMs !== undefined)
             this.options.log?.(`Build timeline: ${r.failure.reason} (${errorMessage(r.error)}); retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s.`);
         },
-        giveUp: (failed) => new Error(`Reading the build timeline failed: ${failed.message}`),
+        giveUp: (failed) =>
+          failed.lastError instanceof ShapeError
+            ? shapeGiveUp(failed.lastError, failed.failure, failed.attempts)
+            : new Error(`Reading the build timeline failed: ${failed.message}`),
       },
     );
     return value;

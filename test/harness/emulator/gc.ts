@@ -3,7 +3,7 @@
 // API (digitalocean.ts) shows and changes them; the token endpoint (token.ts) refuses push scopes
 // while one is active.
 import * as crypto from 'crypto';
-import { isoMillis, isoSeconds, randInt } from './http';
+import { isoSeconds, randInt } from './http';
 import type { GcRecord, GcStep } from './types';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
@@ -57,7 +57,8 @@ export function gcRecord(gc: GcInternal, now: number): GcRecord {
     status: s.status,
     type: gc.type,
     created_at: isoSeconds(gc.createdAt),
-    updated_at: isoMillis(s.updatedAt),
+    // DigitalOcean stamps a GC to the second (truncated): a GC may have ended up to a second after its updated_at.
+    updated_at: isoSeconds(s.updatedAt),
     blobs_deleted: done ? gc.blobs : 0,
     freed_bytes: done ? gc.freed : 0,
   };

@@ -6,8 +6,11 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   HttpResponse,
   HttpStatusError,
+  ShapeError,
   UnexpectedAnswerError,
   classifyHttpFailure,
+  shapeAwareClassifier,
+  shapeGiveUp,
   isTransientStatus,
   jsonBody,
   jsonErrorObject,
@@ -220,7 +223,8 @@ export class DoApi {
     const url = spec.path;
     const { value } = await withRetry((_attempt, attemptSignal) => this.once(spec, attemptSignal, url), {
       budget: this.budget,
-      classify: this.classify,
+      // A shape refusal repeated identically is the server's steady answer: tried once more only.
+      classify: shapeAwareClassifier(this.classify),
       signal,
       onFailure: (r) => {
         if (r.nextWaitMs !== undefined) {
@@ -233,6 +237,8 @@ export class DoApi {
       giveUp: (failed) => {
         const last = failed.lastError;
         if (last instanceof DoApiError && !isTransientStatus(last.status)) return last;
+        // A refused shape reads as itself: the field and why, in one line.
+        if (last instanceof ShapeError) return shapeGiveUp(last, failed.failure, failed.attempts);
         return new Error(`DigitalOcean API ${this.describe(spec)} failed: ${failed.message}`);
       },
     });

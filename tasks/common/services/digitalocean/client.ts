@@ -1,7 +1,7 @@
 // The DigitalOcean registry API as the workflows use it: registries, garbage collections (start,
 // get, list, cancel) and docker credentials, on DigitalOcean's current paths or its older ones.
 import { CancelledError, UserError } from '../../platform/errors';
-import { UnexpectedAnswerError } from '../../platform/http';
+import { ShapeError, UnexpectedAnswerError, stringFieldProblem } from '../../platform/http';
 import { DoApi, DoAnswer, DoApiError, DigitalOceanClientOptions, GcAlreadyActiveError, RequestSpec } from './api';
 import { DoConnection, REGISTRY_NAME_PATTERN } from './connection';
 import { GarbageCollection, gcListOf, normalizeGc, parseDoTime } from './gc';
@@ -371,8 +371,8 @@ export class DigitalOceanClient {
       }),
       signal,
     );
-    if (!a.data || typeof a.data.auths !== 'object' || a.data.auths === null) {
-      throw new UnexpectedAnswerError('DigitalOcean API docker-credentials answered without an auths object.');
+    if (!a.data || typeof a.data.auths !== 'object' || a.data.auths === null || Array.isArray(a.data.auths)) {
+      throw new ShapeError('DigitalOcean API docker-credentials answered', 'auths', a.data?.auths === undefined ? 'is missing' : 'is not an object');
     }
     return a.data as { auths: Record<string, { auth: string }> };
   }
@@ -394,9 +394,8 @@ function nextPage(next: unknown): number | undefined {
 
 /** The `registry.name` of a registry answer, in DigitalOcean's grammar, or UnexpectedAnswerError. */
 function registryNameOf(data: any, what: string): string {
-  const name = data?.registry?.name;
-  if (typeof name !== 'string' || !REGISTRY_NAME_PATTERN.test(name)) {
-    throw new UnexpectedAnswerError(`DigitalOcean API ${what} answered without a registry name in DigitalOcean's grammar`);
-  }
-  return name;
+  const name: unknown = data?.registry?.name;
+  const why = stringFieldProblem(name, 63, (v) => REGISTRY_NAME_PATTERN.test(v), "a registry name in DigitalOcean's grammar (a-z, 0-9 and -)");
+  if (why !== undefined) throw new ShapeError(`DigitalOcean API ${what} answered`, 'registry.name', why);
+  return name as string;
 }

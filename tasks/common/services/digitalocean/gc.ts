@@ -1,7 +1,7 @@
 // The garbage-collection model: DigitalOcean's GC object, checked field by field where it enters,
 // and the few facts the workflows derive from it (terminal or active, own duration, type names).
-import { UnexpectedAnswerError } from '../../platform/http';
-import { GRAMMARS, RFC3339, STATUS_WORD } from '../../platform/output';
+import { ShapeError, stringFieldProblem } from '../../platform/http';
+import { GC_ID_MAX, GRAMMARS, RFC3339, STATUS_WORD, STATUS_WORD_MAX } from '../../platform/output';
 import { REGISTRY_NAME_PATTERN } from './connection';
 
 export interface GarbageCollection {
@@ -20,6 +20,30 @@ export const TERMINAL_GC_STATUSES = ['succeeded', 'failed', 'cancelled'] as cons
 /** succeeded|failed|cancelled only; every other status (unknown ones too) is active. */
 export function isTerminalGcStatus(status: string): boolean {
   return (TERMINAL_GC_STATUSES as readonly string[]).includes((status ?? '').trim().toLowerCase());
+}
+
+/** The statuses DigitalOcean's API description lists for a garbage collection. */
+export const KNOWN_GC_STATUSES = [
+  'requested',
+  'waiting for write jwts to expire',
+  'scanning manifests',
+  'deleting unreferenced blobs',
+  'cancelling',
+  ...TERMINAL_GC_STATUSES,
+] as const;
+
+/** True for a status DigitalOcean's API description does not list (DigitalOcean adds states). */
+export function isUnknownGcStatus(status: string): boolean {
+  return !(KNOWN_GC_STATUSES as readonly string[]).includes((status ?? '').trim().toLowerCase());
+}
+
+/**
+ * A status as the log, the summary and a timeout message name it: `'compacting'`, and for a
+ * status this task does not know, that it counts as active (fail closed: only succeeded, failed
+ * and cancelled end a GC).
+ */
+export function describeGcStatus(status: string): string {
+  return isUnknownGcStatus(status) ? `'${status}' (a status this task does not know: counted as active)` : `'${status}'`;
 }
 
 /** The pickList values of DoRegistryGarbageCollection@1 → DigitalOcean's type strings (with spaces). */
@@ -61,39 +85,44 @@ export function median(values: number[]): number | undefined {
 /** The garbage_collections list of a list answer, each entry checked. */
 export function gcListOf(data: any, what: string): GarbageCollection[] {
   const items = data?.garbage_collections;
-  if (!Array.isArray(items)) throw new UnexpectedAnswerError(`DigitalOcean API ${what} answered without a garbage_collections list`);
-  return items.map((it: unknown) => normalizeGc(it, what));
+  if (!Array.isArray(items)) throw new ShapeError(`DigitalOcean API ${what}`, 'garbage_collections', 'is not a list');
+  return items.map((it: unknown, i: number) => normalizeGc(it, what, `garbage_collections[${i}]`));
 }
 
+const GC_ID_GRAMMAR = 'an id of letters, digits, `.`, `_`, `~` and `-` (first a letter or digit)';
+const STATUS_GRAMMAR = 'a status word (a letter, then letters, digits, spaces, `-` or `_`)';
+
 /**
- * A GC object from DigitalOcean, checked field by field where it enters: nothing out of grammar
- * reaches a log line, a summary or an output. A field that does not fit is an UnexpectedAnswerError
- * naming the field (never its value). An unknown `type` is dropped (it is informational).
+ * A GC object from DigitalOcean, checked field by field for what the task does with each (the id
+ * goes into a URL path and an output, the status into logs and an output, the times into
+ * arithmetic): nothing out of grammar reaches a log line, a summary or an output. A field that does
+ * not fit is a ShapeError naming the field and why, never its value. An unknown `type` is dropped
+ * (it is informational); an unknown well-formed status is kept (it counts as active).
  */
-export function normalizeGc(raw: unknown, what = 'garbage collection'): GarbageCollection {
-  const bad = (field: string) =>
-    new UnexpectedAnswerError(`DigitalOcean API ${what} answered a garbage_collection whose '${field}' is missing or out of grammar`);
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw bad('garbage_collection');
+export function normalizeGc(raw: unknown, what = 'garbage collection', at = 'garbage_collection'): GarbageCollection {
+  const where = `DigitalOcean API ${what} answered a garbage_collection`;
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ShapeError(where, at, raw === undefined ? 'is missing' : 'is not an object');
   const r = raw as Record<string, unknown>;
-  const str = (field: string, ok: (v: string) => boolean): string => {
-    const v = r[field];
-    if (typeof v !== 'string' || !ok(v)) throw bad(field);
-    return v;
+  const str = (field: string, max: number, ok: (v: string) => boolean, grammar: string): string => {
+    const why = stringFieldProblem(r[field], max, ok, grammar);
+    if (why !== undefined) throw new ShapeError(where, field, why);
+    return r[field] as string;
   };
   const count = (field: string): number => {
     const v = r[field];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(field);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+      throw new ShapeError(where, field, v === undefined ? 'is missing' : 'is not a whole number of at least 0');
     return v;
   };
   const time = (v: string) => RFC3339.test(v) && !Number.isNaN(Date.parse(v));
   const type = typeof r.type === 'string' ? r.type.trim().toLowerCase() : undefined;
   return {
-    uuid: str('uuid', GRAMMARS.uuid),
-    registry_name: str('registry_name', (v) => REGISTRY_NAME_PATTERN.test(v)),
-    status: str('status', (v) => STATUS_WORD.test(v)),
+    uuid: str('uuid', GC_ID_MAX, GRAMMARS.gcId, GC_ID_GRAMMAR),
+    registry_name: str('registry_name', 63, (v) => REGISTRY_NAME_PATTERN.test(v), "a registry name in DigitalOcean's grammar"),
+    status: str('status', STATUS_WORD_MAX, (v) => STATUS_WORD.test(v), STATUS_GRAMMAR),
     ...(type !== undefined && (Object.values(GC_TYPES) as string[]).includes(type) ? { type } : {}),
-    created_at: str('created_at', time),
-    updated_at: str('updated_at', time),
+    created_at: str('created_at', 40, time, 'an RFC 3339 timestamp'),
+    updated_at: str('updated_at', 40, time, 'an RFC 3339 timestamp'),
     blobs_deleted: count('blobs_deleted'),
     freed_bytes: count('freed_bytes'),
   };

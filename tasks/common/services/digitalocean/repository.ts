@@ -2,7 +2,7 @@
 // grammars of repository names, tags and digests, and what a list or a delete can mean besides
 // success (no such repository, already gone, refused).
 import { UserError } from '../../platform/errors';
-import { UnexpectedAnswerError } from '../../platform/http';
+import { ShapeError, stringFieldProblem } from '../../platform/http';
 import { RFC3339, quote } from '../../platform/output';
 import { DoApiError } from './api';
 import { REGISTRY_NAME_PATTERN } from './connection';
@@ -102,46 +102,46 @@ export function requireGrammar(what: string, value: string, ok: (v: string) => b
 /** The tags list of a list answer, each entry checked (and of the registry and repository asked for). */
 export function tagListOf(data: any, what: string, registry?: string, repository?: string): RepositoryTag[] {
   const items = data?.tags;
-  if (!Array.isArray(items)) throw new UnexpectedAnswerError(`DigitalOcean API ${what} answered without a tags list`);
-  return items.map((it: unknown) => {
+  if (!Array.isArray(items)) throw new ShapeError(`DigitalOcean API ${what}`, 'tags', data?.tags === undefined ? 'is missing' : 'is not a list');
+  return items.map((it: unknown, i: number) => {
     const t = normalizeTag(it, what);
-    if (registry !== undefined && t.registry_name !== registry) throw badTag(what, 'registry_name');
-    if (repository !== undefined && t.repository !== repository) throw badTag(what, 'repository');
+    if (registry !== undefined && t.registry_name !== registry) throw badTag(what, `tags[${i}].registry_name`, 'is not the registry asked for');
+    if (repository !== undefined && t.repository !== repository) throw badTag(what, `tags[${i}].repository`, 'is not the repository asked for');
     return t;
   });
 }
 
-function badTag(what: string, field: string): UnexpectedAnswerError {
-  return new UnexpectedAnswerError(`DigitalOcean API ${what} answered a tag whose '${field}' is missing or out of grammar`);
+function badTag(what: string, field: string, why: string): ShapeError {
+  return new ShapeError(`DigitalOcean API ${what} answered a tag`, field, why);
 }
 
 /**
  * A tag object from DigitalOcean, checked field by field where it enters: nothing out of grammar
- * reaches a log line, a summary or an output. A field that does not fit is an UnexpectedAnswerError
- * naming the field (never its value). The sizes are optional (DigitalOcean computes them later);
+ * reaches a log line, a summary or an output. A field that does not fit is a ShapeError naming the
+ * field and why (never its value). The sizes are optional (DigitalOcean computes them later);
  * when present they must be whole numbers.
  */
 export function normalizeTag(raw: unknown, what = 'repository tags'): RepositoryTag {
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw badTag(what, 'tag');
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw badTag(what, 'tag', 'is not an object');
   const r = raw as Record<string, unknown>;
-  const str = (field: string, ok: (v: string) => boolean): string => {
-    const v = r[field];
-    if (typeof v !== 'string' || !ok(v)) throw badTag(what, field);
-    return v;
+  const str = (field: string, max: number, ok: (v: string) => boolean, grammar: string): string => {
+    const why = stringFieldProblem(r[field], max, ok, grammar);
+    if (why !== undefined) throw badTag(what, field, why);
+    return r[field] as string;
   };
   const size = (field: string): { [k: string]: number } => {
     const v = r[field];
     if (v === undefined || v === null) return {};
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw badTag(what, field);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw badTag(what, field, 'is not a whole number of at least 0');
     return { [field]: v };
   };
   return {
-    registry_name: str('registry_name', (v) => REGISTRY_NAME_PATTERN.test(v)),
-    repository: str('repository', isRepositoryName),
-    tag: str('tag', (v) => TAG_PATTERN.test(v)),
-    manifest_digest: str('manifest_digest', (v) => MANIFEST_DIGEST_PATTERN.test(v)),
+    registry_name: str('registry_name', 63, (v) => REGISTRY_NAME_PATTERN.test(v), "a registry name in DigitalOcean's grammar"),
+    repository: str('repository', REPOSITORY_NAME_MAX, isRepositoryName, 'a repository name (lower-case path components)'),
+    tag: str('tag', 128, (v) => TAG_PATTERN.test(v), 'a tag (letters, digits, `_`, `.` and `-`)'),
+    manifest_digest: str('manifest_digest', 71, (v) => MANIFEST_DIGEST_PATTERN.test(v), 'a sha256 digest'),
     ...size('compressed_size_bytes'),
     ...size('size_bytes'),
-    updated_at: str('updated_at', (v) => RFC3339.test(v) && !Number.isNaN(Date.parse(v))),
+    updated_at: str('updated_at', 40, (v) => RFC3339.test(v) && !Number.isNaN(Date.parse(v)), 'an RFC 3339 timestamp'),
   };
 }

@@ -9,10 +9,12 @@ import {
   GC_TYPES,
   GarbageCollection,
   GcAlreadyActiveError,
+  describeGcStatus,
   gcOwnDurationSeconds,
   isTerminalGcStatus,
   parseDoTime,
 } from '../../services/digitalocean';
+import { GcWatcher, MISSING_GC_STATUS, countsAsActive } from '../gcwatch/watcher';
 import { GcRunSettings } from './settings';
 import { GcAction, GcDuration, RunEnd, TimelineEntry, gcRunOutputs, humanBytes, renderSummary } from './summary';
 
@@ -123,11 +125,11 @@ class GcRun {
         // transit (5xx, reset): the GC that attempt created is ours.
         this.ours = active;
         this.action = 'started';
-        this.note(`GC ${active.uuid} on ${this.registry} was created by this task's earlier start request: '${active.status}'.`);
+        this.note(`GC ${active.uuid} on ${this.registry} was created by this task's earlier start request: ${describeGcStatus(active.status)}.`);
         break;
       }
       if (active && !isTerminalGcStatus(active.status)) {
-        const desc = `GC ${active.uuid} ('${active.status}'${active.type ? `, ${active.type}` : ''}) is already running on ${this.registry}`;
+        const desc = `GC ${active.uuid} (${describeGcStatus(active.status)}${active.type ? `, ${active.type}` : ''}) is already running on ${this.registry}`;
         if (this.settings.ifAlreadyRunning === 'fail') {
           this.note(`${desc}; ifAlreadyRunning is 'fail'.`);
           return this.finish({ outcome: 'failed', action: 'none', gc: active, message: `${desc} (ifAlreadyRunning: fail); no GC was started.` });
@@ -157,7 +159,7 @@ class GcRun {
         this.phase = 'the DigitalOcean API (the start request)';
         this.ours = await this.client.startGc(this.registry, wantedType, this.rs);
         this.action = 'started';
-        this.note(`Started GC ${this.ours.uuid} on ${this.registry} (${wantedType}): '${this.ours.status}'.`);
+        this.note(`Started GC ${this.ours.uuid} on ${this.registry} (${wantedType}): ${describeGcStatus(this.ours.status)}.`);
       } catch (err) {
         if (err instanceof GcAlreadyActiveError && round < 3) {
           this.note(`Starting a GC was refused because one is already active (${err.status}); looking again.`);
@@ -195,7 +197,7 @@ class GcRun {
       action: 'none',
       gc,
       timedOut: true,
-      message: `Timed out after ${formatDuration((Date.now() - this.started) / 1000)} waiting for GC ${gc.uuid} (started elsewhere, still '${gc.status}') to end; no GC was started.`,
+      message: `Timed out after ${formatDuration((Date.now() - this.started) / 1000)} waiting for GC ${gc.uuid} (started elsewhere, still ${describeGcStatus(gc.status)}) to end; no GC was started.`,
     });
   }
 
@@ -212,11 +214,14 @@ class GcRun {
         this.note(`Cancel requested: '${final.status}'.`);
         cancelAccepted = ['cancelling', 'cancelled'].includes(final.status.toLowerCase());
         // Give the cancel a short while to land (bounded; the task already timed out).
-        while (!isTerminalGcStatus(final.status)) {
+        const watcher = this.watcherFor(final);
+        while (countsAsActive(final.status)) {
           await sleep(this.client.pollDelayMs(this.pollMs), cancelDeadline.signal);
-          const seen = await this.readFinal(final.uuid, cancelDeadline.signal);
-          if (seen && seen.status !== final.status) this.note(`GC ${final.uuid}: '${seen.status}'.`);
+          const look = await watcher.look(cancelDeadline.signal);
+          const seen = look.missing ? undefined : look.watched;
+          if (seen && seen.status !== final.status) this.note(`GC ${final.uuid}: ${describeGcStatus(seen.status)}.`);
           if (seen) final = seen;
+          if (look.missing) break;
         }
       } catch (err) {
         if (!(err instanceof CancelledError && cancelDeadline.expired() && !this.signal.aborted)) throw err;
@@ -237,7 +242,7 @@ class GcRun {
       action: this.action,
       gc: final,
       timedOut: true,
-      message: `GC ${final.uuid} did not finish within ${formatDuration(this.settings.timeoutSeconds)} (last status '${last.status}'); ${cancelNote}.`,
+      message: `GC ${final.uuid} did not finish within ${formatDuration(this.settings.timeoutSeconds)} (last status ${describeGcStatus(last.status)}); ${cancelNote}.`,
     });
   }
 
@@ -270,61 +275,63 @@ class GcRun {
     return { seconds: Math.max(0, Math.round((Date.now() - wallStart) / 1000)), source: 'wall clock' };
   }
 
-  private async readFinal(uuid: string, within: AbortSignal): Promise<GarbageCollection | undefined> {
-    const active = await this.client.getActiveGc(this.registry, within);
-    if (active && active.uuid === uuid) return active;
-    return (await this.client.listGcs(this.registry, 20, within)).find((g) => g.uuid === uuid);
+  /** The one GC watcher, on `gc` alone, until its record is terminal. */
+  private watcherFor(gc: GarbageCollection): GcWatcher {
+    const w = new GcWatcher(this.client, this.registry, { follow: 'one', untilTerminal: true });
+    w.watch(gc);
+    return w;
   }
 
-  /** Polls until the GC is terminal or no longer the active one; mine=true reports progress. */
+  /**
+   * Polls (through the one GC watcher) until the GC is terminal; mine=true reports progress. A
+   * status this task does not know counts as active and is named the first time it is seen.
+   */
   private async waitUntilEnded(gc: GarbageCollection, mine: boolean): Promise<{ gc: GarbageCollection; timedOut: boolean }> {
     let last = gc;
     this.lastSeen = gc;
     this.phase = "the DigitalOcean API (the GC's status)";
+    const watcher = this.watcherFor(gc);
     let warnedLong = false;
     const since = mine ? this.ourStart : Date.now();
-    while (!isTerminalGcStatus(last.status)) {
+    while (countsAsActive(last.status)) {
       const now = Date.now();
       if (now >= this.deadline) return { gc: last, timedOut: true };
       const delay = this.client.pollDelayMs(this.pollMs);
-      if (this.client.pacing !== this.lastPacing) {
-        this.lastPacing = this.client.pacing;
-        this.log.info(
-          this.lastPacing
-            ? `Polling every ${formatDuration(delay / 1000)} instead of ${this.settings.pollIntervalSeconds}s: ${this.lastPacing}.`
-            : `Polling every ${this.settings.pollIntervalSeconds}s again.`,
-        );
-      }
+      this.announcePacing(delay);
       await sleep(Math.min(delay, Math.max(0, this.deadline - now)), this.rs);
       if (Date.now() >= this.deadline) return { gc: last, timedOut: true };
-      const active = await this.client.getActiveGc(this.registry, this.rs);
-      let seen: GarbageCollection | undefined = active && active.uuid === last.uuid ? active : undefined;
-      if (!seen) {
-        // Not the active one any more: it ended; the list has its final record.
-        seen = (await this.client.listGcs(this.registry, 20, this.rs)).find((g) => g.uuid === last.uuid);
-        if (!seen) {
-          this.log.warn(`GC ${last.uuid} is no longer the active GC but is missing from the list of GCs; its final status is unknown.`);
-          return { gc: { ...last, status: 'unknown' }, timedOut: false };
-        }
+      const look = await watcher.look(this.rs);
+      if (look.missing) {
+        this.log.warn(`GC ${last.uuid} is no longer the active GC but is missing from the list of GCs; its final status is unknown.`);
+        return { gc: { ...last, status: MISSING_GC_STATUS }, timedOut: false };
       }
+      const seen = look.watched ?? last;
       if (seen.status !== last.status) {
-        if (mine) {
-          this.note(`GC ${seen.uuid}: '${seen.status}' after ${formatDuration((Date.now() - since) / 1000)}.`);
-          this.reportProgress(seen.status);
-        } else {
-          this.note(`GC ${seen.uuid} (started elsewhere): '${seen.status}'.`);
-        }
+        const at = mine ? ` after ${formatDuration((Date.now() - since) / 1000)}` : '';
+        this.note(`GC ${seen.uuid}${mine ? '' : ' (started elsewhere)'}: ${describeGcStatus(seen.status)}${at}.`);
+        if (mine) this.reportProgress(seen.status);
       }
-      if (mine && !warnedLong && Date.now() - since > this.settings.warnAfterSeconds * 1000 && !isTerminalGcStatus(seen.status)) {
+      if (mine && !warnedLong && Date.now() - since > this.settings.warnAfterSeconds * 1000 && countsAsActive(seen.status)) {
         warnedLong = true;
         this.log.info(
-          `GC ${seen.uuid} is still '${seen.status}' after ${formatDuration((Date.now() - since) / 1000)} (warnAfterMinutes: ${this.settings.warnAfterSeconds / 60}).`,
+          `GC ${seen.uuid} is still ${describeGcStatus(seen.status)} after ${formatDuration((Date.now() - since) / 1000)} (warnAfterMinutes: ${this.settings.warnAfterSeconds / 60}).`,
         );
       }
       last = seen;
       this.lastSeen = seen;
     }
     return { gc: last, timedOut: false };
+  }
+
+  /** Says once when pacing slows polls down, and when it stops. */
+  private announcePacing(delay: number): void {
+    if (this.client.pacing === this.lastPacing) return;
+    this.lastPacing = this.client.pacing;
+    this.log.info(
+      this.lastPacing
+        ? `Polling every ${formatDuration(delay / 1000)} instead of ${this.settings.pollIntervalSeconds}s: ${this.lastPacing}.`
+        : `Polling every ${this.settings.pollIntervalSeconds}s again.`,
+    );
   }
 
   /** Reports our GC's status as progress; a status without a step keeps the last step's percentage. */

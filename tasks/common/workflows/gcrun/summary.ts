@@ -2,7 +2,16 @@
 // run's own timeline and how this GC compares with the last ones.
 import { OutputSpec, mdCell } from '../../platform/output';
 import { formatDuration } from '../../platform/task';
-import { GarbageCollection, gcOwnDurationSeconds, gcTypeInputName, isTerminalGcStatus, median, parseDoTime } from '../../services/digitalocean';
+import {
+  GarbageCollection,
+  gcOwnDurationSeconds,
+  gcTypeInputName,
+  isTerminalGcStatus,
+  isUnknownGcStatus,
+  median,
+  parseDoTime,
+} from '../../services/digitalocean';
+import { MISSING_GC_STATUS } from '../gcwatch/watcher';
 
 export type GcAction = 'started' | 'adopted' | 'skipped' | 'none';
 
@@ -29,7 +38,7 @@ export interface RunEnd {
 
 /** The grammar of each output of DoRegistryGarbageCollection@1 ('' where there is nothing to report). */
 export const GC_RUN_OUTPUTS: Record<string, OutputSpec> = {
-  gcUuid: { grammar: 'uuid', optional: true },
+  gcUuid: { grammar: 'gcId', optional: true },
   gcStatus: { grammar: 'statusWord', optional: true },
   gcType: { grammar: 'pickName', optional: true },
   gcDurationSeconds: { grammar: 'wholeNumber', optional: true },
@@ -94,7 +103,8 @@ export function renderSummary(
       `| GC | \`${gc.uuid}\` (${r.action === 'started' ? 'started by this task' : r.action === 'adopted' ? 'adopted: started elsewhere' : r.action === 'skipped' ? 'already running; skipped' : 'already running'}) |`,
     );
     if (gc.type) lines.push(`| Type | ${mdCell(gc.type)} |`);
-    lines.push(`| Status | **${mdCell(gc.status)}**${r.timedOut ? ' (timed out)' : ''} |`);
+    const unknown = isUnknownGcStatus(gc.status) && gc.status !== MISSING_GC_STATUS ? ' (a status this task does not know: counted as active)' : '';
+    lines.push(`| Status | **${mdCell(gc.status)}**${unknown}${r.timedOut ? ' (timed out)' : ''} |`);
     // The same instants, in the same form, as the gcStartedAt and gcFinishedAt outputs.
     lines.push(`| Started | ${outputs.gcStartedAt || mdCell(gc.created_at)} |`);
     if (isTerminalGcStatus(gc.status)) lines.push(`| Finished | ${outputs.gcFinishedAt || mdCell(gc.updated_at)} |`);

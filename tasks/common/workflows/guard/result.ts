@@ -1,5 +1,6 @@
 // The one verdict the guard reports: clear to write, or timed out with what it still waited for.
 import { formatDuration } from '../../platform/task';
+import { describeGcStatus } from '../../services/digitalocean';
 import { GuardSettings } from './settings';
 import { GuardDeps, GuardState, settleEndOf } from './state';
 
@@ -63,7 +64,7 @@ export function timedOutResult(deps: GuardDeps, settings: GuardSettings, st: Gua
   const gcReady = st.firstAnswerAt !== undefined && !st.gcActiveNow && now >= settleEndOf(st, settings);
   const pending: string[] = [];
   if (st.inFlight) pending.push(`${st.inFlight} gave no usable answer in time`);
-  if (st.gcActiveNow && st.current) pending.push(`GC ${st.current.uuid} on ${st.registry} is still '${st.current.status}'`);
+  if (st.gcActiveNow && st.current) pending.push(`GC ${st.current.uuid} on ${st.registry} is still ${describeGcStatus(st.current.status)}`);
   else if (client && st.firstAnswerAt !== undefined && !gcReady) pending.push('the settle time after GC has not passed');
   for (const s of st.stageStates.filter((x) => x.state !== 'completed')) pending.push(`stage ${s.identifier} is still ${s.state}`);
   const waited = Math.round((now - st.started) / 1000);

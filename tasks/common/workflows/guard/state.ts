@@ -2,6 +2,7 @@
 import { Logger } from '../../platform/output';
 import { DigitalOceanClient, GarbageCollection } from '../../services/digitalocean';
 import { StageState, TimelineClient } from '../../services/timeline';
+import { GcWatcher } from '../gcwatch/watcher';
 import { GuardSettings } from './settings';
 
 export interface GuardDeps {
@@ -23,12 +24,13 @@ export interface GuardState {
   firstAnswerAt?: number;
   gcActiveNow: boolean;
   lastGcPollAt: number;
-  lastActiveAt?: number;
+  /** The one GC watcher (created at the first poll, once the registry is known). */
+  watcher?: GcWatcher;
   inactiveSince?: number;
   gcWasActive: boolean;
   observed: string;
+  /** The GC last seen active. */
   current?: GarbageCollection;
-  finalRead?: boolean;
   estimated?: boolean;
   /** The request being waited for ('' between requests), for the timed-out message. */
   inFlight: string;
@@ -43,7 +45,11 @@ export async function during<T>(st: GuardState, what: string, fn: () => Promise<
   return v;
 }
 
-/** When the settle time after the GC last seen active ends (0: no GC was seen active). */
+/**
+ * When the settle time after the last GC ends (0: no GC ended while watched, nor just before the
+ * first look): settleSeconds after the watcher's settle start, which is never before the GC's real end.
+ */
 export function settleEndOf(st: GuardState, settings: GuardSettings): number {
-  return st.lastActiveAt === undefined ? 0 : st.lastActiveAt + settings.settleSeconds * 1000;
+  const from = st.watcher?.settleFrom;
+  return from === undefined ? 0 : from + settings.settleSeconds * 1000;
 }
