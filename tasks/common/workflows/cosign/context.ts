@@ -4,6 +4,7 @@ import { Logger } from '../../platform/output';
 import { ImageReference, ResolvedImage } from '../../services/oci';
 import { CosignCommand, FlagPlan } from '../../tools/cosign';
 import { GuardGate, RegistryPause } from './gate';
+import type { KeyVaultSigning } from './keyvault';
 import { CosignTaskSettings } from './settings';
 
 export type TargetStatus = 'pending' | 'skipped' | 'written' | 'verified' | 'failed';
@@ -88,6 +89,8 @@ export interface CosignRun {
   /** With the guard off and a DigitalOcean connection: whether a GC is active, asked once, for a 401's message. */
   gcHint?: () => Promise<string>;
   gcWaitSeconds: number;
+  /** keyVaultKey: the key read from Key Vault, its public key file, the private folder. */
+  keyVault?: KeyVaultSigning;
 }
 
 /** The most lines one image's block keeps: a chatty cosign cannot fill memory. */

@@ -14,6 +14,7 @@ import { CommandPlans, CosignRun, ImageResult, ImageWork, JobProgress, JobResult
 import { GuardGate, RegistryPause } from './gate';
 import { newImageWork, planTargets, printBlock, resolveOne, runTargets } from './images';
 import { CosignRunner, cosignRunner } from './runner';
+import { KeyVaultSigning, prepareKeyVault } from './keyvault';
 import { CosignTaskSettings } from './settings';
 
 export { hasSignaturePayload, cosignArgv } from './runner';
@@ -33,9 +34,11 @@ function secondsSince(t: number): number {
 function planCommands(run: CosignRun): Promise<CommandPlans> {
   const { s } = run;
   const probe = binaryFlagProbe(run.binary);
+  // With keyVaultKey, the key's public half (from Key Vault) is the public key unless one is given.
+  const publicKey = s.publicKey || run.keyVault?.publicKeyFile || '';
   const base: Omit<CosignOptions, 'command'> = {
     key: s.key,
-    publicKey: s.publicKey,
+    publicKey,
     predicate: s.predicate,
     predicateType: s.predicateType,
     annotations: s.annotations,
@@ -46,7 +49,7 @@ function planCommands(run: CosignRun): Promise<CommandPlans> {
     extraArgs: s.extraArgs,
     timeoutSeconds: s.budget.attemptTimeoutSeconds,
   };
-  const wantVerify = run.write && !!s.publicKey && (s.skipIfPresent || s.verifyAfter);
+  const wantVerify = run.write && !!publicKey && (s.skipIfPresent || s.verifyAfter);
   const plans = Promise.all([
     planFlags({ ...base, command: s.command }, probe, run.signal),
     wantVerify ? planFlags({ ...base, command: run.verifyCommand, extraArgs: [] }, probe, run.signal) : Promise.resolve(undefined),
@@ -168,9 +171,24 @@ export async function runCosignJob(
   log: Logger,
   onResolved: (images: ImageResult[]) => void = () => undefined,
   progress: JobProgress = { attempts: 0, gcWaitSeconds: 0 },
+  onKeyVaultKey: (kv: KeyVaultSigning) => void = () => undefined,
 ): Promise<JobResult> {
   const started = Date.now();
   const run = newRun(s, signal, log, progress);
+  // The Key Vault key is read (and refused when it cannot sign) before any image is touched.
+  if (s.keyVault) {
+    run.keyVault = await prepareKeyVault(run);
+    onKeyVaultKey(run.keyVault);
+  }
+  try {
+    return await runPrepared(run, started, onResolved);
+  } finally {
+    run.keyVault?.remove();
+  }
+}
+
+async function runPrepared(run: CosignRun, started: number, onResolved: (images: ImageResult[]) => void): Promise<JobResult> {
+  const { s } = run;
   const plans = planCommands(run);
   run.log.info(`cosign: ${run.binary}`);
   if (s.imagesFrom === 'RESOURCE_URIS') {
