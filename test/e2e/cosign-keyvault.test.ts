@@ -12,6 +12,7 @@ import { generateKeyPair, writePredicate } from '../harness/keys';
 import { tempDir, tools } from '../harness/paths';
 import { RealRegistry, pushTinyImage, run, startRegistry } from '../harness/registry';
 import { TaskRun, agentEnv, describeRun, runTask } from '../harness/run-task';
+import { registerSecret } from '../harness/secrets';
 import { COSIGN_VERSIONS } from './cosignSupport';
 
 const PREDICATE_TYPE = 'https://example.com/promotion/v1';
@@ -39,6 +40,8 @@ describe('Cosign@1 keyVaultKey: signing with an Azure Key Vault key (real cosign
     f.emu.clearFaults();
     f.emu.cryptoUser = true;
     f.emu.oidcLifetimeSeconds = 600;
+    f.emu.accessTokenLifetimeSeconds = 3599;
+    for (const t of f.emu.issued) registerSecret(t);
   });
 
   const push = async () => {
@@ -207,6 +210,51 @@ describe('Cosign@1 keyVaultKey: signing with an Azure Key Vault key (real cosign
     assert.match(r.stdout, /Key Vault sign .*failed \[transient: http-429\].*waiting 1000 ms/);
     assert.match(r.stdout, /Key Vault sign .*failed \[transient: http-503\]/);
     assert.ok(await verifies(tools.cosign3, writePem(r.outputs.publicKey), img.pinned));
+  });
+
+  const pushMany = async (n: number) => {
+    const images: string[] = [];
+    for (let i = 0; i < n; i++) images.push((await push()).pinned);
+    return images;
+  };
+  const okCalls = () => f.emu.requests.filter((q) => (q.endpoint === 'kv-get' || q.endpoint === 'kv-sign') && q.status === 200).length;
+
+  it('one token for a run while it is fresh; renewed before every call once less than the margin is left', async () => {
+    const key = f.emu.addEcKey(`tokens-${++seq}`);
+    const images = await pushMany(3);
+    let entra = f.emu.count('entra');
+    let calls = okCalls();
+    const first = await runKv(inputs(tools.cosign3, images.join('\n'), f.emu.keyUrl(key.name), { parallelism: '1' }));
+    assert.strictEqual(first.result, 'Succeeded', describeRun(first));
+    assert.strictEqual(okCalls() - calls, 4, 'get key, then three signs');
+    assert.strictEqual(f.emu.count('entra') - entra, 1, 'one exchange for the whole run');
+    // Tokens of 300 s are never fresh by the 5-minute margin: each call gets a new one first.
+    f.emu.accessTokenLifetimeSeconds = 300;
+    const more = await pushMany(3);
+    entra = f.emu.count('entra');
+    calls = okCalls();
+    const second = await runKv(inputs(tools.cosign3, more.join('\n'), f.emu.keyUrl(key.name), { parallelism: '1' }));
+    assert.strictEqual(second.result, 'Succeeded', describeRun(second));
+    assert.strictEqual(f.emu.count('entra') - entra, okCalls() - calls, 'a new token before every Key Vault call');
+    assert.strictEqual(f.emu.count('oidc'), f.emu.count('entra'), 'a new OIDC token for every exchange');
+  });
+
+  it('a token Key Vault refuses mid-run (401) is renewed and the call retried', async () => {
+    const key = f.emu.addEcKey(`revoked-${++seq}`);
+    const img = await push();
+    f.emu.fault('kv-sign', {
+      authorized: true,
+      answer: (_q, res) => {
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer authorization="x", resource="https://vault.azure.net"' });
+        res.end(JSON.stringify({ error: { code: 'Unauthorized', message: 'AKV10022: Invalid audience / token expired.' } }));
+      },
+    });
+    const entra = f.emu.count('entra');
+    const r = await runKv(inputs(tools.cosign2, img.pinned, f.emu.keyUrl(key.name)));
+    assert.strictEqual(r.result, 'Succeeded', describeRun(r));
+    assert.match(r.stdout, /Key Vault sign .*failed \[transient: kv-401\]/);
+    assert.strictEqual(f.emu.count('entra') - entra, 2, 'the refused token was replaced');
+    assert.ok(await verifies(tools.cosign2, writePem(r.outputs.publicKey), img.pinned));
   });
 
   it('bad inputs: key with keyVaultKey, a URL that is not a Key Vault key, tlogUpload true: one line each, no request', async () => {

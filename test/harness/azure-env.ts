@@ -17,9 +17,14 @@ export interface AzureFixture {
   stop(): Promise<void>;
 }
 
+/** A test CA and its leaf for the Azure names (undefined without openssl). */
+export function azureTestCa(): TestCa | undefined {
+  return testCaAndLeaf(['login.microsoftonline.com', 'dev.azure.com', '*.vault.azure.net']);
+}
+
 /** The emulator over TLS with a test CA, and a proxy that resolves its names; undefined without openssl. */
-export async function startAzureFixture(options: Omit<AzureEmulatorOptions, 'tls'> = {}): Promise<AzureFixture | undefined> {
-  const ca = testCaAndLeaf(['login.microsoftonline.com', 'dev.azure.com', '*.vault.azure.net']);
+export async function startAzureFixture(options: Omit<AzureEmulatorOptions, 'tls'> = {}, existingCa?: TestCa): Promise<AzureFixture | undefined> {
+  const ca = existingCa ?? azureTestCa();
   if (!ca) return undefined;
   const emu = await startAzureEmulator({ ...options, tls: { certFile: ca.certFile, keyFile: ca.keyFile } });
   const proxyPassword = `proxy-${Math.random().toString(36).slice(2)}-pw`;

@@ -22,7 +22,9 @@ export type AzureEndpoint = 'oidc' | 'entra' | 'kv-get' | 'kv-sign' | 'kv-challe
 /** A queued answer: the handler answers the request itself (any status, headers, pace or size). */
 export interface AzureFault {
   times?: number;
-  answer(req: http.IncomingMessage, res: http.ServerResponse): void | Promise<void>;
+  /** Only requests that carry an Authorization header take it (Key Vault: after the challenge). */
+  authorized?: boolean;
+  answer(req: http.IncomingMessage, res: http.ServerResponse, body: string): void | Promise<void>;
 }
 
 export interface AzureRequest {
@@ -143,6 +145,7 @@ export class AzureEmulator {
   /** Whether the service principal holds Key Vault Crypto User on the vault. */
   cryptoUser = true;
   oidcLifetimeSeconds: number;
+  accessTokenLifetimeSeconds: number;
   keyVaultLatencyMs: number;
 
   private readonly oidcJwts = new Jwts();
@@ -155,6 +158,7 @@ export class AzureEmulator {
   constructor(private readonly options: AzureEmulatorOptions) {
     this.vaultName = options.vaultName ?? 'cgg-signing';
     this.oidcLifetimeSeconds = options.oidcLifetimeSeconds ?? 600;
+    this.accessTokenLifetimeSeconds = options.accessTokenLifetimeSeconds ?? 3599;
     this.keyVaultLatencyMs = options.keyVaultLatencyMs ?? 0;
   }
 
@@ -242,20 +246,20 @@ export class AzureEmulator {
     else if (host === AZURE_HOSTS.login) rec.endpoint = /\/oauth2\/v2\.0\/token$/.test(url.pathname) ? 'entra' : 'metadata';
     else if (host === this.vaultHost) rec.endpoint = /\/sign$/.test(url.pathname) ? 'kv-sign' : 'kv-get';
     if (rec.endpoint.startsWith('kv-') && this.keyVaultLatencyMs > 0) await new Promise((r) => setTimeout(r, this.keyVaultLatencyMs));
-    const fault = this.takeFault(rec.endpoint as AzureEndpoint);
+    const fault = this.takeFault(rec.endpoint as AzureEndpoint, !!req.headers.authorization);
     if (fault) {
       res.on('finish', () => (rec.status = res.statusCode));
-      await fault.answer(req, res);
+      await fault.answer(req, res, body);
       rec.status = res.statusCode;
       return;
     }
     rec.status = this.answer(rec, req, url, body, res);
   }
 
-  private takeFault(endpoint: AzureEndpoint): AzureFault | undefined {
+  private takeFault(endpoint: AzureEndpoint, authorized: boolean): AzureFault | undefined {
     const q = this.faults.get(endpoint);
     const head = q?.[0];
-    if (!head) return undefined;
+    if (!head || (head.authorized && !authorized)) return undefined;
     head.times = (head.times ?? 1) - 1;
     if (head.times <= 0) q.shift();
     return head;
@@ -380,7 +384,7 @@ export class AzureEmulator {
     const scope = form.get('scope') ?? '';
     if (scope !== `${VAULT_RESOURCE}/.default`)
       return json(res, 400, entraError('invalid_scope', 70011, `The provided value '${scope}' for the input parameter 'scope' is not valid.`));
-    const lifetime = this.options.accessTokenLifetimeSeconds ?? 3599;
+    const lifetime = this.accessTokenLifetimeSeconds;
     const token = this.accessJwts.issue({
       aud: VAULT_RESOURCE,
       iss: `https://sts.windows.net/${this.tenantId}/`,

@@ -20,7 +20,7 @@ import {
 import { quote } from '../../platform/output';
 import { AttemptReport, FailureClass, RetryBudget, RetryError, withRetry } from '../../platform/retry';
 import { KeyVaultKeyRef, describeKey } from './keyref';
-import { AzureAnswerError, AzureTokenSource, RequestContext } from './tokens';
+import { AzureAnswerError, AzureTokenSource, RequestContext, azureRequest } from './tokens';
 
 export const KEY_VAULT_API_VERSION = '7.5';
 export const CRYPTO_USER_ROLE = 'Key Vault Crypto User';
@@ -119,6 +119,10 @@ export class KeyVaultClient {
     private readonly options: KeyVaultOptions,
   ) {}
 
+  private get service(): string {
+    return `Key Vault ${this.ref.vaultName} (${this.ref.vaultHost})`;
+  }
+
   private url(path: string): string {
     return `${this.ref.vaultUrl}/keys/${this.ref.name}${path}?api-version=${KEY_VAULT_API_VERSION}`;
   }
@@ -126,7 +130,7 @@ export class KeyVaultClient {
   /** The scope Key Vault's 401 challenge names, learnt once with a request that carries no token. */
   private challengeScope(ctx: RequestContext): Promise<string> {
     this.scope ??= (async () => {
-      const res = await request({ method: 'GET', url: this.url(this.ref.version ? `/${this.ref.version}` : ''), kind: 'azure', ...ctx });
+      const res = await azureRequest(this.service, { method: 'GET', url: this.url(this.ref.version ? `/${this.ref.version}` : ''), kind: 'azure', ...ctx });
       const challenge = parseChallenge(res.headers['www-authenticate'] ?? '');
       if (res.status !== 401 || !challenge['resource']) {
         throw new UnexpectedAnswerError(
@@ -188,7 +192,7 @@ export class KeyVaultClient {
       async (_n, attemptSignal) => {
         const ctx = { signal: attemptSignal, timeoutMs: Math.min(30_000, this.options.budget.attemptTimeoutSeconds * 1000) };
         const token = await this.currentToken(ctx);
-        const res = await request({
+        const res = await azureRequest(this.service, {
           method,
           url: this.url(path),
           headers: { Authorization: `Bearer ${token}`, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },

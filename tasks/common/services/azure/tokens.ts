@@ -6,7 +6,17 @@
 // (registered with the agent and redacted), never written to a file or a child's argv. The access
 // token is reused until REFRESH_MARGIN_MS before it expires, then a new OIDC token is asked for and
 // exchanged again (the OIDC token itself lives about ten minutes, so it is never kept).
-import { HttpResponse, HttpStatusError, UnexpectedAnswerError, jsonBody, jsonErrorObject, request, retryAfterMs } from '../../platform/http';
+import {
+  HttpFailure,
+  HttpRequest,
+  HttpResponse,
+  HttpStatusError,
+  UnexpectedAnswerError,
+  jsonBody,
+  jsonErrorObject,
+  request,
+  retryAfterMs,
+} from '../../platform/http';
 import { addSecret, quote } from '../../platform/output';
 import { AzureConnection } from './connection';
 
@@ -32,6 +42,16 @@ export class AzureAnswerError extends HttpStatusError {
   ) {
     super(message, status, retryAfter);
     this.name = 'AzureAnswerError';
+  }
+}
+
+/** request(), with a failure to answer (timeout, stall, cap, network) naming the service it was asked of. */
+export async function azureRequest(service: string, req: HttpRequest): Promise<HttpResponse> {
+  try {
+    return await request(req);
+  } catch (err) {
+    if (err instanceof HttpFailure) throw new HttpFailure(`${service}: ${err.message}`, err.reason, err.transient);
+    throw err;
   }
 }
 
@@ -110,7 +130,7 @@ export class AzureTokenSource {
     const url = new URL(this.conn.oidcRequestUri);
     url.searchParams.set('api-version', OIDC_API_VERSION);
     url.searchParams.set('serviceConnectionId', this.conn.id);
-    const res = await request({
+    const res = await azureRequest(`The Azure DevOps OIDC endpoint (${url.host})`, {
       method: 'POST',
       url: url.href,
       headers: { Authorization: `Bearer ${this.conn.accessToken}`, 'Content-Type': 'application/json', Accept: 'application/json' },
@@ -134,7 +154,7 @@ export class AzureTokenSource {
       grant_type: 'client_credentials',
       scope,
     });
-    const res = await request({
+    const res = await azureRequest(`Entra ID (${new URL(this.conn.authorityHost).host})`, {
       method: 'POST',
       url: `${this.conn.authorityHost}${encodeURIComponent(this.conn.tenantId)}/oauth2/v2.0/token`,
       headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
