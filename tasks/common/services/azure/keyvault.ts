@@ -7,16 +7,7 @@
 // verifies with the key's public half over the very payload, before anything is attached.
 import * as crypto from 'crypto';
 import { CancelledError, UserError, errorMessage } from '../../platform/errors';
-import {
-  HttpResponse,
-  HttpStatusError,
-  UnexpectedAnswerError,
-  classifyHttpFailure,
-  jsonBody,
-  jsonErrorObject,
-  request,
-  retryAfterMs,
-} from '../../platform/http';
+import { HttpResponse, HttpStatusError, UnexpectedAnswerError, classifyHttpFailure, jsonBody, jsonErrorObject, retryAfterMs } from '../../platform/http';
 import { quote } from '../../platform/output';
 import { AttemptReport, FailureClass, RetryBudget, RetryError, withRetry } from '../../platform/retry';
 import { KeyVaultKeyRef, describeKey } from './keyref';
