@@ -103,6 +103,11 @@ describe('Cosign@1 keyVaultKey: signing with an Azure Key Vault key (real cosign
       assert.strictEqual(r.outputs.publicKey, key.publicPem);
       assert.match(r.stdout, new RegExp(`Key Vault key ${f.emu.vaultName}/${key.name}/${key.version}`));
       assert.match(r.stdout, /verifyAfter: .* verifies/);
+      const summary = r.commands.find((c) => c.command === 'task.uploadsummary')?.message ?? '';
+      assert.match(
+        fs.readFileSync(summary, 'utf8'),
+        new RegExp(`signed in Azure Key Vault with key \`${f.emu.vaultName}/${key.name}/${key.version} \\(public key sha256:[0-9a-f]{64}\\)`),
+      );
       const pub = writePem(r.outputs.publicKey);
       assert.ok(await verifies(cosign, pub, img.pinned), 'cosign verify --key <exported PEM> passes');
       // The other cosign generation verifies it too.

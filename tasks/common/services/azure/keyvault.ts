@@ -201,7 +201,7 @@ export class KeyVaultClient {
         classify: classifyKeyVaultFailure,
         onFailure: (r) => this.options.onFailure?.(what, r),
         giveUp: (failed: RetryError) =>
-          new UserError(`${what} of ${describeKey(this.ref)} failed after ${failed.attempts} attempt(s): ${errorMessage(failed.lastError)}`),
+          new UserError(`Key Vault ${what} (key ${describeKey(this.ref)}) failed after ${failed.attempts} attempt(s): ${errorMessage(failed.lastError)}`),
       },
     );
     return value;

@@ -44,6 +44,8 @@ export interface JobResult {
   notes: string[];
   /** One line per image that failed, in input order; the job failed when there is any. */
   failures: string[];
+  /** keyVaultKey: the key that signed (vault/name/version) and its public key's fingerprint. */
+  keyVaultKey?: string;
 }
 
 /** What is known so far, for outputs on a failed run too. */

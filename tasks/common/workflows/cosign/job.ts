@@ -236,5 +236,6 @@ function jobResult(run: CosignRun, works: ImageWork[], started: number): JobResu
     cosign: run.binary,
     notes: run.notes,
     failures: works.filter((w) => w.result.error).map((w) => `${w.result.input}: ${w.result.error}`),
+    keyVaultKey: run.keyVault ? `${run.keyVault.described} (public key sha256:${run.keyVault.fingerprint})` : undefined,
   };
 }

@@ -32,6 +32,8 @@ export interface KeyVaultSigning {
   dir: string;
   /** vault/name/version, as the log and summary name the key. */
   described: string;
+  /** sha256 of the public key (SPKI DER), hex. */
+  fingerprint: string;
   remove(): void;
 }
 
@@ -91,7 +93,7 @@ export async function prepareKeyVault(run: CosignRun): Promise<KeyVaultSigning> 
     .update(pub.key.export({ type: 'spki', format: 'der' }))
     .digest('hex');
   run.log.info(`Key Vault key ${described}: EC P-256, public key sha256:${fingerprint} (output publicKey).`);
-  return { client, pub, publicKeyFile, predicate, predicateTypeUri, dir: folder.dir, described, remove: folder.remove };
+  return { client, pub, publicKeyFile, predicate, predicateTypeUri, dir: folder.dir, described, fingerprint, remove: folder.remove };
 }
 
 function registryFlags(run: CosignRun): string[] {
