@@ -115,6 +115,9 @@ describe('Cosign@1 keyVaultKey: signing with an Azure Key Vault key (real cosign
       assert.ok(await verifies(other, pub, img.pinned), 'the other cosign verifies it too');
       const stranger = await generateKeyPair();
       assert.ok(!(await verifies(cosign, stranger.pub, img.pinned)), 'another key does not verify');
+      // Cosign@1 verify with keyVaultKey alone: the public key comes from Key Vault.
+      const check = await runKv(inputs(cosign, img.pinned, f.emu.keyUrl(key.name), { command: 'verify' }));
+      assert.strictEqual(check.result, 'Succeeded', describeRun(check));
       // Tampered: the same tag pushed with other content has another digest and no signature.
       const tampered = await pushTinyImage(reg.host, `${img.tagged.split('/').slice(1).join('/')}`, 'tampered');
       assert.ok(!(await verifies(cosign, pub, `${img.pinned.split('@')[0]}@${tampered}`)), 'a tampered image does not verify');
@@ -143,6 +146,16 @@ describe('Cosign@1 keyVaultKey: signing with an Azure Key Vault key (real cosign
       const again = await runKv(inputs(cosign, img.pinned, f.emu.keyUrl(key.name), { command: 'attest', predicate, predicateType: PREDICATE_TYPE }));
       assert.strictEqual(again.result, 'Succeeded', describeRun(again));
       assert.strictEqual(again.outputs.skipped, 'true');
+      // predicateType custom: cosign's {Data, Timestamp} predicate, verified as --type custom.
+      const custom = await runKv(
+        inputs(cosign, img.pinned, f.emu.keyUrl(key.name), { command: 'attest', predicate, predicateType: 'custom', verifyAfter: 'true' }),
+      );
+      assert.strictEqual(custom.result, 'Succeeded', describeRun(custom));
+      const args = ['verify-attestation', '--key', pub, '--type', 'custom', '--insecure-ignore-tlog=true', '--allow-http-registry=true', img.pinned];
+      const out = JSON.parse((await run(cosign, args)).stdout.trim().split('\n')[0]) as { payload: string };
+      const stmt = JSON.parse(Buffer.from(out.payload, 'base64').toString('utf8')) as { predicateType: string; predicate: { Data: string } };
+      assert.strictEqual(stmt.predicateType, 'https://cosign.sigstore.dev/attestation/v1');
+      assert.strictEqual(stmt.predicate.Data, fs.readFileSync(predicate, 'utf8'));
     });
   }
 
