@@ -281,6 +281,7 @@ describe('Cosign@1 keyVaultKey: signing with an Azure Key Vault key (real cosign
     const before = f.emu.requests.length;
     const cases: Array<[Record<string, string>, RegExp]> = [
       [{ key: keys.key }, /'key' and 'keyVaultKey' exclude each other/],
+      [{ publicKey: keys.pub }, /'publicKey' and 'keyVaultKey' exclude each other/],
       [{ keyVaultKey: 'https://evil.example.com/keys/k' }, /keyVaultKey.*not on a Key Vault host/],
       [{ tlogUpload: 'true' }, /tlogUpload.*keyVaultKey.*set tlogUpload to false/],
       [{ azureSubscription: '' }, /azureSubscription' is required with 'keyVaultKey'/],

@@ -28,6 +28,7 @@ export const PREDICATE_TYPE_URIS: Record<string, string> = {
 interface KeyVaultInputs {
   command: string;
   key: string;
+  publicKey: string;
   keyVaultKey: string;
   azureSubscription: string;
   predicateType: string;
@@ -40,6 +41,8 @@ export function keyVaultSettingsFrom(v: KeyVaultInputs): KeyVaultSettings | unde
     return undefined;
   }
   if (v.key) throw new UserError("Inputs 'key' and 'keyVaultKey' exclude each other: give one (keyVaultKey signs with an Azure Key Vault key).");
+  // Another public key would make skipIfPresent and verifyAfter check a key that did not sign.
+  if (v.publicKey) throw new UserError("Inputs 'publicKey' and 'keyVaultKey' exclude each other: with keyVaultKey the public key is read from Key Vault.");
   const ref = parseKeyVaultKey(v.keyVaultKey);
   if (!v.azureSubscription) {
     throw new UserError("Input 'azureSubscription' is required with 'keyVaultKey': an Azure Resource Manager connection with workload identity federation.");
