@@ -223,9 +223,13 @@ describe('Cosign@1 keyVaultKey: signing with an Azure Key Vault key (real cosign
     });
     f.emu.fault('kv-sign', busy(429, { 'retry-after': '1' }));
     f.emu.fault('kv-sign', busy(503, {}));
-    const r = await runKv(inputs(tools.cosign3, img.pinned, f.emu.keyUrl(key.name)));
+    const r = await runKv(inputs(tools.cosign3, img.pinned, f.emu.keyUrl(key.name), { annotations: 'team=platform' }));
     assert.strictEqual(r.result, 'Succeeded', describeRun(r));
     assert.match(r.stdout, /Key Vault sign .*failed \[transient: http-429\].*waiting 1000 ms/);
+    // The annotations are in the signed payload: cosign verify -a checks them.
+    const annotated = ['verify', '--key', writePem(r.outputs.publicKey), '-a', 'team=platform', '--insecure-ignore-tlog=true', '--allow-http-registry=true'];
+    await run(tools.cosign3, [...annotated, img.pinned]);
+    await assert.rejects(run(tools.cosign3, [...annotated.slice(0, 3), '-a', 'team=other', ...annotated.slice(5), img.pinned]));
     assert.match(r.stdout, /Key Vault sign .*failed \[transient: http-503\]/);
     assert.ok(await verifies(tools.cosign3, writePem(r.outputs.publicKey), img.pinned));
   });
