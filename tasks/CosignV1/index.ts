@@ -28,6 +28,8 @@ void runTask(async (signal) => {
         setOutput('mediaTypes', images.map((i) => i.mediaType).join(','), { grammar: 'mediaType', list: true });
       },
       progress,
+      // The Key Vault key's public half, so a later step or another team can verify.
+      (kv) => setOutput('publicKey', kv.pub.pem, { grammar: 'publicKeyPem' }),
     );
   } catch (err) {
     // A failed run still tells the pipeline how far it got (e.g. for a condition: failed() step).

@@ -25,7 +25,10 @@ export interface ForwardingProxy {
 export interface ProxyOptions {
   user: string;
   password: string;
-  /** Names the proxy resolves itself (name -> address), e.g. { 'registry.test': '127.0.0.1' }. */
+  /**
+   * Names the proxy resolves itself (name -> address), e.g. { 'registry.test': '127.0.0.1' }; an
+   * address with a port (`127.0.0.1:8443`) also replaces the port a CONNECT asks for.
+   */
   hosts?: Record<string, string>;
 }
 
@@ -73,7 +76,8 @@ export async function startForwardingProxy(options: ProxyOptions): Promise<Forwa
     const i = (req.url ?? '').lastIndexOf(':');
     const host = (req.url ?? '').slice(0, i);
     const port = Number((req.url ?? '').slice(i + 1));
-    const up = net.connect(port, resolve(host), () => {
+    const [address, mappedPort] = resolve(host).split(/:(?=\d+$)/);
+    const up = net.connect(Number(mappedPort ?? port), address, () => {
       entry(req, 'forwarded');
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) up.write(head);

@@ -17,8 +17,8 @@ import { taskJson } from '../harness/paths';
 import { registerSecret, writeTotals } from '../harness/secrets';
 import { commandName, isCommand, outputLines, parseLine, property, unescapeAll } from '../harness/vso';
 
-export type Surface = 'DO API' | 'registry' | 'timeline' | 'mirror' | 'cosign output';
-export const SURFACES: Surface[] = ['DO API', 'registry', 'timeline', 'mirror', 'cosign output'];
+export type Surface = 'DO API' | 'registry' | 'timeline' | 'mirror' | 'cosign output' | 'Azure DevOps OIDC' | 'Entra ID' | 'Key Vault';
+export const SURFACES: Surface[] = ['DO API', 'registry', 'timeline', 'mirror', 'cosign output', 'Azure DevOps OIDC', 'Entra ID', 'Key Vault'];
 export type AttackClass = 'commands' | 'secrets' | 'size' | 'time' | 'content-type' | 'redirects' | 'cache' | 'references';
 export const CLASSES: AttackClass[] = ['commands', 'secrets', 'size', 'time', 'content-type', 'redirects', 'cache', 'references'];
 
@@ -90,6 +90,7 @@ const GRAMMAR: Record<string, (v: string) => boolean> = {
   // 'unresolved' (resolveDigest false) and 'unknown' are the task's own words, not server data.
   mediaTypes: opt(list((x) => x === 'unresolved' || x === 'unknown' || MEDIA.test(x))),
   cosignSha256: (v) => /^[0-9a-f]{64}$/.test(v),
+  publicKey: (v) => /^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----\n?$/.test(v),
   cosignVersion: (v) => /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(v),
   // eslint-disable-next-line no-control-regex -- a control character in a path is the finding
   cosignPath: (v) => v.startsWith('/') && !/[\x00-\x1f\x7f\u2028\u2029\u0085]|##/.test(v),

@@ -36,6 +36,8 @@ export const BODY_LIMITS = {
   token: 1 * MiB,
   /** cosign_checksums.txt: about 5 KiB. */
   checksums: 1 * MiB,
+  /** Azure DevOps OIDC, Entra ID and Key Vault answers: a token or a key of a few KiB. */
+  azure: 256 * KiB,
   /** A cosign binary: about 100 to 130 MB. */
   binary: 512 * MiB,
 } as const;

@@ -241,6 +241,8 @@ export const GRAMMARS = {
   pinnedReference: isPinnedReference,
   /** `host/repo:tag`: an image reference by tag, as the registry's grammar allows it. */
   taggedReference: isTaggedReference,
+  /** An SPKI public key in PEM (base64 lines of at most 64 characters between the markers). */
+  publicKeyPem: (v: string) => /^-----BEGIN PUBLIC KEY-----\n(?:[A-Za-z0-9+/=]{1,64}\n){1,40}-----END PUBLIC KEY-----\n?$/.test(v),
 } as const;
 export type Grammar = keyof typeof GRAMMARS;
 

@@ -4,6 +4,7 @@ import { Logger } from '../../platform/output';
 import { ImageReference, ResolvedImage } from '../../services/oci';
 import { CosignCommand, FlagPlan } from '../../tools/cosign';
 import { GuardGate } from '../guard/gate';
+import type { KeyVaultSigning } from './keyvault';
 import { RegistryPause } from './pause';
 import { CosignTaskSettings } from './settings';
 
@@ -44,6 +45,8 @@ export interface JobResult {
   notes: string[];
   /** One line per image that failed, in input order; the job failed when there is any. */
   failures: string[];
+  /** keyVaultKey: the key that signed (vault/name/version) and its public key's fingerprint. */
+  keyVaultKey?: string;
 }
 
 /** What is known so far, for outputs on a failed run too. */
@@ -89,6 +92,8 @@ export interface CosignRun {
   /** With the guard off and a DigitalOcean connection: whether a GC is active, asked once, for a 401's message. */
   gcHint?: () => Promise<string>;
   gcWaitSeconds: number;
+  /** keyVaultKey: the key read from Key Vault, its public key file, the private folder. */
+  keyVault?: KeyVaultSigning;
 }
 
 /** The most lines one image's block keeps: a chatty cosign cannot fill memory. */

@@ -8,6 +8,7 @@ import { DockerConfigHandle } from '../../services/credentials';
 import { ImageReference, classifyRegistryFailure, repoName, resolveImage } from '../../services/oci';
 import { registryRequestOptions } from '../access';
 import { CommandPlans, CosignRun, ImageWork, Target } from './context';
+import { keyVaultWrite } from './keyvault';
 import { CosignRunner, failureSummary, hasSignaturePayload, logAttempt } from './runner';
 
 /** What resolveDigest=false reports in mediaTypes: the registry was not asked, so "unknown" (RFC 2046). */
@@ -120,14 +121,20 @@ async function runTarget(run: CosignRun, runner: CosignRunner, plans: CommandPla
   const { s } = run;
   if (await alreadyPresent(run, runner, plans, work, t)) return;
   if (run.write) await run.gate.beforeFirstWrite();
-  const r = await run.limiter.run(() => runner.withRetry(work, s.command, plans.plan.args, t, false));
-  if (s.command === 'verify' && !hasSignaturePayload(r.outcome.stdout)) {
-    throw new UserError(`verify: ${t.pinned} has attestations but no signature that verifies with the public key.`);
+  let attempts: number;
+  if (run.write && run.keyVault) {
+    attempts = await run.limiter.run(() => keyVaultWrite(run, runner, work, t));
+  } else {
+    const r = await run.limiter.run(() => runner.withRetry(work, s.command, plans.plan.args, t, false));
+    if (s.command === 'verify' && !hasSignaturePayload(r.outcome.stdout)) {
+      throw new UserError(`verify: ${t.pinned} has attestations but no signature that verifies with the public key.`);
+    }
+    attempts = r.attempts;
   }
-  t.attempts = r.attempts;
+  t.attempts = attempts;
   t.status = run.write ? 'written' : 'verified';
-  run.progress.attempts = Math.max(run.progress.attempts, r.attempts);
-  if (run.write) work.log.info(`${s.command} ${t.pinned}: done after ${r.attempts} attempt(s).`);
+  run.progress.attempts = Math.max(run.progress.attempts, attempts);
+  if (run.write) work.log.info(`${s.command} ${t.pinned}: done after ${attempts} attempt(s).`);
   if (run.write && s.verifyAfter && plans.verifyPlan) await verifyWritten(run, runner, plans, work, t);
 }
 

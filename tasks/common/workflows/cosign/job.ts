@@ -13,6 +13,7 @@ import { GuardGate, writeGuard } from '../guard/gate';
 import { RegistryPause } from './pause';
 import { newImageWork, planTargets, printBlock, resolveOne, runTargets } from './images';
 import { CosignRunner, cosignRunner } from './runner';
+import { KeyVaultSigning, prepareKeyVault } from './keyvault';
 import { CosignTaskSettings } from './settings';
 
 export { hasSignaturePayload, cosignArgv } from './runner';
@@ -32,9 +33,11 @@ function secondsSince(t: number): number {
 function planCommands(run: CosignRun): Promise<CommandPlans> {
   const { s } = run;
   const probe = binaryFlagProbe(run.binary);
+  // With keyVaultKey, the key's public half (from Key Vault) is the public key unless one is given.
+  const publicKey = s.publicKey || run.keyVault?.publicKeyFile || '';
   const base: Omit<CosignOptions, 'command'> = {
     key: s.key,
-    publicKey: s.publicKey,
+    publicKey,
     predicate: s.predicate,
     predicateType: s.predicateType,
     annotations: s.annotations,
@@ -45,7 +48,7 @@ function planCommands(run: CosignRun): Promise<CommandPlans> {
     extraArgs: s.extraArgs,
     timeoutSeconds: s.budget.attemptTimeoutSeconds,
   };
-  const wantVerify = run.write && !!s.publicKey && (s.skipIfPresent || s.verifyAfter);
+  const wantVerify = run.write && !!publicKey && (s.skipIfPresent || s.verifyAfter);
   const plans = Promise.all([
     planFlags({ ...base, command: s.command }, probe, run.signal),
     wantVerify ? planFlags({ ...base, command: run.verifyCommand, extraArgs: [] }, probe, run.signal) : Promise.resolve(undefined),
@@ -165,9 +168,24 @@ export async function runCosignJob(
   log: Logger,
   onResolved: (images: ImageResult[]) => void = () => undefined,
   progress: JobProgress = { attempts: 0, gcWaitSeconds: 0 },
+  onKeyVaultKey: (kv: KeyVaultSigning) => void = () => undefined,
 ): Promise<JobResult> {
   const started = Date.now();
   const run = newRun(s, signal, log, progress);
+  // The Key Vault key is read (and refused when it cannot sign) before any image is touched.
+  if (s.keyVault) {
+    run.keyVault = await prepareKeyVault(run);
+    onKeyVaultKey(run.keyVault);
+  }
+  try {
+    return await runPrepared(run, started, onResolved);
+  } finally {
+    run.keyVault?.remove();
+  }
+}
+
+async function runPrepared(run: CosignRun, started: number, onResolved: (images: ImageResult[]) => void): Promise<JobResult> {
+  const { s } = run;
   const plans = planCommands(run);
   run.log.info(`cosign: ${run.binary}`);
   if (s.imagesFrom === 'RESOURCE_URIS') {
@@ -215,5 +233,6 @@ function jobResult(run: CosignRun, works: ImageWork[], started: number): JobResu
     cosign: run.binary,
     notes: run.notes,
     failures: works.filter((w) => w.result.error).map((w) => `${w.result.input}: ${w.result.error}`),
+    keyVaultKey: run.keyVault ? `${run.keyVault.described} (public key sha256:${run.keyVault.fingerprint})` : undefined,
   };
 }

@@ -51,6 +51,18 @@ export function logAttempt(log: (l: string) => void, what: string, r: AttemptRep
 
 export interface CosignRunner {
   withRetry(work: ImageWork, command: CosignCommand, args: string[], target: Target, quiet: boolean): Promise<{ outcome: CosignOutcome; attempts: number }>;
+  /**
+   * Any cosign argv (generate, attach) retried the same way; `label` names it in the log and
+   * `classifyAs` is the command whose failure classes apply.
+   */
+  runArgv(
+    work: ImageWork,
+    label: string,
+    classifyAs: CosignCommand,
+    argv: string[],
+    target: Target,
+    quiet: boolean,
+  ): Promise<{ outcome: CosignOutcome; attempts: number }>;
   alreadyPresent(work: ImageWork, target: Target, verifyPlan: FlagPlan): Promise<boolean>;
 }
 
@@ -71,15 +83,16 @@ export function cosignRunner(run: CosignRun, creds: DockerConfigHandle): CosignR
     timeoutMs: s.budget.attemptTimeoutSeconds * 1000,
     onLine: work ? (line: string, stream: 'stdout' | 'stderr') => keepLine(work, line, stream) : undefined,
   });
-  return {
-    async withRetry(work, command, args, target, quiet) {
+  const runner: CosignRunner = {
+    withRetry: (work, command, args, target, quiet) => runner.runArgv(work, command, command, cosignArgv(command, args, target.pinned), target, quiet),
+    async runArgv(work, label, command, argv, target, quiet) {
       // When the attempt that failed began: a guard wait that ended after it already covers its 401.
       let attemptStartedAt = 0;
       const { value, attempts } = await withRetry(
         async (attempt, attemptSignal) => {
           attemptStartedAt = Date.now();
-          work.log.info(`${command} ${target.pinned}: attempt ${attempt}/${s.budget.maxAttempts}`);
-          const o = await runProcess(binary, cosignArgv(command, args, target.pinned), options(attemptSignal, quiet ? undefined : work));
+          work.log.info(`${label} ${target.pinned}: attempt ${attempt}/${s.budget.maxAttempts}`);
+          const o = await runProcess(binary, argv, options(attemptSignal, quiet ? undefined : work));
           if (o.code !== 0 || o.timedOut) throw new CosignFailure(o, command);
           return o;
         },
@@ -92,14 +105,14 @@ export function cosignRunner(run: CosignRun, creds: DockerConfigHandle): CosignR
               : { kind: 'transient', reason: 'unknown' },
           onFailure: (r) => {
             if (quiet && r.error instanceof CosignFailure) for (const l of r.error.outcome.stderr.split(/\r?\n/)) keepLine(work, l, 'stderr');
-            logAttempt(work.log.info, `${command} ${target.label}`, r);
+            logAttempt(work.log.info, `${label} ${target.label}`, r);
           },
           beforeAttempt: () => run.gate.idle(),
           beforeReguard: run.reguardOn401 ? () => run.gate.reguard(attemptStartedAt) : undefined,
           giveUp: (failed) => {
             target.attempts = Math.max(target.attempts, failed.attempts);
             run.progress.attempts = Math.max(run.progress.attempts, failed.attempts);
-            return new UserError(`cosign ${command} failed for ${target.pinned} ${failureSummary(failed)}`);
+            return new UserError(`cosign ${label} failed for ${target.pinned} ${failureSummary(failed)}`);
           },
         },
       );
@@ -114,4 +127,5 @@ export function cosignRunner(run: CosignRun, creds: DockerConfigHandle): CosignR
       return run.verifyCommand === 'verify' ? hasSignaturePayload(o.stdout) : true;
     },
   };
+  return runner;
 }

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import { pipelineVariable } from '../../platform/agent';
 import { UserError } from '../../platform/errors';
 import { requireHttpUrl } from '../../platform/inputs';
-import { SettingValues, SettingsTable, bool, int, lines, pick, secret, text } from '../../platform/settings';
+import { SettingValues, SettingsTable, bool, connection, int, lines, pick, secret, text } from '../../platform/settings';
 import { quote } from '../../platform/output';
 import { RetryBudget, assertBudget } from '../../platform/retry';
 import { COSIGN_COMMANDS, CosignCommand, isWriteCommand, splitArguments } from '../../tools/cosign';
@@ -11,6 +11,7 @@ import { DoConnection } from '../../services/digitalocean';
 import { REGISTRY_ACCESS_SETTINGS, registryAccessFrom } from '../access';
 import { GUARD_SETTINGS, GuardSettings, guardSettingsFrom } from '../guard';
 import { RegistryConnection } from '../../services/credentials';
+import { KeyVaultSettings, keyVaultSettingsFrom } from './keyvault-settings';
 
 /** The inputs of Cosign@1, as its task.json declares them. */
 export const COSIGN_SETTINGS = {
@@ -18,6 +19,8 @@ export const COSIGN_SETTINGS = {
   images: lines(),
   key: text(),
   keyPassword: secret(),
+  azureSubscription: connection('AzureRM'),
+  keyVaultKey: text(),
   publicKey: text(),
   predicate: text(),
   predicateType: text('custom'),
@@ -56,6 +59,8 @@ export interface CosignTaskSettings {
   imagesFrom: 'images' | 'RESOURCE_URIS';
   key: string;
   keyPassword: string;
+  /** keyVaultKey: signs through Azure Key Vault (the private key never leaves it); key is then empty. */
+  keyVault?: KeyVaultSettings;
   publicKey: string;
   predicate: string;
   predicateType: string;
@@ -98,7 +103,7 @@ function requireKeyFile(inputName: string, value: string): void {
 
 type SigningSettings = Pick<
   CosignTaskSettings,
-  'command' | 'images' | 'imagesFrom' | 'key' | 'keyPassword' | 'publicKey' | 'predicate' | 'predicateType' | 'annotations' | 'recursive'
+  'command' | 'images' | 'imagesFrom' | 'key' | 'keyPassword' | 'keyVault' | 'publicKey' | 'predicate' | 'predicateType' | 'annotations' | 'recursive'
 >;
 type ConnectionSettings = Pick<CosignTaskSettings, 'registryConnection' | 'doConnection' | 'useDigitalOceanCredentials' | 'gcGuard' | 'guard'>;
 type RunSettings = Pick<
@@ -136,11 +141,12 @@ function signingSettings(v: CosignInputs): SigningSettings {
   const { command, key, keyPassword, publicKey, predicate, predicateType, annotations, recursive } = v;
   const { images, imagesFrom } =
     v.images.length > 0 ? { images: v.images.map((l) => parseImageReference(l, 'images')), imagesFrom: 'images' as const } : pushedImages();
-  if (isWriteCommand(command)) {
-    if (!key) throw new UserError(`Input 'key' is required for command '${command}'.`);
+  const keyVault = keyVaultSettingsFrom(v);
+  if (isWriteCommand(command) && !keyVault) {
+    if (!key) throw new UserError(`Input 'key' is required for command '${command}' (or 'keyVaultKey', to sign with an Azure Key Vault key).`);
     requireKeyFile('key', key);
   }
-  if (!isWriteCommand(command) && !publicKey) throw new UserError(`Input 'publicKey' is required for command '${command}'.`);
+  if (!isWriteCommand(command) && !publicKey && !keyVault) throw new UserError(`Input 'publicKey' is required for command '${command}'.`);
   if (publicKey) requireKeyFile('publicKey', publicKey);
   if (command === 'attest') requirePredicateFile(predicate);
   if (/\s/.test(predicateType)) throw new UserError(`Input 'predicateType' must not contain spaces, got '${quote(predicateType)}'.`);
@@ -150,7 +156,7 @@ function signingSettings(v: CosignInputs): SigningSettings {
   if (annotations.length > 0 && (command === 'attest' || command === 'verify-attestation')) {
     throw new UserError(`Input 'annotations' applies to 'sign' and 'verify' only (cosign ${command} has no annotations).`);
   }
-  return { command, images, imagesFrom, key, keyPassword, publicKey, predicate, predicateType, annotations, recursive };
+  return { command, images, imagesFrom, key, keyPassword, keyVault, publicKey, predicate, predicateType, annotations, recursive };
 }
 
 function requirePredicateFile(predicate: string): void {
@@ -194,7 +200,12 @@ function runSettings(v: CosignInputs, signing: SigningSettings): RunSettings {
   if (signing.recursive && !resolveDigest) {
     throw new UserError("Input 'recursive' needs 'resolveDigest' to be true: platform manifests are taken from the index the registry returns.");
   }
-  if (verifyAfter && !signing.publicKey) throw new UserError("Input 'verifyAfter' is true, but 'publicKey' is empty.");
+  if (verifyAfter && !signing.publicKey && !signing.keyVault) throw new UserError("Input 'verifyAfter' is true, but 'publicKey' is empty.");
+  if (signing.keyVault && tlogUpload && isWriteCommand(signing.command)) {
+    throw new UserError(
+      "Input 'tlogUpload': with 'keyVaultKey' the signature is not uploaded to the transparency log (not supported yet); set tlogUpload to false (verify with --insecure-ignore-tlog).",
+    );
+  }
   if (rekorUrl) requireHttpUrl('rekorUrl', rekorUrl);
   const extraArgs = splitArguments(v.arguments);
   for (const a of extraArgs) {

@@ -1,6 +1,7 @@
 // Cosign@1's build summary: one row per manifest with its digest, media type, attempts and result.
 import { mdCell } from '../../platform/output';
 import { formatDuration } from '../../platform/task';
+import { describeKey } from '../../services/azure';
 import { JobResult } from './context';
 import { CosignTaskSettings } from './settings';
 
@@ -24,6 +25,7 @@ export function summaryMarkdown(s: CosignTaskSettings, r: JobResult): string {
   }
   lines.push('', `- GC wait: ${formatDuration(r.gcWaitSeconds)}; total: ${formatDuration(r.durationSeconds)}; attempts (most for one manifest): ${r.attempts}`);
   lines.push(`- cosign: \`${r.cosign}\``);
+  if (r.keyVaultKey) lines.push(`- signed in Azure Key Vault with key \`${mdCell(r.keyVaultKey)}\` (not in the transparency log)`);
   if (s.command === 'attest' || s.command === 'verify-attestation') lines.push(`- predicate type: \`${mdCell(s.predicateType)}\``);
   for (const n of r.notes) lines.push(`- ${n}`);
   if (r.failures.length) {
@@ -41,6 +43,7 @@ export function jobFailureMarkdown(s: CosignTaskSettings, message: string, progr
     mdCell(message),
     '',
     `- images: ${s.images.map((i) => `\`${mdCell(i.original)}\``).join(', ')}`,
+    ...(s.keyVault ? [`- Azure Key Vault key: \`${mdCell(describeKey(s.keyVault.ref))}\``] : []),
     `- GC wait: ${formatDuration(progress.gcWaitSeconds)}; attempts (most for one manifest): ${progress.attempts}`,
     '',
   ].join('\n');
