@@ -16,6 +16,7 @@ void runTask(async (signal) => {
   setOutput('cosignVersion', result.version, { grammar: 'own' });
   setOutput('cosignSha256', result.sha256, { grammar: 'sha256Hex' });
   setOutput('cacheHit', result.cacheHit, { grammar: 'boolean' });
-  info(`cosign ${result.version} ready at ${result.cosignPath} (${result.cacheHit ? 'cache hit' : 'downloaded'}).`);
+  setOutput('verifiedBy', result.verifiedBy, { grammar: 'own' });
+  info(`cosign ${result.version} ready at ${result.cosignPath} (${result.cacheHit ? 'cache hit' : 'downloaded'}; verified by ${result.verifiedBy}).`);
   return { message: `cosign ${result.version} installed` };
 });
