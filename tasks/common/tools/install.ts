@@ -21,6 +21,7 @@ import {
   COSIGN_RELEASE_ISSUER,
   SignatureRefusal,
   TrustPolicy,
+  checkSignatureShape,
   signatureFiles,
   trustPolicyFrom,
   verifyReleaseSignature,
@@ -124,6 +125,12 @@ async function fetchSignature(ins: Install): Promise<AdmittingSignature> {
     const url = releaseUrl(req.baseUrl, req.version, file);
     const bytes = await downloadRetry(file, (s, ms) => fetchSmall(url, 'signature', s, ms), ins.net, ins.log);
     if (bytes) {
+      try {
+        checkSignatureShape(format, bytes);
+      } catch (err) {
+        if (err instanceof SignatureRefusal) throw refusal(ins, err.message);
+        throw err;
+      }
       ins.log.info(`Verifying ${plat.asset} against its signature ${q(url)} (${req.trust.rootName}; identity ${q(req.trust.identity)}).`);
       return { format, bytes };
     }

@@ -6,7 +6,7 @@
 // release key, checked against that key as the task ships it.
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import { Bundle, bundleFromJSON } from '@sigstore/bundle';
+import { Bundle, MessageSignature, bundleFromJSON } from '@sigstore/bundle';
 import { HashAlgorithm, TrustedRoot } from '@sigstore/protobuf-specs';
 import { PolicyError, TrustMaterial, VerificationError, Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import publicGood from '../../data/sigstore-public-good.json';
@@ -139,11 +139,30 @@ function describeFailure(err: VerificationError, policy: TrustPolicy): string {
   }
 }
 
-/** Checks `artifact` (whose sha256 is `sha256`) against a bundle; returns the identity that signed it. */
-function verifyBundle(bytes: Buffer, artifact: Buffer, sha256: string, policy: TrustPolicy): string {
+/** A bundle of a signature over a blob (not an attestation); throws SignatureRefusal otherwise. */
+function blobBundle(bytes: Buffer): { bundle: Bundle; signature: MessageSignature } {
   const bundle = parseBundle(bytes);
   if (bundle.content.$case !== 'messageSignature') throw new SignatureRefusal('its Sigstore bundle holds an attestation, not a signature over the binary');
-  const digest = bundle.content.messageSignature.messageDigest;
+  return { bundle, signature: bundle.content.messageSignature };
+}
+
+/** The base64 signature of a detached .sig file; throws SignatureRefusal when it is not one. */
+function detachedSignature(bytes: Buffer): Buffer {
+  const text = bytes.toString('utf8').trim();
+  if (!/^[A-Za-z0-9+/]{16,}={0,2}$/.test(text)) throw new SignatureRefusal(`its signature file is not a base64 signature (${bytes.length} bytes)`);
+  return Buffer.from(text, 'base64');
+}
+
+/** Refuses a signature file that is not of its format's shape, before the binary is downloaded. */
+export function checkSignatureShape(format: SignatureFormat, bytes: Buffer): void {
+  if (format === 'bundle') blobBundle(bytes);
+  else detachedSignature(bytes);
+}
+
+/** Checks `artifact` (whose sha256 is `sha256`) against a bundle; returns the identity that signed it. */
+function verifyBundle(bytes: Buffer, artifact: Buffer, sha256: string, policy: TrustPolicy): string {
+  const { bundle, signature } = blobBundle(bytes);
+  const digest = signature.messageDigest;
   const signed = Buffer.from(digest.digest).toString('hex');
   if (digest.algorithm !== HashAlgorithm.SHA2_256 || signed !== sha256) {
     throw new SignatureRefusal(
@@ -169,9 +188,7 @@ function verifyBundle(bytes: Buffer, artifact: Buffer, sha256: string, policy: T
 
 /** Checks `artifact` against a detached signature (base64 DER ECDSA over sha256, as cosign sign-blob writes it) by cosign's release key. */
 function verifyReleaseKey(bytes: Buffer, artifact: Buffer): string {
-  const text = bytes.toString('utf8').trim();
-  if (!/^[A-Za-z0-9+/]{16,}={0,2}$/.test(text)) throw new SignatureRefusal(`its signature file is not a base64 signature (${bytes.length} bytes)`);
-  const ok = crypto.verify('sha256', artifact, releaseKey.pem, Buffer.from(text, 'base64'));
+  const ok = crypto.verify('sha256', artifact, releaseKey.pem, detachedSignature(bytes));
   if (!ok) throw new SignatureRefusal("its signature is not a signature of the downloaded binary by cosign's release key");
   return RELEASE_KEY_IDENTITY;
 }
