@@ -11,7 +11,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Mirror, readOnce, sha256, startMirror } from '../harness/mirror';
-import { tempDir, tools } from '../harness/paths';
+import { ROOT, tempDir, tools } from '../harness/paths';
 import { TaskRun, agentEnv as newAgentEnv, describeRun, runTask } from '../harness/run-task';
 import { RELEASE_IDENTITY, RELEASE_ISSUER, TestSigstore, createTestSigstore } from '../harness/sigstore';
 
@@ -25,6 +25,9 @@ const RELEASE_KEY_SIGNED = Buffer.from(
   '{"critical":{"identity":{"docker-reference":"gcr.io/projectsigstore/cosign"},"image":{"docker-manifest-digest":"sha256:b03690aa52bfe94054187142fba24dc54137650682810633901767d8a3e15b31"},"type":"cosign container image signature"},"optional":{"GIT_HASH":"9a4cfe1aae777984c07ce373d97a65428bbff734","GIT_VERSION":"v2.4.1"}}',
 );
 const RELEASE_KEY_SIGNATURE = 'MEUCIFLs3FPY+a//a0beXlXkprM08va4Y3YKdI9nxKG9l6pmAiEAr7IU2KP4BxcRt0IQxq57MXFIEqoK8SR3Ieuo5HI488Q=\n';
+
+/** The versions installed here without a pin. */
+const UNPINNED = ['3.1.1', '3.2.0', '3.2.1', '3.2.2', '3.3.0', '3.3.1', '3.3.2', '3.3.3', '3.3.4', '3.3.5', '2.6.1', '2.6.2', '2.6.3', '2.6.4'];
 
 const made: string[] = [];
 function agentEnv(): Record<string, string> {
@@ -66,6 +69,11 @@ describe('CosignInstaller@1 end-to-end: the release signature, verified offline 
     fs.writeFileSync(trustedRoot, sigstore.trustedRoot());
     mirror = await startMirror();
     mirror.addRelease('3.1.1', cosign, { bundle: cosignBundle, checksums: false });
+    // Every version these tests install unpinned is outside the checksum table (else the table decides).
+    const table = JSON.parse(fs.readFileSync(path.join(ROOT, 'tasks', 'common', 'data', 'cosign-checksums.json'), 'utf8')) as {
+      versions: Record<string, unknown>;
+    };
+    for (const v of UNPINNED) assert.ok(!(v in table.versions), `${v} is not in the checksum table`);
   });
   after(async () => {
     await mirror?.close();
@@ -335,20 +343,33 @@ describe('CosignInstaller@1 end-to-end: the release signature, verified offline 
     });
   });
 
+  it('a version in the extended table (3.0.5) is decided by the table: its signature is never read', async () => {
+    const env = agentEnv();
+    mirror.addRelease('3.0.5', cosign, { bundle: cosignBundle, checksums: false });
+    const run = await install(env, '3.0.5');
+    assert.strictEqual(run.result, 'Failed', describeRun(run));
+    assert.match(
+      run.errors[0],
+      /Checksum mismatch .* expected db15cc99e6e4837daabab023742aaddc3841ce57f193d11b7c3e06c8003642b2 from the task's checksum table/,
+    );
+    assert.strictEqual(mirror.count('.sigstore.json'), 0);
+    assertNothingCached(env);
+  });
+
   describe("cosign 2.x: <asset>.sig by cosign's release key (2.0.0 to 3.0.0 publish no bundle)", () => {
-    it("installs 2.4.1 whose asset carries a signature cosign's release key made: verifiedBy signature:cosign-release-key", async () => {
+    it("installs 2.6.2 whose asset carries a signature cosign's release key made: verifiedBy signature:cosign-release-key", async () => {
       const env = agentEnv();
-      mirror.addRelease('2.4.1', RELEASE_KEY_SIGNED, { sig: RELEASE_KEY_SIGNATURE, checksums: false });
-      const run = await install(env, '2.4.1');
+      mirror.addRelease('2.6.2', RELEASE_KEY_SIGNED, { sig: RELEASE_KEY_SIGNATURE, checksums: false });
+      const run = await install(env, '2.6.2');
       assert.strictEqual(run.result, 'Succeeded', describeRun(run));
       assert.strictEqual(run.outputs['verifiedBy'], 'signature:cosign-release-key');
       assert.strictEqual(run.outputs['cosignSha256'], sha256(RELEASE_KEY_SIGNED));
-      assert.strictEqual(mirror.count(`/v2.4.1/${ASSET}.sigstore.json`), 1, 'a bundle is looked for first');
-      assert.strictEqual(mirror.count(`/v2.4.1/${ASSET}.sig`), 1);
-      const dir = path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', '2.4.1', ARCH);
+      assert.strictEqual(mirror.count(`/v2.6.2/${ASSET}.sigstore.json`), 1, 'a bundle is looked for first');
+      assert.strictEqual(mirror.count(`/v2.6.2/${ASSET}.sig`), 1);
+      const dir = path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', '2.6.2', ARCH);
       assert.ok(entries(dir).includes('cosign.sig'), 'the signature is kept for the next cache hit');
       mirror.reset();
-      const hit = await install(env, '2.4.1');
+      const hit = await install(env, '2.6.2');
       assert.strictEqual(hit.outputs['cacheHit'], 'true', describeRun(hit));
       assert.strictEqual(hit.outputs['verifiedBy'], 'signature:cosign-release-key');
       assert.strictEqual(mirror.count(), 0);
@@ -357,9 +378,9 @@ describe('CosignInstaller@1 end-to-end: the release signature, verified offline 
     it("refuses a 2.x .sig that is not by cosign's release key", async () => {
       const env = agentEnv();
       const marker = path.join(env.AGENT_WORKFOLDER, 'ran');
-      mirror.addRelease('2.6.0', markingScript(marker, '2.6.0'), { sig: RELEASE_KEY_SIGNATURE, checksums: false });
-      const run = await install(env, '2.6.0');
-      assertRefused(run, env, '2.6.0', /^its signature is not a signature of the downloaded binary by cosign's release key$/);
+      mirror.addRelease('2.6.3', markingScript(marker, '2.6.3'), { sig: RELEASE_KEY_SIGNATURE, checksums: false });
+      const run = await install(env, '2.6.3');
+      assertRefused(run, env, '2.6.3', /^its signature is not a signature of the downloaded binary by cosign's release key$/);
       assert.ok(!fs.existsSync(marker));
     });
 
@@ -383,14 +404,14 @@ describe('CosignInstaller@1 end-to-end: the release signature, verified offline 
     it('a 2.x release re-signed with a bundle by a private mirror installs with its identity', async () => {
       const env = agentEnv();
       const cosign2 = readOnce(tools.cosign2);
-      mirror.addRelease('2.5.0', cosign2, {
+      mirror.addRelease('2.6.4', cosign2, {
         bundle: await sigstore.signBlob(cosign2, { identity: 'releases@mirror.example', issuer: 'https://issuer.example' }),
         checksums: false,
       });
-      const run = await install(env, '2.5.0', { certificateIdentity: 'releases@mirror.example', certificateOidcIssuer: 'https://issuer.example' });
+      const run = await install(env, '2.6.4', { certificateIdentity: 'releases@mirror.example', certificateOidcIssuer: 'https://issuer.example' });
       assert.strictEqual(run.result, 'Succeeded', describeRun(run));
       assert.strictEqual(run.outputs['verifiedBy'], 'signature:releases@mirror.example');
-      assert.strictEqual(mirror.count(`/v2.5.0/${ASSET}.sig`), 0, "the release key's .sig is not looked for under another identity");
+      assert.strictEqual(mirror.count(`/v2.6.4/${ASSET}.sig`), 0, "the release key's .sig is not looked for under another identity");
     });
   });
 });
