@@ -286,7 +286,13 @@ describe('VSIX packaging', function () {
     }
     const installer = [...tasks.values()].find((t) => t.name === 'CosignInstaller');
     assert.ok(installer, 'CosignInstaller is in the VSIX');
-    assert.deepStrictEqual((installer.outputVariables ?? []).map((o) => o.name).sort(), ['cacheHit', 'cosignPath', 'cosignSha256', 'cosignVersion', 'verifiedBy']);
+    assert.deepStrictEqual((installer.outputVariables ?? []).map((o) => o.name).sort(), [
+      'cacheHit',
+      'cosignPath',
+      'cosignSha256',
+      'cosignVersion',
+      'verifiedBy',
+    ]);
     const allowed = installer.restrictions?.settableVariables?.allowed;
     if (allowed) assert.ok(allows(allowed, 'PATH'), 'the installer may prepend PATH under its restrictions');
   });
