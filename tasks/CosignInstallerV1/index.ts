@@ -6,7 +6,7 @@ import { runTask } from '../common/platform/task';
 import { INSTALLER_SETTINGS, installCosign, installRequestFrom } from '../common/tools/install';
 
 void runTask(async (signal) => {
-  const request = installRequestFrom(readSettings(INSTALLER_SETTINGS));
+  const request = await installRequestFrom(readSettings(INSTALLER_SETTINGS));
 
   const result = await installCosign(request, signal, logger);
   // First on PATH, even when another cosign is there: later steps run the one verified here.

@@ -191,7 +191,7 @@ describe('CosignInstaller@1 end-to-end: the release signature, verified offline 
       assert.strictEqual(run.result, 'Failed', describeRun(run));
       assert.match(
         run.errors[0],
-        /^The cached cosign 3\.1\.1 at '.*' does not verify against the release signature kept with it: its Sigstore bundle signs sha256 [0-9a-f]{64}, but the downloaded binary has sha256 [0-9a-f]{64} .*tool cache was altered/,
+        /^The cached cosign 3\.1\.1 at '.*' does not verify against the release signature kept with it: the bundle's signature does not match the binary's bytes: the agent's tool cache was altered/,
       );
       assert.ok(!fs.existsSync(dir) && !fs.existsSync(`${dir}.complete`), 'the entry was removed');
       assert.ok(!fs.existsSync(marker), 'never run');

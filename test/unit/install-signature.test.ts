@@ -40,14 +40,16 @@ function verify(dir: string, format: string, signature: Buffer, artifact: Buffer
   const code = `
     const fs = require('fs');
     const lib = require(${JSON.stringify(LIB)});
+    (async () => {
     let v;
     try {
-      const policy = lib.trustPolicyFrom(${JSON.stringify(root)}, ${JSON.stringify(identity)}, ${JSON.stringify(issuer)});
-      v = { ok: lib.verifyReleaseSignature(${JSON.stringify(format)}, fs.readFileSync(${JSON.stringify(files.sig)}), fs.readFileSync(${JSON.stringify(files.art)}), ${JSON.stringify(sha256(artifact))}, policy) };
+      const policy = await lib.trustPolicyFrom(${JSON.stringify(root)}, ${JSON.stringify(identity)}, ${JSON.stringify(issuer)});
+      v = { ok: (await lib.verifyReleaseSignature(${JSON.stringify(format)}, fs.readFileSync(${JSON.stringify(files.sig)}), fs.readFileSync(${JSON.stringify(files.art)}), ${JSON.stringify(sha256(artifact))}, policy)).identity };
     } catch (e) {
       v = e.name === 'SignatureRefusal' ? { refused: e.message } : { error: e.message };
     }
-    fs.writeFileSync(${JSON.stringify(files.out)}, JSON.stringify(v));`;
+    fs.writeFileSync(${JSON.stringify(files.out)}, JSON.stringify(v));
+    })();`;
   const res = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: { PATH: process.env['PATH'] } });
   assert.strictEqual(res.status, 0, res.stderr);
   return JSON.parse(fs.readFileSync(files.out, 'utf8')) as Verdict;

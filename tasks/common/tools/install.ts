@@ -14,13 +14,14 @@ import { childEnv, runProcess } from '../platform/process';
 import { CosignCommand, probeFlagSet } from './cosign';
 import { AdmittingSignature, TOOL_NAME, publishToCache, readHint, removeCacheEntry, storedSignatures } from './installer/cache';
 import { Download, NetworkDeadline, downloadHashed, downloadRetry, fetchSmall, networkDeadline, q } from './installer/download';
-import { StableHash, changedSince, hashUnchanged, readUnchanged } from './installer/proven-file';
+import { changedSince, hashUnchanged, readUnchanged } from './installer/proven-file';
 import { CosignPlatform, DEFAULT_COSIGN_VERSION, cosignPlatform, normalizeChecksum, normalizeVersion, releaseUrl, tableChecksum } from './installer/release';
 import {
   COSIGN_RELEASE_IDENTITY,
   COSIGN_RELEASE_ISSUER,
   SignatureRefusal,
   TrustPolicy,
+  Verified,
   checkSignatureShape,
   signatureFiles,
   trustPolicyFrom,
@@ -56,14 +57,14 @@ function givenFile(value: string): string {
 }
 
 /** What to install, from the installer's inputs: the version and checksum in their grammar, the mirror an http(s) URL, a usable trust root. */
-export function installRequestFrom(values: SettingValues<typeof INSTALLER_SETTINGS>): InstallRequest {
+export async function installRequestFrom(values: SettingValues<typeof INSTALLER_SETTINGS>): Promise<InstallRequest> {
   return {
     version: normalizeVersion(values.version),
     checksum: normalizeChecksum(values.checksum),
     baseUrl: requireHttpUrl('downloadBaseUrl', values.downloadBaseUrl).toString(),
     platform: cosignPlatform(),
     timeoutSeconds: values.timeoutSeconds,
-    trust: trustPolicyFrom(givenFile(values.trustedRoot), values.certificateIdentity.trim(), values.certificateOidcIssuer.trim()),
+    trust: await trustPolicyFrom(givenFile(values.trustedRoot), values.certificateIdentity.trim(), values.certificateOidcIssuer.trim()),
   };
 }
 
@@ -126,7 +127,7 @@ async function fetchSignature(ins: Install): Promise<AdmittingSignature> {
     const bytes = await downloadRetry(file, (s, ms) => fetchSmall(url, 'signature', s, ms), ins.net, ins.log);
     if (bytes) {
       try {
-        checkSignatureShape(format, bytes);
+        await checkSignatureShape(format, bytes);
       } catch (err) {
         if (err instanceof SignatureRefusal) throw refusal(ins, err.message);
         throw err;
@@ -139,15 +140,19 @@ async function fetchSignature(ins: Install): Promise<AdmittingSignature> {
   throw refusal(ins, `the mirror publishes no signature for ${plat.asset} (${tried.join(', ')} answered 404)`);
 }
 
-/** The signature's verdict over the downloaded file's bytes (read again through one descriptor, proven to be the file hashed). */
+/**
+ * The signature's verdict over the downloaded file's bytes, read again through one descriptor from the
+ * file hashed as it was downloaded (same inode, size and mtime): the bundle must sign that sha256, and
+ * its signature over these bytes proves they are the bytes it signs.
+ */
 async function verifySignedDownload(file: string, got: Download, signature: AdmittingSignature, ins: Install): Promise<string> {
   const moved = changedSince(file, got.stat);
   const read = moved ? undefined : await readUnchanged(file);
-  if (!read || read.changed || read.sha256 !== got.sha256) {
-    throw new UserError(`The downloaded cosign changed after it was downloaded (${moved || read?.changed || 'other bytes'}); nothing was cached or run.`);
+  if (!read || read.changed) {
+    throw new UserError(`The downloaded cosign changed after it was downloaded (${moved || read?.changed}); nothing was cached or run.`);
   }
   try {
-    return verifyReleaseSignature(signature.format, signature.bytes, read.bytes, got.sha256, ins.req.trust);
+    return (await verifyReleaseSignature(signature.format, signature.bytes, read.bytes, got.sha256, ins.req.trust)).identity;
   } catch (err) {
     if (err instanceof SignatureRefusal) throw refusal(ins, err.message);
     throw err;
@@ -192,11 +197,11 @@ async function flagSetOf(binary: string, ins: Install): Promise<Record<CosignCom
   }
 }
 
-/** The cached binary, hashed through one descriptor; `altered` words the failure (the entry is removed). */
-async function cachedHash(bin: string, altered: (what: string) => UserError, keepBytes: boolean): Promise<StableHash & { bytes?: Buffer }> {
-  let h: StableHash & { bytes?: Buffer };
+/** The cached binary, hashed (or read whole) through one descriptor; `altered` words the failure (the entry is removed). */
+async function cachedFile<T extends { changed: string }>(bin: string, altered: (what: string) => UserError, read: (file: string) => Promise<T>): Promise<T> {
+  let h: T;
   try {
-    h = keepBytes ? await readUnchanged(bin) : await hashUnchanged(bin);
+    h = await read(bin);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw altered('is missing');
     throw err;
@@ -209,7 +214,7 @@ async function cachedHash(bin: string, altered: (what: string) => UserError, kee
 async function verifyPinnedHit(dir: string, bin: string, ins: Install, altered: (what: string) => UserError): Promise<{ sha256: string; verifiedBy: string }> {
   const { req, pin } = ins;
   const { expected, source, verifiedBy } = pinSource(pin);
-  const h = await cachedHash(bin, altered, false);
+  const h = await cachedFile(bin, altered, hashUnchanged);
   if (h.sha256 !== expected) {
     const hint = readHint(dir);
     if (pin.input && (h.sha256 === pin.table || h.sha256 === hint)) {
@@ -244,18 +249,18 @@ async function verifySignedHit(
     ins.log.info(`The cached cosign ${req.version} keeps no release signature to verify it again; installing it afresh.`);
     return undefined;
   }
-  const h = await cachedHash(bin, altered, true);
-  let identity: string;
+  const { bytes } = await cachedFile(bin, altered, readUnchanged);
+  let verified: Verified;
   try {
-    identity = verifyReleaseSignature(signature.format, signature.bytes, h.bytes ?? Buffer.alloc(0), h.sha256, req.trust);
+    verified = await verifyReleaseSignature(signature.format, signature.bytes, bytes, undefined, req.trust);
   } catch (err) {
     if (err instanceof SignatureRefusal) throw altered(`does not verify against the release signature kept with it: ${err.message}`);
     throw err;
   }
   ins.log.info(
-    `Found cosign ${req.version} in the tool cache (sha256 ${h.sha256}; its release signature verified again, signed by ${q(identity)}; not run again).`,
+    `Found cosign ${req.version} in the tool cache (sha256 ${verified.sha256}; its release signature verified again, signed by ${q(verified.identity)}; not run again).`,
   );
-  return { sha256: h.sha256, verifiedBy: `signature:${identity}` };
+  return { sha256: verified.sha256, verifiedBy: `signature:${verified.identity}` };
 }
 
 /** A cache hit, checked against the truth that admitted it; undefined when the entry must be installed afresh. */

@@ -27,53 +27,79 @@ export interface StableHash {
   changed: string;
 }
 
-export interface StableRead extends StableHash {
+export interface StableRead {
   /** The bytes read (empty when `changed` says why they cannot be trusted). */
   bytes: Buffer;
+  /** Why the bytes read may not be the file at the path now ('' when they are). */
+  changed: string;
+}
+
+/** Why the file read through `fh` may not be the one `first` saw at the path, or the one there now ('' when it is). */
+async function movedDuringRead(file: string, fh: fs.promises.FileHandle, first: fs.BigIntStats, before: fs.BigIntStats, total: bigint): Promise<string> {
+  const after = await fh.stat({ bigint: true });
+  if (before.dev !== first.dev || before.ino !== first.ino) return 'it was replaced by another file';
+  if (after.size !== before.size || after.mtimeNs !== before.mtimeNs || after.size !== total) return 'it was modified';
+  return changedSince(file, after);
+}
+
+/** The path's lstat, or why it is not a regular file to open. */
+function regularFile(file: string): { first: fs.BigIntStats; refused: string } {
+  const first = fs.lstatSync(file, { bigint: true });
+  if (first.isSymbolicLink()) return { first, refused: 'it is a symbolic link' };
+  if (!first.isFile()) return { first, refused: 'it is not a regular file' };
+  return { first, refused: '' };
 }
 
 /**
- * Reads a file through one descriptor, hashing it, then proves the path still names that same
- * regular file, unmodified (same dev/ino/size/mtime before and after the read, and as lstat sees
- * the path now). `keep` holds the bytes for a caller that verifies a signature over them. Throws ENOENT.
+ * Hashes a file through one descriptor, then proves the path still names that same regular file,
+ * unmodified (same dev/ino/size/mtime before and after the read, and as lstat sees the path now):
+ * a file swapped or rewritten during the check is caught instead of trusted. Throws ENOENT.
  */
-async function readStable(file: string, keep: boolean): Promise<StableRead> {
-  const first = fs.lstatSync(file, { bigint: true });
-  if (first.isSymbolicLink()) return { sha256: '', changed: 'it is a symbolic link', bytes: Buffer.alloc(0) };
-  if (!first.isFile()) return { sha256: '', changed: 'it is not a regular file', bytes: Buffer.alloc(0) };
+export async function hashUnchanged(file: string): Promise<StableHash> {
+  const { first, refused } = regularFile(file);
+  if (refused) return { sha256: '', changed: refused };
   const fh = await fs.promises.open(file, fs.constants.O_RDONLY | NO_FOLLOW);
   try {
     const before = await fh.stat({ bigint: true });
     const hash = crypto.createHash('sha256');
-    const parts: Buffer[] = [];
-    const scratch = Buffer.allocUnsafe(1 << 20);
+    const buf = Buffer.allocUnsafe(1 << 20);
     let total = 0n;
     for (;;) {
-      const buf = keep ? Buffer.allocUnsafe(1 << 20) : scratch;
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
       hash.update(buf.subarray(0, bytesRead));
-      if (keep) parts.push(buf.subarray(0, bytesRead));
       total += BigInt(bytesRead);
     }
-    const after = await fh.stat({ bigint: true });
-    let changed = '';
-    if (before.dev !== first.dev || before.ino !== first.ino) changed = 'it was replaced by another file';
-    else if (after.size !== before.size || after.mtimeNs !== before.mtimeNs || after.size !== total) changed = 'it was modified';
-    else changed = changedSince(file, after);
-    return { sha256: hash.digest('hex'), changed, bytes: changed ? Buffer.alloc(0) : Buffer.concat(parts) };
+    return { sha256: hash.digest('hex'), changed: await movedDuringRead(file, fh, first, before, total) };
   } finally {
     await fh.close();
   }
 }
 
-/** The file's sha256, and whether the path still names the file hashed. Throws ENOENT. */
-export async function hashUnchanged(file: string): Promise<StableHash> {
-  const { sha256, changed } = await readStable(file, false);
-  return { sha256, changed };
-}
-
-/** The file's bytes and sha256, and whether the path still names the file read. Throws ENOENT. */
-export function readUnchanged(file: string): Promise<StableRead> {
-  return readStable(file, true);
+/**
+ * Reads a whole file through one descriptor into one buffer (for a signature verified over its bytes),
+ * with the same proof that the path still names the file read. Throws ENOENT.
+ */
+export async function readUnchanged(file: string): Promise<StableRead> {
+  const { first, refused } = regularFile(file);
+  if (refused) return { bytes: Buffer.alloc(0), changed: refused };
+  const fh = await fs.promises.open(file, fs.constants.O_RDONLY | NO_FOLLOW);
+  try {
+    const before = await fh.stat({ bigint: true });
+    // One byte more than the size: a file that grew while it was read is seen as modified.
+    const bytes = Buffer.allocUnsafe(Number(before.size) + 1);
+    let total = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(bytes, total, bytes.length - total, null);
+      if (bytesRead === 0 || total + bytesRead >= bytes.length) {
+        total += bytesRead;
+        break;
+      }
+      total += bytesRead;
+    }
+    const changed = await movedDuringRead(file, fh, first, before, BigInt(total));
+    return { bytes: changed ? Buffer.alloc(0) : bytes.subarray(0, total), changed };
+  } finally {
+    await fh.close();
+  }
 }

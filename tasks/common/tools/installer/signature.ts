@@ -6,9 +6,8 @@
 // release key, checked against that key as the task ships it.
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import { Bundle, MessageSignature, bundleFromJSON } from '@sigstore/bundle';
-import { HashAlgorithm, TrustedRoot } from '@sigstore/protobuf-specs';
-import { PolicyError, TrustMaterial, VerificationError, Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
+import type { Bundle, MessageSignature } from '@sigstore/bundle';
+import type { TrustMaterial, VerificationError } from '@sigstore/verify';
 import publicGood from '../../data/sigstore-public-good.json';
 import releaseKey from '../../data/cosign-release-key.json';
 import { UserError, errorMessage } from '../../platform/errors';
@@ -23,6 +22,22 @@ export const RELEASE_KEY_IDENTITY = 'cosign-release-key';
 /** A trusted_root.json is a few KiB; anything far larger is not one. */
 const TRUSTED_ROOT_LIMIT = 4 << 20;
 
+/** sigstore-js, loaded on first use: an install pinned by its checksum never pays for its start-up. */
+interface SigstoreLibs {
+  verify: typeof import('@sigstore/verify');
+  bundle: typeof import('@sigstore/bundle');
+  specs: typeof import('@sigstore/protobuf-specs');
+}
+let libs: Promise<SigstoreLibs> | undefined;
+function sigstore(): Promise<SigstoreLibs> {
+  libs ??= Promise.all([import('@sigstore/verify'), import('@sigstore/bundle'), import('@sigstore/protobuf-specs')]).then(([verify, bundle, specs]) => ({
+    verify,
+    bundle,
+    specs,
+  }));
+  return libs;
+}
+
 /** An identity or issuer in a message: long enough for a workflow identity URL. */
 function named(value: string): string {
   return quote(value, 300);
@@ -30,7 +45,9 @@ function named(value: string): string {
 
 /** The truth a release signature is checked against: a trusted root, and who must have signed. */
 export interface TrustPolicy {
-  root: TrustMaterial;
+  /** The trusted root's JSON, parsed into trust material on first use (`trustMaterial`). */
+  rootJson: unknown;
+  material?: TrustMaterial;
   /** How messages name the root: the shipped public-good root, or the trustedRoot file. */
   rootName: string;
   identity: string;
@@ -63,18 +80,21 @@ function trustedRootJson(file: string): unknown {
   }
 }
 
-/** The trust policy from the inputs; a trustedRoot file that is not a usable root is refused before any download. */
-export function trustPolicyFrom(trustedRootFile: string, identity: string, issuer: string): TrustPolicy {
-  const json = trustedRootJson(trustedRootFile);
-  const rootName = trustedRootFile ? `the trusted root '${quote(trustedRootFile, 200)}'` : 'the Sigstore public-good trusted root shipped with the task';
-  let root: TrustMaterial;
-  try {
-    const parsed = TrustedRoot.fromJSON(json);
-    if (parsed.certificateAuthorities.length === 0 || parsed.tlogs.length === 0) throw new Error('it lists no certificate authority or no transparency log');
-    root = toTrustMaterial(parsed);
-  } catch (err) {
-    throw new UserError(`Input 'trustedRoot': ${rootName} is not a usable Sigstore trusted root (${quote(errorMessage(err))}).`);
-  }
+/** The policy's trust material (certificates and keys parsed once); throws when the root is not usable. */
+async function trustMaterial(policy: TrustPolicy): Promise<TrustMaterial> {
+  if (policy.material) return policy.material;
+  const { verify, specs } = await sigstore();
+  const parsed = specs.TrustedRoot.fromJSON(policy.rootJson);
+  if (parsed.certificateAuthorities.length === 0 || parsed.tlogs.length === 0) throw new Error('it lists no certificate authority or no transparency log');
+  policy.material = verify.toTrustMaterial(parsed);
+  return policy.material;
+}
+
+/**
+ * The trust policy from the inputs. A trustedRoot file that is not a usable root is refused here,
+ * before any download; the shipped root is parsed when a signature is first verified.
+ */
+export async function trustPolicyFrom(trustedRootFile: string, identity: string, issuer: string): Promise<TrustPolicy> {
   for (const [name, value] of [
     ['certificateIdentity', identity],
     ['certificateOidcIssuer', issuer],
@@ -83,7 +103,16 @@ export function trustPolicyFrom(trustedRootFile: string, identity: string, issue
       throw new UserError(`Input '${name}' must be one identity of printable characters without spaces (at most 256), got '${quote(value)}'.`);
     }
   }
-  return { root, rootName, identity, issuer };
+  const rootName = trustedRootFile ? `the trusted root '${quote(trustedRootFile, 200)}'` : 'the Sigstore public-good trusted root shipped with the task';
+  const policy: TrustPolicy = { rootJson: trustedRootJson(trustedRootFile), rootName, identity, issuer };
+  if (trustedRootFile) {
+    try {
+      await trustMaterial(policy);
+    } catch (err) {
+      throw new UserError(`Input 'trustedRoot': ${rootName} is not a usable Sigstore trusted root (${quote(errorMessage(err))}).`);
+    }
+  }
+  return policy;
 }
 
 export type SignatureFormat = 'bundle' | 'release-key';
@@ -108,7 +137,7 @@ export function signatureFiles(version: string, asset: string, policy: TrustPoli
   return files;
 }
 
-function parseBundle(bytes: Buffer): Bundle {
+function parseBundle(bytes: Buffer, lib: SigstoreLibs): Bundle {
   let json: unknown;
   try {
     json = JSON.parse(bytes.toString('utf8'));
@@ -116,7 +145,7 @@ function parseBundle(bytes: Buffer): Bundle {
     throw new SignatureRefusal(`its Sigstore bundle is not JSON (${bytes.length} bytes)`);
   }
   try {
-    return bundleFromJSON(json);
+    return lib.bundle.bundleFromJSON(json);
   } catch (err) {
     throw new SignatureRefusal(`its Sigstore bundle is malformed (${quote(errorMessage(err))})`);
   }
@@ -129,7 +158,7 @@ function describeFailure(err: VerificationError, policy: TrustPolicy): string {
     case 'CERTIFICATE_ERROR':
       return `the bundle's certificate does not chain to a certificate authority of ${policy.rootName} valid when it was signed (${detail})`;
     case 'SIGNATURE_ERROR':
-      return "the bundle's signature does not match the downloaded binary";
+      return "the bundle's signature does not match the binary's bytes";
     case 'TIMESTAMP_ERROR':
       return `the bundle has no signed time to check its certificate at (${detail})`;
     case 'PUBLIC_KEY_ERROR':
@@ -140,8 +169,8 @@ function describeFailure(err: VerificationError, policy: TrustPolicy): string {
 }
 
 /** A bundle of a signature over a blob (not an attestation); throws SignatureRefusal otherwise. */
-function blobBundle(bytes: Buffer): { bundle: Bundle; signature: MessageSignature } {
-  const bundle = parseBundle(bytes);
+function blobBundle(bytes: Buffer, lib: SigstoreLibs): { bundle: Bundle; signature: MessageSignature } {
+  const bundle = parseBundle(bytes, lib);
   if (bundle.content.$case !== 'messageSignature') throw new SignatureRefusal('its Sigstore bundle holds an attestation, not a signature over the binary');
   return { bundle, signature: bundle.content.messageSignature };
 }
@@ -154,46 +183,67 @@ function detachedSignature(bytes: Buffer): Buffer {
 }
 
 /** Refuses a signature file that is not of its format's shape, before the binary is downloaded. */
-export function checkSignatureShape(format: SignatureFormat, bytes: Buffer): void {
-  if (format === 'bundle') blobBundle(bytes);
+export async function checkSignatureShape(format: SignatureFormat, bytes: Buffer): Promise<void> {
+  if (format === 'bundle') blobBundle(bytes, await sigstore());
   else detachedSignature(bytes);
 }
 
-/** Checks `artifact` (whose sha256 is `sha256`) against a bundle; returns the identity that signed it. */
-function verifyBundle(bytes: Buffer, artifact: Buffer, sha256: string, policy: TrustPolicy): string {
-  const { bundle, signature } = blobBundle(bytes);
+/**
+ * Checks `artifact` against a bundle; returns who signed it and the sha256 the bundle signs (which a
+ * verified signature over `artifact` proves is the artifact's). `sha256`, when the caller hashed the
+ * artifact already, is compared first: a binary other than the signed one is named as such.
+ */
+async function verifyBundle(bytes: Buffer, artifact: Buffer, sha256: string | undefined, policy: TrustPolicy): Promise<Verified> {
+  const lib = await sigstore();
+  const { verify } = lib;
+  const { bundle, signature } = blobBundle(bytes, lib);
   const digest = signature.messageDigest;
   const signed = Buffer.from(digest.digest).toString('hex');
-  if (digest.algorithm !== HashAlgorithm.SHA2_256 || signed !== sha256) {
+  if (digest.algorithm !== lib.specs.HashAlgorithm.SHA2_256 || (sha256 !== undefined && signed !== sha256)) {
     throw new SignatureRefusal(
       `its Sigstore bundle signs sha256 ${quote(signed, 64)}, but the downloaded binary has sha256 ${sha256} (the binary or its bundle was altered)`,
     );
   }
-  const verifier = new Verifier(policy.root, { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 });
+  const verifier = new verify.Verifier(await trustMaterial(policy), { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 });
   try {
-    const entity = toSignedEntity(bundle, artifact);
+    const entity = verify.toSignedEntity(bundle, artifact);
     verifier.verify(entity, { subjectAlternativeName: policy.identity, extensions: { issuer: policy.issuer } });
-    return policy.identity;
+    return { identity: policy.identity, sha256: signed };
   } catch (err) {
-    if (err instanceof PolicyError) {
-      const who = verifier.verify(toSignedEntity(bundle, artifact)).identity;
+    if (err instanceof verify.PolicyError) {
+      const who = verifier.verify(verify.toSignedEntity(bundle, artifact)).identity;
       throw new SignatureRefusal(
         `it is signed by '${named(who?.subjectAlternativeName ?? 'no identity')}' (issuer '${named(who?.extensions?.issuer ?? 'none')}'), not by '${named(policy.identity)}' (issuer '${named(policy.issuer)}')`,
       );
     }
-    if (err instanceof VerificationError) throw new SignatureRefusal(describeFailure(err, policy));
+    if (err instanceof verify.VerificationError) throw new SignatureRefusal(describeFailure(err, policy));
     throw new SignatureRefusal(`its Sigstore bundle cannot be verified (${quote(errorMessage(err))})`);
   }
 }
 
 /** Checks `artifact` against a detached signature (base64 DER ECDSA over sha256, as cosign sign-blob writes it) by cosign's release key. */
-function verifyReleaseKey(bytes: Buffer, artifact: Buffer): string {
+function verifyReleaseKey(bytes: Buffer, artifact: Buffer, sha256: string | undefined): Verified {
   const ok = crypto.verify('sha256', artifact, releaseKey.pem, detachedSignature(bytes));
   if (!ok) throw new SignatureRefusal("its signature is not a signature of the downloaded binary by cosign's release key");
-  return RELEASE_KEY_IDENTITY;
+  return { identity: RELEASE_KEY_IDENTITY, sha256: sha256 ?? crypto.createHash('sha256').update(artifact).digest('hex') };
 }
 
-/** Verifies a release signature over the binary's bytes; returns the identity for verifiedBy, or throws SignatureRefusal. */
-export function verifyReleaseSignature(format: SignatureFormat, signature: Buffer, artifact: Buffer, sha256: string, policy: TrustPolicy): string {
-  return format === 'bundle' ? verifyBundle(signature, artifact, sha256, policy) : verifyReleaseKey(signature, artifact);
+/** What a verified release signature proves: who signed, and the sha256 of the bytes it covers. */
+export interface Verified {
+  identity: string;
+  sha256: string;
+}
+
+/**
+ * Verifies a release signature over the binary's bytes (whose sha256 the caller may already know);
+ * returns the identity for verifiedBy and the binary's sha256, or throws SignatureRefusal.
+ */
+export function verifyReleaseSignature(
+  format: SignatureFormat,
+  signature: Buffer,
+  artifact: Buffer,
+  sha256: string | undefined,
+  policy: TrustPolicy,
+): Promise<Verified> {
+  return format === 'bundle' ? verifyBundle(signature, artifact, sha256, policy) : Promise.resolve().then(() => verifyReleaseKey(signature, artifact, sha256));
 }
