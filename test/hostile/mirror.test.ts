@@ -243,8 +243,31 @@ function cacheCase(name: string, write: (bin: string) => string): HostileCase {
   };
 }
 
+/** An entry of 9.9.9 admitted by its signature (the bundle of STUB kept beside it) whose binary was then swapped; no pin. */
+function signedCacheCase(): HostileCase {
+  return {
+    name: 'signed cache entry (bundle kept) whose binary was swapped for a command-printing one with a matching sidecar',
+    classes: ['cache', 'commands'],
+    exec: async () => {
+      await sign();
+      const a: Agent = agent();
+      const dir = path.join(a.tools, 'cosign', VERSION, 'x64');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'cosign'), LOUD, { mode: 0o755 });
+      fs.writeFileSync(path.join(dir, 'cosign.sha256'), `${sha256(LOUD)}\n`);
+      fs.writeFileSync(path.join(dir, 'cosign.sigstore.json'), signed!.stub);
+      fs.writeFileSync(`${dir}.complete`, '');
+      const s = await mirror({});
+      const removed = () => (fs.existsSync(dir) || fs.existsSync(`${dir}.complete`) ? `cache: the altered entry ${dir} is still in the tool cache` : undefined);
+      const fetched = () => (s.requests.length > 0 ? `cache: the mirror was asked for ${s.requests.map((r) => r.path).join(', ')}` : undefined);
+      return runInstaller(s.url, VERSION, { agent: a, inputs: { trustedRoot: signed!.root }, cleanup: [s], extra: [removed, fetched] });
+    },
+  };
+}
+
 function cacheCases(): HostileCase[] {
   return [
+    signedCacheCase(),
     cacheCase('tampered cached binary with a matching sidecar and marker', (bin) => {
       fs.writeFileSync(bin, STUB, { mode: 0o755 });
       return `${sha256(STUB)}\n`;

@@ -12,6 +12,10 @@ import { sha256 } from '../harness/mirror';
 import { ROOT, tempDir } from '../harness/paths';
 
 const LIB = path.join(ROOT, 'out', 'tasks', 'common', 'tools', 'install.js');
+const PROVEN_FILE = path.join(ROOT, 'out', 'tasks', 'common', 'tools', 'installer', 'proven-file.js');
+/** readUnchanged in the child, reported as the sha256 and length of the bytes it returned. */
+const READ = `const r = await require(${JSON.stringify(PROVEN_FILE)}).readUnchanged(path.join(dir, 'cosign'));
+  return { sha256: require('crypto').createHash('sha256').update(r.bytes).digest('hex'), length: r.bytes.length, changed: r.changed };`;
 
 /** Runs `body` (an async function body with `lib`, `fs`, `path` and `dir` in scope) in a child; returns what it returns. */
 function inChild<T>(dir: string, body: string): T {
@@ -119,6 +123,40 @@ describe('installer integrity helpers (unit)', function () {
         () => inChild(dir, `return lib.hashUnchanged(path.join(dir, 'absent'));`),
         (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
       );
+    });
+  });
+
+  describe('readUnchanged: the bytes read into one buffer (for a signature over them) are the file at the path', () => {
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 17, 9);
+    interface Read {
+      sha256: string;
+      length: number;
+      changed: string;
+    }
+
+    it('an untouched file: all its bytes, nothing changed', () => {
+      fs.writeFileSync(path.join(dir, 'cosign'), bytes);
+      assert.deepStrictEqual(inChild<Read>(dir, READ), { sha256: sha256(bytes), length: bytes.length, changed: '' });
+    });
+
+    it('a file that grows while it is read is caught, and no bytes are returned', () => {
+      fs.writeFileSync(path.join(dir, 'cosign'), bytes);
+      const got = inChild<Read>(dir, `${AFTER_FIRST_READ(`fs.appendFileSync(path.join(dir, 'cosign'), 'appended');`)}\n${READ}`);
+      assert.strictEqual(got.changed, 'it was modified');
+      assert.strictEqual(got.length, 0);
+    });
+
+    it('a file renamed over the path while it is read is caught', () => {
+      fs.writeFileSync(path.join(dir, 'cosign'), bytes);
+      fs.writeFileSync(path.join(dir, 'evil'), 'other bytes');
+      const got = inChild<Read>(dir, `${AFTER_FIRST_READ(`fs.renameSync(path.join(dir, 'evil'), path.join(dir, 'cosign'));`)}\n${READ}`);
+      assert.strictEqual(got.changed, 'it was replaced by another file');
+    });
+
+    it('a symbolic link at the path is refused', () => {
+      fs.writeFileSync(path.join(dir, 'real'), bytes);
+      fs.symlinkSync(path.join(dir, 'real'), path.join(dir, 'cosign'));
+      assert.deepStrictEqual(inChild<Read>(dir, READ), { sha256: sha256(Buffer.alloc(0)), length: 0, changed: 'it is a symbolic link' });
     });
   });
 });
