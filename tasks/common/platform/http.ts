@@ -34,8 +34,6 @@ export const BODY_LIMITS = {
   manifest: 4 * MiB,
   /** A registry token answer: a JWT of a few KiB. */
   token: 1 * MiB,
-  /** cosign_checksums.txt: about 5 KiB. */
-  checksums: 1 * MiB,
   /** A Sigstore bundle or a detached signature beside a cosign release asset: 3 to 10 KiB. */
   signature: 1 * MiB,
   /** A cosign binary: about 100 to 130 MB. */
