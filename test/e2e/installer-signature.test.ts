@@ -334,6 +334,19 @@ describe('CosignInstaller@1 end-to-end: the release signature, verified offline 
       assert.ok(!fs.existsSync(marker));
     });
 
+    it('an empty trustedRoot the agent hands over as the sources folder reads as the shipped public-good root', async () => {
+      const env = agentEnv();
+      const { marker } = await markingRelease(env, '3.3.4', (s) => sigstore.signBlob(s));
+      const sources = path.join(env.AGENT_WORKFOLDER, 's');
+      fs.mkdirSync(sources, { recursive: true });
+      const run = await runTask('CosignInstallerV1', {
+        inputs: { version: '3.3.4', downloadBaseUrl: mirror.url, trustedRoot: sources },
+        env: { ...env, BUILD_SOURCESDIRECTORY: sources },
+      });
+      assertRefused(run, env, '3.3.4', /of the Sigstore public-good trusted root shipped with the task valid when it was signed/);
+      assert.ok(!fs.existsSync(marker));
+    });
+
     it('a trustedRoot that does not exist fails in one line before any request', async () => {
       const env = agentEnv();
       const run = await install(env, '3.1.1', { trustedRoot: path.join(env.AGENT_WORKFOLDER, 'missing.json') });

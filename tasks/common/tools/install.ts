@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as toolLib from 'azure-pipelines-tool-lib/tool';
+import { agentVariable } from '../platform/agent';
 import { UserError, errorMessage } from '../platform/errors';
 import { requireHttpUrl } from '../platform/inputs';
 import { Logger, quote } from '../platform/output';
@@ -48,12 +49,14 @@ export const INSTALLER_SETTINGS = {
   timeoutSeconds: int(DEFAULT_TIMEOUT_SECONDS, 1, 7200),
 } as const satisfies SettingsTable;
 
-/** An empty filePath input arrives as the sources folder: that folder reads as "not given". */
+/** An empty filePath input arrives as the sources folder (or the default working folder): that folder reads as "not given". */
 function givenFile(value: string): string {
-  const sources = process.env['BUILD_SOURCESDIRECTORY'];
-  if (!value.trim()) return '';
-  if (sources && path.resolve(value) === path.resolve(sources)) return '';
-  return value.trim();
+  const file = value.trim();
+  if (!file) return '';
+  for (const folder of [agentVariable('BUILD_SOURCESDIRECTORY'), agentVariable('SYSTEM_DEFAULTWORKINGDIRECTORY')]) {
+    if (folder && path.resolve(file) === path.resolve(folder)) return '';
+  }
+  return file;
 }
 
 /** What to install, from the installer's inputs: the version and checksum in their grammar, the mirror an http(s) URL, a usable trust root. */
