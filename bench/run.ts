@@ -32,7 +32,9 @@ async function main(): Promise<void> {
   console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
   for (const t of table) console.log(line(t));
   const judged = rows.filter((r) => r.pass !== undefined);
-  console.log(`\n${judged.filter((r) => r.pass).length} of ${judged.length} figures with a target within it (${rows.length - judged.length} more without a target)`);
+  console.log(
+    `\n${judged.filter((r) => r.pass).length} of ${judged.length} figures with a target within it (${rows.length - judged.length} more without a target)`,
+  );
 }
 
 main().catch((err) => {

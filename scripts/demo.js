@@ -129,10 +129,13 @@ async function main() {
     const predicate = path.join(work, 'promotion.json');
     fs.writeFileSync(predicate, JSON.stringify({ promotedTo: 'staging', build: 1893 }));
 
-    // A local release mirror serving the cosign the tests use, with its real checksum.
+    // A local release mirror serving the cosign the tests use; the install pins its sha256 (the quickest
+    // verified path, so the attest job reaches the registry while GC runs, as in the incident).
     const mirror = await startMirror();
     cleanups.push(() => mirror.close());
-    mirror.addRelease('3.1.1', fs.readFileSync(tools.cosign3));
+    const cosignBinary = fs.readFileSync(tools.cosign3);
+    const cosignSha256 = require('crypto').createHash('sha256').update(cosignBinary).digest('hex');
+    mirror.addRelease('3.1.1', cosignBinary);
 
     const endpointId = 'digitalocean-demo';
     // The service connection and the run's timeline, as the agent hands them to a task.
@@ -167,7 +170,7 @@ async function main() {
       await new Promise((res) => setTimeout(res, 1500));
       say('AttestStaging', 'CosignInstaller@1 starts');
       const install = await runTask('CosignInstallerV1', {
-        inputs: { version: '3.1.1', downloadBaseUrl: mirror.url },
+        inputs: { version: '3.1.1', checksum: cosignSha256, downloadBaseUrl: mirror.url },
         env: agent,
         onLine: narrator('AttestStaging', /cosign|sha256|cache/i),
       });

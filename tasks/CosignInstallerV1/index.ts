@@ -6,7 +6,7 @@ import { runTask } from '../common/platform/task';
 import { INSTALLER_SETTINGS, installCosign, installRequestFrom } from '../common/tools/install';
 
 void runTask(async (signal) => {
-  const request = installRequestFrom(readSettings(INSTALLER_SETTINGS));
+  const request = await installRequestFrom(readSettings(INSTALLER_SETTINGS));
 
   const result = await installCosign(request, signal, logger);
   // First on PATH, even when another cosign is there: later steps run the one verified here.
@@ -16,6 +16,7 @@ void runTask(async (signal) => {
   setOutput('cosignVersion', result.version, { grammar: 'own' });
   setOutput('cosignSha256', result.sha256, { grammar: 'sha256Hex' });
   setOutput('cacheHit', result.cacheHit, { grammar: 'boolean' });
-  info(`cosign ${result.version} ready at ${result.cosignPath} (${result.cacheHit ? 'cache hit' : 'downloaded'}).`);
+  setOutput('verifiedBy', result.verifiedBy, { grammar: 'own' });
+  info(`cosign ${result.version} ready at ${result.cosignPath} (${result.cacheHit ? 'cache hit' : 'downloaded'}; verified by ${result.verifiedBy}).`);
   return { message: `cosign ${result.version} installed` };
 });

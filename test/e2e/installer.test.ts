@@ -1,12 +1,15 @@
 // End-to-end tests for CosignInstaller@1: the BUNDLED task (tasks/CosignInstallerV1/index.js)
 // runs as the agent runs it, against a release mirror on 127.0.0.1 that serves
-// the real cosign 3.1.1 binary from .tools/bin.
+// the real cosign 3.1.1 binary from .tools/bin, with a Sigstore bundle beside it signed by a
+// Sigstore of our own (test/harness/sigstore.ts; the trustedRoot input names its root). The
+// signature's own cases are in installer-signature.test.ts.
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Mirror, readOnce, sha256, startMirror } from '../harness/mirror';
 import { tempDir, tools } from '../harness/paths';
 import { TaskRun, agentEnv as newAgentEnv, describeRun, runTask } from '../harness/run-task';
+import { createTestSigstore } from '../harness/sigstore';
 import { selfSignedCert } from '../harness/tls';
 import { onlyOn } from '../helpers/skip';
 
@@ -64,23 +67,32 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
   let mirror: Mirror;
   let cosign: Buffer;
   let cosignSha: string;
+  let bundle: string;
+  /** The test Sigstore's trusted_root.json, given as the trustedRoot input. */
+  let trustedRoot = '';
 
   before(async function () {
     onlyOn(this, ['linux-x64'], 'the mirror serves the linux-amd64 cosign the tests provision');
     cosign = readOnce(tools.cosign3);
     cosignSha = sha256(cosign);
+    const sigstore = await createTestSigstore();
+    bundle = await sigstore.signBlob(cosign);
+    const rootDir = tempDir('installer-root');
+    trustedRoot = path.join(rootDir, 'trusted_root.json');
+    fs.writeFileSync(trustedRoot, sigstore.trustedRoot());
     mirror = await startMirror();
-    mirror.addRelease('3.1.1', cosign);
+    mirror.addRelease('3.1.1', cosign, { bundle });
   });
   after(async () => {
     await mirror?.close();
+    if (trustedRoot) fs.rmSync(path.dirname(trustedRoot), { recursive: true, force: true });
   });
   beforeEach(() => mirror?.reset());
   afterEach(cleanUp);
 
   function install(env: Record<string, string>, inputs: Record<string, string> = {}, extraEnv: Record<string, string> = {}): Promise<TaskRun> {
     return runTask('CosignInstallerV1', {
-      inputs: { version: '3.1.1', downloadBaseUrl: mirror.url, ...inputs },
+      inputs: { version: '3.1.1', downloadBaseUrl: mirror.url, trustedRoot, ...inputs },
       env: { ...env, ...extraEnv },
     });
   }
@@ -93,7 +105,8 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     assert.strictEqual(run.outputs['cosignVersion'], '3.1.1');
     assert.strictEqual(run.outputs['cosignSha256'], cosignSha);
     assert.strictEqual(run.outputs['cacheHit'], String(cacheHit));
-    for (const name of ['cosignPath', 'cosignVersion', 'cosignSha256', 'cacheHit']) {
+    assert.match(run.outputs['verifiedBy'] ?? '', /^(checksum|table|signature:keyless@projectsigstore\.iam\.gserviceaccount\.com)$/);
+    for (const name of ['cosignPath', 'cosignVersion', 'cosignSha256', 'cacheHit', 'verifiedBy']) {
       const set = run.commands.find((c) => c.command === 'task.setvariable' && c.properties['variable'] === name);
       assert.strictEqual(set?.properties['isOutput'], 'true', `${name} is an output variable`);
     }
@@ -105,12 +118,13 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     return cosignPath;
   }
 
-  /** The tool cache holds exactly one complete entry for 3.1.1 and nothing else (no staging folders). */
-  function assertCleanCache(env: Record<string, string>): void {
+  /** The tool cache holds exactly one complete entry for 3.1.1 and nothing else (no staging folders); `signed`: with its bundle kept. */
+  function assertCleanCache(env: Record<string, string>, signed = false): void {
     const cosignDir = path.join(env.AGENT_TOOLSDIRECTORY, 'cosign');
     assert.deepStrictEqual(entries(cosignDir), ['3.1.1']);
     assert.deepStrictEqual(entries(path.join(cosignDir, '3.1.1')), [ARCH, `${ARCH}.complete`]);
-    assert.deepStrictEqual(entries(path.join(cosignDir, '3.1.1', ARCH)), ['cosign', 'cosign-flags.json', 'cosign.sha256']);
+    const kept = signed ? ['cosign', 'cosign-flags.json', 'cosign.sha256', 'cosign.sigstore.json'] : ['cosign', 'cosign-flags.json', 'cosign.sha256'];
+    assert.deepStrictEqual(entries(path.join(cosignDir, '3.1.1', ARCH)), kept);
     assert.strictEqual(sha256File(path.join(cosignDir, '3.1.1', ARCH, 'cosign')), cosignSha);
     assert.deepStrictEqual(entries(env.AGENT_TEMPDIRECTORY), [], 'no download leftovers in the agent temp folder');
   }
@@ -140,6 +154,8 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     assertCleanCache(env);
     assert.strictEqual(mirror.count(`/v3.1.1/${ASSET}`), 1, 'one binary download');
     assert.strictEqual(mirror.count('cosign_checksums.txt'), 0, 'a pinned install does not read the release checksums');
+    assert.strictEqual(mirror.count('.sigstore.json'), 0, 'nor its signature');
+    assert.strictEqual(run.outputs['verifiedBy'], 'checksum');
   });
 
   it('hits the cache on the second run without downloading, re-verifying the sha', async () => {
@@ -164,9 +180,12 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
       const run = await install(env, { checksum: cosignSha });
       assertFailedOneLine(run, new RegExp(`Checksum mismatch .* got sha256 ${sha256(tampered)}, expected ${cosignSha} from the 'checksum' input`));
       assertNothingCached(env);
-      // The release checksums agree with the pin, so the unpinned path refuses it too.
+      // The bundle signs the published binary, so the unpinned path refuses it too.
       const run2 = await install(env);
-      assertFailedOneLine(run2, new RegExp(`Checksum mismatch .* expected ${cosignSha} from the release checksums`));
+      assertFailedOneLine(
+        run2,
+        new RegExp(`bundle signs sha256 ${cosignSha}, but the downloaded binary has sha256 ${sha256(tampered)} .*Nothing was cached or run`),
+      );
       assertNothingCached(env);
     } finally {
       mirror.tamper(`/v3.1.1/${ASSET}`, cosign);
@@ -187,17 +206,6 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     // The next run downloads a verified copy again.
     assertInstalled(await install(env, { checksum: cosignSha }), env, false);
     assertCleanCache(env);
-  });
-
-  it('fails when the cached binary was replaced by another file, with no pin (checked against the release checksums read again)', async () => {
-    const env = agentEnv();
-    const cosignPath = assertInstalled(await install(env), env, false);
-    fs.writeFileSync(cosignPath, '#!/bin/sh\necho evil\n');
-    mirror.reset();
-    const run = await install(env);
-    assertFailedOneLine(run, /tool cache was altered/);
-    assert.strictEqual(mirror.count('/v3.1.1/cosign_checksums.txt'), 1, 'the expected digest comes from outside the cache');
-    assertNothingCached(env);
   });
 
   it('fails on a wrong checksum input and caches nothing', async () => {
@@ -241,7 +249,10 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     mirror.holdUntil(`/v3.1.1/${ASSET}`, 2);
     const runs = await Promise.all([install(env, { checksum: cosignSha }), install(env2)]);
     for (const run of runs) assertInstalled(run, env, false);
-    assertCleanCache(env2);
+    assert.deepStrictEqual(
+      runs.map((r) => r.outputs['verifiedBy']),
+      ['checksum', 'signature:keyless@projectsigstore.iam.gserviceaccount.com'],
+    );
     assert.strictEqual(runs[0].outputs['cosignSha256'], runs[1].outputs['cosignSha256']);
     assert.strictEqual(runs[0].outputs['cosignPath'], runs[1].outputs['cosignPath']);
     assert.strictEqual(mirror.count(`/v3.1.1/${ASSET}`), 2);
@@ -250,7 +261,9 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
       1,
       'exactly one run lost the race to publish',
     );
-    assertCleanCache(env);
+    // Whichever won: one complete entry (the signed one keeps its bundle).
+    const kept = entries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', '3.1.1', ARCH));
+    assertCleanCache(env, kept.includes('cosign.sigstore.json'));
   });
 
   for (const version of ['v3.1.1', '3.1.1']) {
@@ -263,51 +276,6 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     });
   }
 
-  it('reads cosign_checksums.txt for a version outside the table and warns with the digest to pin', async () => {
-    const env = agentEnv();
-    const run = await install(env);
-    assertInstalled(run, env, false);
-    assert.strictEqual(mirror.count('/v3.1.1/cosign_checksums.txt'), 1);
-    assert.ok(
-      run.warnings.some((w) => w.includes(`checksum: ${cosignSha}`)),
-      describeRun(run),
-    );
-    assert.ok(run.stdout.includes(`trusting sha256 ${cosignSha} from ${mirror.url}/v3.1.1/cosign_checksums.txt`), describeRun(run));
-    // The mirror's file also lists other assets: nothing of it is printed but the one digest matched.
-    for (const other of ['0'.repeat(64), 'f'.repeat(64), 'cosign-darwin-arm64', 'amd64.deb']) {
-      assert.ok(!run.stdout.includes(other) && !run.stderr.includes(other), `${other} not printed`);
-    }
-  });
-
-  it('fails clearly when the mirror has no cosign_checksums.txt and nothing pins the version', async () => {
-    const m = await startMirror();
-    try {
-      m.addRelease('3.1.1', cosign, { checksums: false });
-      const env = agentEnv();
-      const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url }, env });
-      assertFailedOneLine(run, /not in the task's checksum table.*cosign_checksums\.txt.*set 'checksum'/);
-      assert.ok(run.errors[0].includes('404'), run.errors[0]);
-      assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 0, 'no binary downloaded without a checksum');
-      assertNothingCached(env);
-    } finally {
-      await m.close();
-    }
-  });
-
-  it('fails when cosign_checksums.txt does not list this platform', async () => {
-    const m = await startMirror();
-    try {
-      m.addRelease('3.1.1', cosign, { checksumsText: `${cosignSha}  cosign-darwin-arm64\n` });
-      const env = agentEnv();
-      const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url }, env });
-      assertFailedOneLine(run, /lists no checksum for cosign-linux-amd64/);
-      assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 0);
-      assertNothingCached(env);
-    } finally {
-      await m.close();
-    }
-  });
-
   it(`enforces the checksum table: default ${DEFAULT_VERSION} served with other bytes fails`, async () => {
     const m = await startMirror();
     try {
@@ -318,6 +286,7 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
       assertFailedOneLine(run, /Checksum mismatch .* expected c956e5dfcac53d52bcf058360d579472f0c1d2d9b69f55209e256fe7783f4c74 from the task's checksum table/);
       assert.strictEqual(m.count(`/v${DEFAULT_VERSION}/${ASSET}`), 1);
       assert.strictEqual(m.count('cosign_checksums.txt'), 0, 'the table is used, not the mirror checksums');
+      assert.strictEqual(m.count('.sigstore.json'), 0, 'nor a signature');
       assertNothingCached(env);
     } finally {
       await m.close();
@@ -349,51 +318,15 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
       assertNothingCached(env);
     });
 
-    it('version outside the table, no pin: cosign_checksums.txt is read again and other bytes with a matching sidecar fail', async () => {
-      const env = agentEnv();
-      const marker = path.join(env.AGENT_WORKFOLDER, 'ran');
-      seedCache(env, '3.1.1', markingScript(marker, 'v3.1.1'));
-      const run = await install(env);
-      assertFailedOneLine(run, /tool cache was altered/);
-      assert.ok(run.errors[0].includes(`expected ${cosignSha} from the release checksums`), run.errors[0]);
-      assert.strictEqual(mirror.count('/v3.1.1/cosign_checksums.txt'), 1, 'the release checksums were read again');
-      assert.strictEqual(mirror.count(`/v3.1.1/${ASSET}`), 0, 'no download');
-      assert.ok(!fs.existsSync(marker), 'never run');
-      assertNothingCached(env);
-    });
-
     it('the sidecar is never the expected value: the real binary with a wrong or missing sidecar is a verified hit', async () => {
       for (const sidecar of ['ab'.repeat(32), null]) {
         const env = agentEnv();
         seedCache(env, '3.1.1', cosign, sidecar);
         mirror.reset();
-        const run = await install(env);
+        const run = await install(env, { checksum: cosignSha });
         assertInstalled(run, env, true);
-        assert.strictEqual(mirror.count('/v3.1.1/cosign_checksums.txt'), 1, 'checked against the release checksums');
-        assert.strictEqual(mirror.count(`/v3.1.1/${ASSET}`), 0);
-        assert.ok(run.stdout.includes(`sha256 ${cosignSha} verified against the release checksums`), describeRun(run));
-        assert.ok(
-          run.warnings.some((w) => w.includes(`checksum: ${cosignSha}`)),
-          describeRun(run),
-        );
-      }
-    });
-
-    it('version outside the table, no pin, mirror without cosign_checksums.txt: fails clearly, runs nothing', async () => {
-      const m = await startMirror();
-      try {
-        const env = agentEnv();
-        const marker = path.join(env.AGENT_WORKFOLDER, 'ran');
-        seedCache(env, '3.1.1', markingScript(marker, 'v3.1.1'));
-        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url }, env });
-        assertFailedOneLine(
-          run,
-          /^The cached cosign 3\.1\.1 cannot be verified: cosign 3\.1\.1 is not in the task's checksum table, no 'checksum' input was given, and the release checksums could not be read \(.*HTTP 404.*\); set 'checksum'/,
-        );
-        assert.ok(!fs.existsSync(marker), 'never run');
-        assert.strictEqual(m.count(), 1, 'one read of cosign_checksums.txt, no download');
-      } finally {
-        await m.close();
+        assert.strictEqual(mirror.count(), 0, 'checked against the pin: no request');
+        assert.ok(run.stdout.includes(`sha256 ${cosignSha} verified against the 'checksum' input`), describeRun(run));
       }
     });
 
@@ -440,30 +373,30 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
       }
     });
 
-    it('one deadline for checksum file and binary: a slow cosign_checksums.txt, then a binary that never answers', async () => {
+    it('one deadline for signature and binary: a slow bundle, then a binary that never answers', async () => {
       const m = await startMirror();
       try {
-        m.addRelease('3.1.1', cosign);
-        m.holdUntil('/v3.1.1/cosign_checksums.txt', 99, 1500);
+        m.addRelease('3.1.1', cosign, { bundle });
+        m.holdUntil(`/v3.1.1/${ASSET}.sigstore.json`, 99, 1500);
         m.stall(`/v3.1.1/${ASSET}`);
         const env = agentEnv();
-        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url, timeoutSeconds: '3' }, env });
+        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url, trustedRoot, timeoutSeconds: '3' }, env });
         assertFailedOneLine(run, /^Could not download .*\/v3\.1\.1\/cosign-linux-amd64 within timeoutSeconds \(3s\)/);
         assert.ok(run.durationMs >= 3000 && run.durationMs < 6000, `ended after ${run.durationMs} ms (not 1.5 s + 3 s)`);
-        assert.strictEqual(m.count('/v3.1.1/cosign_checksums.txt'), 1);
+        assert.strictEqual(m.count(`/v3.1.1/${ASSET}.sigstore.json`), 1);
         assertNothingCached(env);
       } finally {
         await m.close();
       }
     });
 
-    it('a cosign_checksums.txt that never answers ends the task within timeoutSeconds', async () => {
+    it('a bundle that never answers ends the task within timeoutSeconds', async () => {
       const m = await startMirror();
       try {
-        m.stall('/v3.1.1/cosign_checksums.txt');
+        m.stall(`/v3.1.1/${ASSET}.sigstore.json`);
         const env = agentEnv();
-        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url, timeoutSeconds: '2' }, env });
-        assertFailedOneLine(run, /release checksums could not be read \(Could not download cosign_checksums\.txt within timeoutSeconds \(2s\)/);
+        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url, trustedRoot, timeoutSeconds: '2' }, env });
+        assertFailedOneLine(run, /^Could not download cosign-linux-amd64\.sigstore\.json within timeoutSeconds \(2s\)/);
         assert.ok(run.durationMs >= 2000 && run.durationMs < 5000, `ended after ${run.durationMs} ms`);
         assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 0);
         assertNothingCached(env);
@@ -474,52 +407,34 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
   });
 
   describe('the mirror is data: caps and shapes', () => {
-    it('a cosign_checksums.txt over its 1 MiB cap fails in one line, not retried, content not printed', async () => {
+    it('a bundle over its 1 MiB cap fails in one line, not retried, content not printed, no binary fetched', async () => {
       const m = await startMirror();
       try {
-        const filler = `${'e'.repeat(64)}  cosign-filler-line\n`.repeat(Math.ceil((1 << 20) / 84) + 10);
-        m.addRelease('3.1.1', cosign, { checksumsText: `${filler}${cosignSha}  ${ASSET}\n` });
+        m.addRelease('3.1.1', cosign, { bundle: `{"filler":"${'bundle-filler'.repeat(90_000)}"}` });
         const env = agentEnv();
-        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url }, env });
-        assertFailedOneLine(run, /release checksums could not be read \(Could not download cosign_checksums\.txt: the answer is larger than 1048576 bytes\)/);
-        assert.strictEqual(m.count('/v3.1.1/cosign_checksums.txt'), 1, 'a body over its cap is permanent');
+        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url, trustedRoot }, env });
+        assertFailedOneLine(run, /^Could not download cosign-linux-amd64\.sigstore\.json: the answer is larger than 1048576 bytes$/);
+        assert.strictEqual(m.count(`/v3.1.1/${ASSET}.sigstore.json`), 1, 'a body over its cap is permanent');
         assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 0);
-        assert.ok(!run.stdout.includes('cosign-filler-line'), 'content not printed');
+        assert.ok(!run.stdout.includes('bundle-filler'), 'content not printed');
         assertNothingCached(env);
       } finally {
         await m.close();
       }
     });
 
-    it('an HTML page instead of cosign_checksums.txt: its lines are ignored and never printed, no usable line fails clearly', async () => {
+    it('an HTML page instead of the bundle: refused before the binary is fetched, never printed', async () => {
       const m = await startMirror();
       try {
-        m.addRelease('3.1.1', cosign);
         const page = `<!DOCTYPE html>\n<html><body><h1>Sign in to continue</h1>\n<p>${cosignSha}  ${ASSET}</p>\n##vso[task.setvariable variable=injected]evil\n##vso[task.complete result=Succeeded;]done\n</body></html>\n`;
-        m.setFile('/v3.1.1/cosign_checksums.txt', page, 'text/html; charset=utf-8');
+        m.addRelease('3.1.1', cosign, { bundle: page });
         const env = agentEnv();
-        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url }, env });
-        assertFailedOneLine(
-          run,
-          /cosign_checksums\.txt lists no checksum for cosign-linux-amd64 \(no line '<64 hex digits> {2}cosign-linux-amd64' in \d+ bytes\); set the 'checksum' input/,
-        );
-        assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 0, 'no download without a usable digest');
-        for (const s of ['Sign in', 'injected', 'evil', '<p>', cosignSha]) assert.ok(!run.stdout.includes(s), `${s} not printed`);
+        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url, trustedRoot }, env });
+        assertFailedOneLine(run, /^cosign 3\.1\.1 was not installed: its Sigstore bundle is not JSON \(\d+ bytes\)\. Nothing was cached or run\./);
+        assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 0, 'no download without a usable signature');
+        for (const x of ['Sign in', 'injected', 'evil', '<p>', cosignSha]) assert.ok(!run.stdout.includes(x), `${x} not printed`);
         assert.ok(!run.commands.some((c) => c.properties['variable'] === 'injected'));
         assertNothingCached(env);
-      } finally {
-        await m.close();
-      }
-    });
-
-    it('a cosign_checksums.txt listing two digests for the asset is refused', async () => {
-      const m = await startMirror();
-      try {
-        m.addRelease('3.1.1', cosign, { checksumsText: `${cosignSha}  ${ASSET}\n${'a'.repeat(64)} *${ASSET}\n` });
-        const env = agentEnv();
-        const run = await runTask('CosignInstallerV1', { inputs: { version: '3.1.1', downloadBaseUrl: m.url }, env });
-        assertFailedOneLine(run, /lists 2 different checksums for cosign-linux-amd64/);
-        assert.strictEqual(m.count(`/v3.1.1/${ASSET}`), 0);
       } finally {
         await m.close();
       }
@@ -552,8 +467,8 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
       certDir = tls.dir;
       tlsMirror = await startMirror({ tls: { key: tls.key, cert: tls.cert } });
       plain = await startMirror();
-      tlsMirror.addRelease('3.1.1', cosign);
-      plain.addRelease('3.1.1', cosign);
+      tlsMirror.addRelease('3.1.1', cosign, { bundle });
+      plain.addRelease('3.1.1', cosign, { bundle });
       caEnv = { AGENT_CAINFO: tls.certFile };
     });
     after(async () => {
@@ -572,14 +487,18 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
       assert.ok(tlsMirror!.url.startsWith('https://'));
     });
 
-    for (const file of [ASSET, 'cosign_checksums.txt']) {
+    for (const file of [ASSET, `${ASSET}.sigstore.json`]) {
       it(`refuses a redirect of ${file} from https to http: one line naming the hop, not retried`, async () => {
         tlsMirror!.reset();
         plain!.reset();
         tlsMirror!.redirect(`/v3.1.1/${file}`, `${plain!.url}/v3.1.1/${file}`);
         try {
           const env = agentEnv();
-          const inputs: Record<string, string> = { version: '3.1.1', downloadBaseUrl: tlsMirror!.url, ...(file === ASSET ? { checksum: cosignSha } : {}) };
+          const inputs: Record<string, string> = {
+            version: '3.1.1',
+            downloadBaseUrl: tlsMirror!.url,
+            ...(file === ASSET ? { checksum: cosignSha } : { trustedRoot }),
+          };
           const run = await runTask('CosignInstallerV1', { inputs, env: { ...env, ...caEnv } });
           assertFailedOneLine(
             run,

@@ -14,6 +14,7 @@ import * as zlib from 'zlib';
 import { Mirror, readOnce, sha256, startMirror } from '../harness/mirror';
 import { ROOT, tools } from '../harness/paths';
 import { agentEnv, describeRun, runTask } from '../harness/run-task';
+import { createTestSigstore } from '../harness/sigstore';
 import { startEmulator } from '../harness/emulator';
 import { onlyOn } from '../helpers/skip';
 
@@ -286,7 +287,13 @@ describe('VSIX packaging', function () {
     }
     const installer = [...tasks.values()].find((t) => t.name === 'CosignInstaller');
     assert.ok(installer, 'CosignInstaller is in the VSIX');
-    assert.deepStrictEqual((installer.outputVariables ?? []).map((o) => o.name).sort(), ['cacheHit', 'cosignPath', 'cosignSha256', 'cosignVersion']);
+    assert.deepStrictEqual((installer.outputVariables ?? []).map((o) => o.name).sort(), [
+      'cacheHit',
+      'cosignPath',
+      'cosignSha256',
+      'cosignVersion',
+      'verifiedBy',
+    ]);
     const allowed = installer.restrictions?.settableVariables?.allowed;
     if (allowed) assert.ok(allows(allowed, 'PATH'), 'the installer may prepend PATH under its restrictions');
   });
@@ -437,10 +444,13 @@ describe('VSIX packaging', function () {
 
   describe('running the unpacked installer with no node_modules', () => {
     let mirror: Mirror;
+    let trustedRootJson = '';
     before(async function () {
       onlyOn(this, ['linux-x64'], 'the installer downloads the linux-amd64 cosign the tests provision');
       mirror = await startMirror();
-      mirror.addRelease('3.1.1', readOnce(tools.cosign3));
+      const sigstore = await createTestSigstore();
+      trustedRootJson = sigstore.trustedRoot();
+      mirror.addRelease('3.1.1', readOnce(tools.cosign3), { bundle: await sigstore.signBlob(readOnce(tools.cosign3)) });
     });
     after(async () => {
       await mirror?.close();
@@ -468,6 +478,36 @@ describe('VSIX packaging', function () {
         assert.strictEqual(run.outputs['cacheHit'], 'false');
         assert.ok(run.commands.some((c) => c.command === 'task.prependpath' && c.message === path.dirname(run.outputs['cosignPath'])));
         assert.strictEqual(mirror.count('/v3.1.1/cosign-linux-amd64'), 1);
+      } finally {
+        fs.rmSync(home, { recursive: true, force: true });
+      }
+    });
+
+    it('verifies a release signature from the copy: @sigstore/verify and the shipped trusted root are inside the one bundled file', async () => {
+      const home = fs.mkdtempSync(path.join(os.tmpdir(), 'cgg-vsix-sig-'));
+      try {
+        const copy = path.join(home, 'CosignInstallerV1');
+        fs.cpSync(path.join(unpacked, 'tasks', 'CosignInstallerV1'), copy, { recursive: true });
+        const root = path.join(home, 'trusted_root.json');
+        fs.writeFileSync(root, trustedRootJson);
+        const env = agentEnv(path.join(home, 'agent'));
+        mirror.reset();
+        const run = await runTask('CosignInstallerV1', {
+          entry: path.join(copy, 'index.js'),
+          inputs: { version: '3.1.1', downloadBaseUrl: mirror.url, trustedRoot: root },
+          env: { ...env, NODE_PATH: undefined },
+        });
+        assert.strictEqual(run.result, 'Succeeded', describeRun(run));
+        assert.strictEqual(run.outputs['verifiedBy'], 'signature:keyless@projectsigstore.iam.gserviceaccount.com');
+        assert.strictEqual(mirror.count('/v3.1.1/cosign-linux-amd64.sigstore.json'), 1);
+        // And the shipped public-good root (embedded in index.js) is loaded: our test CA is not in it.
+        const refused = await runTask('CosignInstallerV1', {
+          entry: path.join(copy, 'index.js'),
+          inputs: { version: '3.1.1', downloadBaseUrl: mirror.url },
+          env: { ...agentEnv(path.join(home, 'agent2')), NODE_PATH: undefined },
+        });
+        assert.strictEqual(refused.result, 'Failed', describeRun(refused));
+        assert.match(refused.errors[0], /certificate authority of the Sigstore public-good trusted root shipped with the task/);
       } finally {
         fs.rmSync(home, { recursive: true, force: true });
       }

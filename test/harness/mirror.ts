@@ -6,8 +6,9 @@ import { AddressInfo } from 'net';
 
 /**
  * A tiny static release mirror on 127.0.0.1, laid out like cosign's GitHub
- * releases: `/v<version>/cosign-<os>-<arch>[.exe]` and
- * `/v<version>/cosign_checksums.txt`. Tests use its hooks to serve tampered
+ * releases: `/v<version>/cosign-<os>-<arch>[.exe]`, `/v<version>/cosign_checksums.txt`,
+ * and the asset's signatures beside it (`<asset>.sigstore.json`, the keyless bundle of
+ * cosign 3.0.1 on; `<asset>.sig`, the release-key signature of 2.0.0 to 3.0.0). Tests use its hooks to serve tampered
  * bytes, hold downloads until several are in flight, redirect, stall or
  * trickle a path, serve over https, and count requests.
  */
@@ -42,6 +43,10 @@ export interface ReleaseOptions {
   checksums?: boolean;
   /** Lines of cosign_checksums.txt; default: the real digest of `binary` for `asset`. */
   checksumsText?: string;
+  /** A Sigstore bundle to publish as `<asset>.sigstore.json` (none by default). */
+  bundle?: string | Buffer;
+  /** A detached signature to publish as `<asset>.sig` (none by default). */
+  sig?: string | Buffer;
 }
 
 export function sha256(data: Buffer | string): string {
@@ -122,11 +127,23 @@ export class Mirror {
     } else {
       this.removeFile(`/v${version}/cosign_checksums.txt`);
     }
+    for (const [suffix, bytes] of [
+      ['.sigstore.json', options.bundle],
+      ['.sig', options.sig],
+    ] as const) {
+      if (bytes === undefined) this.removeFile(`/v${version}/${asset}${suffix}`);
+      else this.setFile(`/v${version}/${asset}${suffix}`, bytes);
+    }
   }
 
   /** Serves other bytes at a path than the ones published (a tampered mirror). */
   tamper(urlPath: string, bytes: Buffer | string): void {
     this.served.set(urlPath, Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes));
+  }
+
+  /** Serves the published bytes at `urlPath` again. */
+  untamper(urlPath: string): void {
+    this.served.delete(urlPath);
   }
 
   /**

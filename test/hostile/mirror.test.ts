@@ -1,12 +1,15 @@
 // Hostile surface 4: the download mirror CosignInstaller@1 fetches from (downloadBaseUrl:
-// /v<version>/cosign-linux-amd64 and /v<version>/cosign_checksums.txt), and the agent's tool cache.
-// Version 9.9.9 is outside the task's checksum table (the release checksums or the `checksum` input
-// decide); the cache cases use 3.0.6, which the table pins.
+// /v<version>/cosign-linux-amd64 and its Sigstore bundle /v<version>/cosign-linux-amd64.sigstore.json),
+// and the agent's tool cache. Version 9.9.9 is outside the task's checksum table (the release signature,
+// checked against a test Sigstore's trusted root given as trustedRoot, or the `checksum` input decide);
+// the cache cases use 3.0.6, which the table pins.
 import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 import { Agent, HEADER_INJECTION, agent, agentProxy, b64, inj, randomSecret } from './env';
 import { sha256 } from '../harness/mirror';
+import { tempDir } from '../harness/paths';
+import { createTestSigstore } from '../harness/sigstore';
 import { HostileCase, table } from './properties';
 import { runInstaller } from './runners';
 import {
@@ -30,24 +33,49 @@ const VERSION = '9.9.9';
 const ASSET = 'cosign-linux-amd64';
 /** A small executable standing in for the cosign release binary (`cosign version --json`). */
 const STUB = Buffer.from(`#!/bin/sh\necho '{"gitVersion":"v${VERSION}","gitCommit":"hostile"}'\n`);
-const checksums = (digest = sha256(STUB)) => `${'0'.repeat(64)}  cosign-darwin-arm64\n${digest}  ${ASSET}\n`;
+const stubSaying = (v: string) =>
+  Buffer.from(`#!/bin/sh\necho '{"gitVersion":"${v}"}'\necho '##vso[task.setvariable variable=pwned]1'\necho '##vso[task.uploadfile]/etc/passwd' >&2\n`);
+const LOUD = stubSaying(`v${VERSION}${inj(5).text}`);
 
-type Route = 'binary' | 'checksums' | 'other';
+/** The test Sigstore's trusted root (a file, given as trustedRoot) and its bundles of STUB and LOUD, made once. */
+interface Signed {
+  root: string;
+  stub: string;
+  loud: string;
+}
+let signed: Signed | undefined;
+let signing: Promise<Signed> | undefined;
+function sign(): Promise<Signed> {
+  signing ??= (async () => {
+    const sigstore = await createTestSigstore();
+    const root = path.join(tempDir('hostile-root'), 'trusted_root.json');
+    fs.writeFileSync(root, sigstore.trustedRoot());
+    signed = { root, stub: await sigstore.signBlob(STUB), loud: await sigstore.signBlob(LOUD) };
+    return signed;
+  })();
+  return signing;
+}
+after(() => {
+  if (signed) fs.rmSync(path.dirname(signed.root), { recursive: true, force: true });
+});
+
+type Route = 'binary' | 'bundle' | 'other';
 
 function routeOf(seen: SeenRequest): Route {
   const p = new URL(seen.path, 'http://x').pathname;
   if (p === `/v${VERSION}/${ASSET}`) return 'binary';
-  if (p === `/v${VERSION}/cosign_checksums.txt`) return 'checksums';
+  if (p === `/v${VERSION}/${ASSET}.sigstore.json`) return 'bundle';
   return 'other';
 }
 
 function polite(route: Route, res: http.ServerResponse): void {
   if (route === 'binary') return sendRaw(res, 200, 'application/octet-stream', STUB);
-  if (route === 'checksums') return sendRaw(res, 200, 'text/plain', checksums());
+  if (route === 'bundle') return sendRaw(res, 200, 'application/json', signed!.stub);
   sendRaw(res, 404, 'text/plain', 'Not Found');
 }
 
-function mirror(over: Partial<Record<Route, Handler>>, tls?: { key: string; cert: string }): Promise<Hostile> {
+async function mirror(over: Partial<Record<Route, Handler>>, tls?: { key: string; cert: string }): Promise<Hostile> {
+  await sign();
   return startHttp((req, res, seen) => {
     const route = routeOf(seen);
     const h = over[route];
@@ -59,7 +87,7 @@ function mirror(over: Partial<Record<Route, Handler>>, tls?: { key: string; cert
 interface MirrorOpts {
   result?: 'any' | 'Failed';
   idle?: boolean;
-  /** Pin the binary with the `checksum` input (no checksums file read). */
+  /** Pin the binary with the `checksum` input (no signature read). */
   pinned?: boolean;
   proxy?: 'forwarding' | 'closed';
 }
@@ -72,7 +100,7 @@ function mirrorCase(name: string, classes: HostileCase['classes'], over: Partial
     exec: async () => {
       const s = await mirror(over);
       const p = opts.proxy ? await agentProxy(opts.proxy) : undefined;
-      const inputs = opts.pinned ? { checksum: sha256(STUB) } : undefined;
+      const inputs: Record<string, string> = opts.pinned ? { checksum: sha256(STUB) } : { trustedRoot: signed!.root };
       return runInstaller(s.url, VERSION, { inputs, env: p?.env, secrets: p?.secrets, result: opts.result, cleanup: [s, ...(p?.proxy ? [p.proxy] : [])] });
     },
   };
@@ -84,33 +112,29 @@ const text =
     sendRaw(r, status, type, body);
 
 function commandCases(): HostileCase[] {
-  const stubSaying = (v: string) =>
-    Buffer.from(`#!/bin/sh\necho '{"gitVersion":"${v}"}'\necho '##vso[task.setvariable variable=pwned]1'\necho '##vso[task.uploadfile]/etc/passwd' >&2\n`);
-  const loud = stubSaying(`v${VERSION}${inj(5).text}`);
   return [
     mirrorCase(
-      'checksum file with command lines around the real entry',
+      'bundle with command lines around its JSON',
       ['commands'],
-      {
-        checksums: text(`##vso[task.setvariable variable=pwned]1\n${'1'.repeat(64)}  ${ASSET}${inj(1).text}\r\n${checksums()}${inj(2).text}\n`),
-      },
+      { bundle: (_q, r) => sendRaw(r, 200, 'application/json', `##vso[task.setvariable variable=pwned]1\n${signed!.stub}${inj(1).text}\r\n${inj(2).text}\n`) },
       { result: 'any' },
     ),
-    mirrorCase(`checksum file whose only asset entry carries a command ${inj(5).label}`, ['commands'], {
-      checksums: text(`${sha256(STUB)}  ${ASSET}${inj(5).text}\n`),
+    mirrorCase(`bundle JSON whose fields carry commands ${inj(5).label}`, ['commands'], {
+      bundle: (_q, r) =>
+        sendJson(r, 200, { mediaType: `application/vnd.dev.sigstore.bundle.v0.3+json${inj(5).text}`, verificationMaterial: { x: inj(3).text } }),
     }),
-    mirrorCase('checksum file 500 whose body is commands', ['commands'], {
-      checksums: text(`##vso[task.setvariable variable=pwned]1\n##vso[task.uploadfile]/etc/passwd\n`, 500),
+    mirrorCase('bundle 500 whose body is commands', ['commands'], {
+      bundle: text(`##vso[task.setvariable variable=pwned]1\n##vso[task.uploadfile]/etc/passwd\n`, 500),
     }),
-    mirrorCase('checksum file 404 with a Content-Type carrying a command', ['commands', 'content-type'], {
-      checksums: text('Not Found', 404, `text/plain; x=${HEADER_INJECTION}`),
+    mirrorCase('bundle 404 with a Content-Type carrying a command', ['commands', 'content-type'], {
+      bundle: text('Not Found', 404, `text/plain; x=${HEADER_INJECTION}`),
     }),
     mirrorCase(
-      'downloaded binary prints commands when asked its version',
+      'downloaded (signed) binary prints commands when asked its version',
       ['commands'],
       {
-        binary: (_q, r) => sendRaw(r, 200, 'application/octet-stream', loud),
-        checksums: text(checksums(sha256(loud))),
+        binary: (_q, r) => sendRaw(r, 200, 'application/octet-stream', LOUD),
+        bundle: (_q, r) => sendRaw(r, 200, 'application/json', signed!.loud),
       },
       { result: 'any' },
     ),
@@ -126,7 +150,7 @@ function secretCases(): HostileCase[] {
       classes: ['secrets'],
       exec: async () => {
         const echo: Handler = (_q, r, seen) => sendRaw(r, 401, 'text/plain', `bad credentials ${String(seen.headers['authorization'] ?? '')}`);
-        const s = await mirror({ binary: echo, checksums: echo, other: echo });
+        const s = await mirror({ binary: echo, bundle: echo, other: echo });
         const password = randomSecret('mirror-pw-');
         const base = `http://mirroruser:${password}@${s.host}`;
         return runInstaller(base, VERSION, { secrets: [password, b64(`mirroruser:${password}`)], cleanup: [s] });
@@ -137,7 +161,7 @@ function secretCases(): HostileCase[] {
 
 function sizeTimeCases(): HostileCase[] {
   return [
-    mirrorCase('64 MiB checksum file', ['size'], { checksums: (_q, r) => sendHuge(r, 200, 'text/plain', `${'0'.repeat(64)}  x\n`) }),
+    mirrorCase('64 MiB bundle', ['size'], { bundle: (_q, r) => sendHuge(r, 200, 'application/json', `{"x":"${'0'.repeat(64)}"}\n`) }),
     mirrorCase('endless binary', ['size', 'time'], { binary: (_q, r) => sendEndless(r, 200, 'application/octet-stream', '') }, { pinned: true, idle: true }),
     mirrorCase(
       'binary trickles 1 byte a second',
@@ -145,7 +169,7 @@ function sizeTimeCases(): HostileCase[] {
       { binary: (_q, r) => sendTrickle(r, 200, 'application/octet-stream', STUB.toString()) },
       { pinned: true, idle: true },
     ),
-    mirrorCase('checksum file trickles 1 byte a second', ['time'], { checksums: (_q, r) => sendTrickle(r, 200, 'text/plain', checksums()) }, { idle: true }),
+    mirrorCase('bundle trickles 1 byte a second', ['time'], { bundle: (_q, r) => sendTrickle(r, 200, 'application/json', signed!.stub) }, { idle: true }),
     mirrorCase(
       'binary headers, then nothing',
       ['time'],
@@ -158,8 +182,8 @@ function sizeTimeCases(): HostileCase[] {
 
 function contentTypeCases(): HostileCase[] {
   return [
-    mirrorCase('checksum file as a text/html page', ['content-type'], { checksums: text(htmlPage(200, 'GitHub'), 200, 'text/html') }),
-    mirrorCase('checksum file 404 text/html page', ['content-type'], { checksums: text(htmlPage(404, 'Not Found'), 404, 'text/html') }),
+    mirrorCase('bundle as a text/html page', ['content-type'], { bundle: text(htmlPage(200, 'GitHub'), 200, 'text/html') }),
+    mirrorCase('bundle 404 text/html page', ['content-type'], { bundle: text(htmlPage(404, 'Not Found'), 404, 'text/html') }),
     mirrorCase('binary is a text/html page', ['content-type'], { binary: text(htmlPage(200, 'Download'), 200, 'text/html') }, { pinned: true }),
     mirrorCase('binary is JSON error with 200', ['content-type'], { binary: (_q, r) => sendJson(r, 200, { message: 'rate limited' }) }, { pinned: true }),
   ];
@@ -190,7 +214,7 @@ function downgradeCase(): HostileCase {
 function redirectCases(): HostileCase[] {
   return [
     mirrorCase('binary redirect loop', ['redirects'], { binary: (_q, r, seen) => sendRedirectLoop(r, seen) }, { pinned: true }),
-    mirrorCase('checksum file redirect loop', ['redirects'], { checksums: (_q, r, seen) => sendRedirectLoop(r, seen) }),
+    mirrorCase('bundle redirect loop', ['redirects'], { bundle: (_q, r, seen) => sendRedirectLoop(r, seen) }),
     downgradeCase(),
   ];
 }
@@ -214,8 +238,31 @@ function cacheCase(name: string, write: (bin: string) => string): HostileCase {
   };
 }
 
+/** An entry of 9.9.9 admitted by its signature (the bundle of STUB kept beside it) whose binary was then swapped; no pin. */
+function signedCacheCase(): HostileCase {
+  return {
+    name: 'signed cache entry (bundle kept) whose binary was swapped for a command-printing one with a matching sidecar',
+    classes: ['cache', 'commands'],
+    exec: async () => {
+      await sign();
+      const a: Agent = agent();
+      const dir = path.join(a.tools, 'cosign', VERSION, 'x64');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'cosign'), LOUD, { mode: 0o755 });
+      fs.writeFileSync(path.join(dir, 'cosign.sha256'), `${sha256(LOUD)}\n`);
+      fs.writeFileSync(path.join(dir, 'cosign.sigstore.json'), signed!.stub);
+      fs.writeFileSync(`${dir}.complete`, '');
+      const s = await mirror({});
+      const removed = () => (fs.existsSync(dir) || fs.existsSync(`${dir}.complete`) ? `cache: the altered entry ${dir} is still in the tool cache` : undefined);
+      const fetched = () => (s.requests.length > 0 ? `cache: the mirror was asked for ${s.requests.map((r) => r.path).join(', ')}` : undefined);
+      return runInstaller(s.url, VERSION, { agent: a, inputs: { trustedRoot: signed!.root }, cleanup: [s], extra: [removed, fetched] });
+    },
+  };
+}
+
 function cacheCases(): HostileCase[] {
   return [
+    signedCacheCase(),
     cacheCase('tampered cached binary with a matching sidecar and marker', (bin) => {
       fs.writeFileSync(bin, STUB, { mode: 0o755 });
       return `${sha256(STUB)}\n`;

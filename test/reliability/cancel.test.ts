@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Emulator, startEmulator } from '../harness/emulator';
 import { KeyPair, generateKeyPair, writePredicate } from '../harness/keys';
-import { Mirror, readOnce, startMirror } from '../harness/mirror';
+import { Mirror, readOnce, sha256, startMirror } from '../harness/mirror';
 import { tempDir, tools } from '../harness/paths';
 import { offlineAttestInputs } from '../harness/pipeline-env';
 import { RealRegistry, pushTinyImage, startRegistry } from '../harness/registry';
@@ -261,12 +261,13 @@ describe('reliability: cancellation mid-wait and mid-cosign (SIGINT, then SIGTER
     mirror = await startMirror();
     const dir = tempDir('rel-fake-cosign');
     const pidFile = path.join(dir, 'pids');
-    // A "release" whose binary is a script that hangs; the mirror publishes its real sha256.
-    mirror.addRelease('9.9.9', Buffer.from(`#!/bin/sh\necho $$ >> "${pidFile}"\nsleep 30 & echo $! >> "${pidFile}"\nwait\n`));
+    // A "release" whose binary is a script that hangs, pinned by its real sha256.
+    const hanging = Buffer.from(`#!/bin/sh\necho $$ >> "${pidFile}"\nsleep 30 & echo $! >> "${pidFile}"\nwait\n`);
+    mirror.addRelease('9.9.9', hanging);
     const agent = agentEnv();
     const c = await runAndCancel(
       INSTALLER_TASK,
-      { inputs: { version: '9.9.9', downloadBaseUrl: mirror.url }, env: agent, timeoutMs: 40_000 },
+      { inputs: { version: '9.9.9', checksum: sha256(hanging), downloadBaseUrl: mirror.url }, env: agent, timeoutMs: 40_000 },
       (l) => /^sha256 [0-9a-f]{64} matches/.test(l),
       () => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim().split('\n').length >= 2,
     );
@@ -296,7 +297,7 @@ describe('reliability: cancellation mid-wait and mid-cosign (SIGINT, then SIGTER
     const agent = agentEnv();
     const c = await runAndCancel(
       INSTALLER_TASK,
-      { inputs: { version: '3.1.1', downloadBaseUrl: mirror.url }, env: agent, timeoutMs: 30_000 },
+      { inputs: { version: '3.1.1', checksum: sha256(readOnce(tools.cosign3)), downloadBaseUrl: mirror.url }, env: agent, timeoutMs: 30_000 },
       (l) => /^Downloading /.test(l),
       () => mirror!.count('/cosign-linux-amd64') > 0,
     );

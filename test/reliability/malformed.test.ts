@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Emulator, startEmulator } from '../harness/emulator';
 import { generateKeyPair, KeyPair, writePredicate } from '../harness/keys';
-import { Mirror, readOnce, startMirror } from '../harness/mirror';
+import { Mirror, readOnce, sha256, startMirror } from '../harness/mirror';
 import { tools } from '../harness/paths';
 import { offlineAttestInputs } from '../harness/pipeline-env';
 import { count } from '../harness/secrets';
@@ -104,6 +104,20 @@ const ROWS: Row[] = [
   { task: INSTALLER_TASK, what: 'checksum 64 non-hex characters', inputs: { checksum: 'z'.repeat(64) }, names: "'checksum'" },
   { task: INSTALLER_TASK, what: 'downloadBaseUrl not a URL', inputs: { downloadBaseUrl: 'not a url' }, names: "'downloadBaseUrl'" },
   { task: INSTALLER_TASK, what: 'downloadBaseUrl file://', inputs: { downloadBaseUrl: 'file:///tmp/mirror' }, names: "'downloadBaseUrl'" },
+  { task: INSTALLER_TASK, what: 'trustedRoot a file that does not exist', inputs: { trustedRoot: '/nonexistent/trusted_root.json' }, names: "'trustedRoot'" },
+  { task: INSTALLER_TASK, what: 'trustedRoot a folder', inputs: { trustedRoot: '/tmp' }, names: "'trustedRoot'" },
+  {
+    task: INSTALLER_TASK,
+    what: 'certificateIdentity with a space',
+    inputs: { certificateIdentity: 'keyless @projectsigstore' },
+    names: "'certificateIdentity'",
+  },
+  {
+    task: INSTALLER_TASK,
+    what: 'certificateOidcIssuer multi-line garbage',
+    inputs: { certificateOidcIssuer: `https://accounts.google.com\n${GARBAGE}` },
+    names: "'certificateOidcIssuer'",
+  },
 
   // ---- Cosign@1
   { task: COSIGN_TASK, what: 'command unknown pickList value', inputs: { command: 'publish' }, names: "'command'" },
@@ -209,7 +223,8 @@ describe('reliability: malformed inputs (bundled tasks; no request, no child pro
           env: { ...env, ...doEnv(emu), ...timelineEnv(emu) },
         };
       case INSTALLER_TASK:
-        return { inputs: { version: '3.1.1', downloadBaseUrl: mirror.url }, env };
+        // Pinned: the valid base installs from the mirror without a release signature.
+        return { inputs: { version: '3.1.1', checksum: sha256(readOnce(tools.cosign3)), downloadBaseUrl: mirror.url }, env };
       default:
         return {
           inputs: offlineAttestInputs(

@@ -203,10 +203,10 @@ describe('unit: the HTTP client', () => {
     });
     const noFollow = await request({ method: 'GET', url, kind: 'apiJson', headers: { Authorization: 'Bearer secret-token' } });
     assert.strictEqual(noFollow.status, 302);
-    const followed = await request({ method: 'GET', url, kind: 'checksums', maxRedirects: 5, headers: { Authorization: 'Bearer secret-token' } });
+    const followed = await request({ method: 'GET', url, kind: 'signature', maxRedirects: 5, headers: { Authorization: 'Bearer secret-token' } });
     assert.strictEqual(followed.status, 200);
     assert.strictEqual(seenAuth, undefined, 'the Authorization header must not cross to another host');
-    const { err } = await failure(request({ method: 'GET', url: `${url}/loop`, kind: 'checksums', maxRedirects: 5 }));
+    const { err } = await failure(request({ method: 'GET', url: `${url}/loop`, kind: 'signature', maxRedirects: 5 }));
     assert.ok(err instanceof HttpFailure && err.reason === 'redirect', String(err));
     assert.strictEqual(classifyHttpFailure(err).kind, 'permanent');
   });

@@ -1,5 +1,5 @@
-// Unit tests for the installer's integrity helpers (tasks/common/tools/install.ts): checksumsFor, which reads
-// only `<64 hex>  <name>` lines of cosign_checksums.txt, and hashUnchanged, which hashes a file through
+// Unit tests for the installer's integrity helpers (tasks/common/tools/installer/proven-file.ts, through
+// tasks/common/tools/install.ts): hashUnchanged, which hashes a file through
 // one descriptor and catches a file swapped, rewritten or linked while it was checked. Each case runs in
 // a child process: loading the library loads task-lib and the output layer, which must not touch
 // mocha's own process. A concurrent swap is made deterministic by wrapping FileHandle.read in the child
@@ -12,6 +12,10 @@ import { sha256 } from '../harness/mirror';
 import { ROOT, tempDir } from '../harness/paths';
 
 const LIB = path.join(ROOT, 'out', 'tasks', 'common', 'tools', 'install.js');
+const PROVEN_FILE = path.join(ROOT, 'out', 'tasks', 'common', 'tools', 'installer', 'proven-file.js');
+/** readUnchanged in the child, reported as the sha256 and length of the bytes it returned. */
+const READ = `const r = await require(${JSON.stringify(PROVEN_FILE)}).readUnchanged(path.join(dir, 'cosign'));
+  return { sha256: require('crypto').createHash('sha256').update(r.bytes).digest('hex'), length: r.bytes.length, changed: r.changed };`;
 
 /** Runs `body` (an async function body with `lib`, `fs`, `path` and `dir` in scope) in a child; returns what it returns. */
 function inChild<T>(dir: string, body: string): T {
@@ -58,36 +62,6 @@ describe('installer integrity helpers (unit)', function () {
     dir = tempDir('unit-install');
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  describe('checksumsFor: only `<64 hex>  <name>` lines count', () => {
-    const hex = (c: string) => c.repeat(64);
-    const cases: { name: string; text: string; want: string[] }[] = [
-      {
-        name: 'sha256sum format among other assets',
-        text: `${hex('0')}  cosign-darwin-arm64\n${hex('1')}  cosign-linux-amd64\n${hex('2')}  cosign_3.1.1_amd64.deb\n`,
-        want: [hex('1')],
-      },
-      { name: 'binary-mode *name, upper-case hex, CRLF', text: `${hex('A')} *cosign-linux-amd64\r\n`, want: [hex('a')] },
-      { name: 'an HTML page quoting a valid line inside markup', text: `<html><body>\n<p>${hex('1')}  cosign-linux-amd64</p>\n</body></html>\n`, want: [] },
-      { name: 'a name that only starts with the asset', text: `${hex('1')}  cosign-linux-amd64.sig\n${hex('2')}  cosign-linux-amd64-keyless.pem\n`, want: [] },
-      {
-        name: 'a short digest and a digest with trailing words',
-        text: `${'1'.repeat(63)}  cosign-linux-amd64\n${hex('2')}  cosign-linux-amd64 extra\n`,
-        want: [],
-      },
-      { name: 'a repeated line counts once', text: `${hex('3')}  cosign-linux-amd64\n${hex('3')}  cosign-linux-amd64\n`, want: [hex('3')] },
-      {
-        name: 'two different digests are both reported (the caller refuses them)',
-        text: `${hex('3')}  cosign-linux-amd64\n${hex('4')}  cosign-linux-amd64\n`,
-        want: [hex('3'), hex('4')],
-      },
-      { name: 'an empty file', text: '', want: [] },
-    ];
-    it('parses each case as specified', () => {
-      const got = inChild<string[][]>(dir, `return ${JSON.stringify(cases.map((c) => c.text))}.map((t) => lib.checksumsFor(t, 'cosign-linux-amd64'));`);
-      cases.forEach((c, i) => assert.deepStrictEqual(got[i], c.want, c.name));
-    });
-  });
 
   describe('hashUnchanged: the bytes hashed are the file at the path', () => {
     const bytes = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
@@ -149,6 +123,40 @@ describe('installer integrity helpers (unit)', function () {
         () => inChild(dir, `return lib.hashUnchanged(path.join(dir, 'absent'));`),
         (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
       );
+    });
+  });
+
+  describe('readUnchanged: the bytes read into one buffer (for a signature over them) are the file at the path', () => {
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 17, 9);
+    interface Read {
+      sha256: string;
+      length: number;
+      changed: string;
+    }
+
+    it('an untouched file: all its bytes, nothing changed', () => {
+      fs.writeFileSync(path.join(dir, 'cosign'), bytes);
+      assert.deepStrictEqual(inChild<Read>(dir, READ), { sha256: sha256(bytes), length: bytes.length, changed: '' });
+    });
+
+    it('a file that grows while it is read is caught, and no bytes are returned', () => {
+      fs.writeFileSync(path.join(dir, 'cosign'), bytes);
+      const got = inChild<Read>(dir, `${AFTER_FIRST_READ(`fs.appendFileSync(path.join(dir, 'cosign'), 'appended');`)}\n${READ}`);
+      assert.strictEqual(got.changed, 'it was modified');
+      assert.strictEqual(got.length, 0);
+    });
+
+    it('a file renamed over the path while it is read is caught', () => {
+      fs.writeFileSync(path.join(dir, 'cosign'), bytes);
+      fs.writeFileSync(path.join(dir, 'evil'), 'other bytes');
+      const got = inChild<Read>(dir, `${AFTER_FIRST_READ(`fs.renameSync(path.join(dir, 'evil'), path.join(dir, 'cosign'));`)}\n${READ}`);
+      assert.strictEqual(got.changed, 'it was replaced by another file');
+    });
+
+    it('a symbolic link at the path is refused', () => {
+      fs.writeFileSync(path.join(dir, 'real'), bytes);
+      fs.symlinkSync(path.join(dir, 'real'), path.join(dir, 'cosign'));
+      assert.deepStrictEqual(inChild<Read>(dir, READ), { sha256: sha256(Buffer.alloc(0)), length: 0, changed: 'it is a symbolic link' });
     });
   });
 });

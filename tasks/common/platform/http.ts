@@ -34,10 +34,10 @@ export const BODY_LIMITS = {
   manifest: 4 * MiB,
   /** A registry token answer: a JWT of a few KiB. */
   token: 1 * MiB,
-  /** cosign_checksums.txt: about 5 KiB. */
-  checksums: 1 * MiB,
   /** Azure DevOps OIDC, Entra ID and Key Vault answers: a token or a key of a few KiB. */
   azure: 256 * KiB,
+  /** A Sigstore bundle or a detached signature beside a cosign release asset: 3 to 10 KiB. */
+  signature: 1 * MiB,
   /** A cosign binary: about 100 to 130 MB. */
   binary: 512 * MiB,
 } as const;

@@ -1,22 +1,41 @@
-import * as crypto from 'crypto';
+// CosignInstaller@1's one workflow: the binary's sha256 from outside the mirror (the checksum input,
+// the task's table, else the digest the release's own signature covers, verified offline), checked
+// before the binary is cached or run; a cache hit checked again against that same truth.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as toolLib from 'azure-pipelines-tool-lib/tool';
-import checksumTable from '../data/cosign-checksums.json';
-import { CancelledError, UserError, errorMessage } from '../platform/errors';
-import { HttpStatusError, classifyHttpFailure, request } from '../platform/http';
-import { Logger, quote } from '../platform/output';
-import { linkedDeadline, withRetry } from '../platform/retry';
+import { agentVariable } from '../platform/agent';
+import { UserError, errorMessage } from '../platform/errors';
 import { requireHttpUrl } from '../platform/inputs';
+import { Logger, quote } from '../platform/output';
 import { SettingValues, SettingsTable, int, text } from '../platform/settings';
 import { onExit } from '../platform/task';
-import { CosignCommand, probeFlagSet, writeFlagRecord } from './cosign';
 import { childEnv, runProcess } from '../platform/process';
+import { CosignCommand, probeFlagSet } from './cosign';
+import { AdmittingSignature, TOOL_NAME, publishToCache, readHint, removeCacheEntry, storedSignatures } from './installer/cache';
+import { Download, NetworkDeadline, downloadHashed, downloadRetry, fetchSmall, networkDeadline, q } from './installer/download';
+import { changedSince, hashUnchanged, readUnchanged } from './installer/proven-file';
+import { CosignPlatform, DEFAULT_COSIGN_VERSION, cosignPlatform, normalizeChecksum, normalizeVersion, releaseUrl, tableChecksum } from './installer/release';
+import {
+  COSIGN_RELEASE_IDENTITY,
+  COSIGN_RELEASE_ISSUER,
+  SignatureRefusal,
+  TrustPolicy,
+  Verified,
+  checkSignatureShape,
+  signatureFiles,
+  trustPolicyFrom,
+  verifyReleaseSignature,
+} from './installer/signature';
 
-export const DEFAULT_COSIGN_VERSION: string = checksumTable.defaultVersion;
+export { changedSince, hashUnchanged } from './installer/proven-file';
+export { cosignPlatform, normalizeChecksum, normalizeVersion, releaseUrl, tableChecksum } from './installer/release';
+export type { CosignPlatform } from './installer/release';
+export { DEFAULT_COSIGN_VERSION };
+
 export const DEFAULT_DOWNLOAD_BASE_URL = 'https://github.com/sigstore/cosign/releases/download';
-/** The network deadline of one install (input timeoutSeconds): checksum file and binary, retries included. */
+/** The network deadline of one install (input timeoutSeconds): signature and binary, retries included. */
 export const DEFAULT_TIMEOUT_SECONDS = 600;
 
 /** The inputs of CosignInstaller@1, as its task.json declares them. */
@@ -24,279 +43,32 @@ export const INSTALLER_SETTINGS = {
   version: text(DEFAULT_COSIGN_VERSION),
   checksum: text(),
   downloadBaseUrl: text(DEFAULT_DOWNLOAD_BASE_URL),
+  trustedRoot: text(),
+  certificateIdentity: text(COSIGN_RELEASE_IDENTITY),
+  certificateOidcIssuer: text(COSIGN_RELEASE_ISSUER),
   timeoutSeconds: int(DEFAULT_TIMEOUT_SECONDS, 1, 7200),
 } as const satisfies SettingsTable;
 
-/** What to install, from the installer's inputs: the version and checksum in their grammar, the mirror an http(s) URL. */
-export function installRequestFrom(values: SettingValues<typeof INSTALLER_SETTINGS>): InstallRequest {
+/** An empty filePath input arrives as the sources folder (or the default working folder): that folder reads as "not given". */
+function givenFile(value: string): string {
+  const file = value.trim();
+  if (!file) return '';
+  for (const folder of [agentVariable('BUILD_SOURCESDIRECTORY'), agentVariable('SYSTEM_DEFAULTWORKINGDIRECTORY')]) {
+    if (folder && path.resolve(file) === path.resolve(folder)) return '';
+  }
+  return file;
+}
+
+/** What to install, from the installer's inputs: the version and checksum in their grammar, the mirror an http(s) URL, a usable trust root. */
+export async function installRequestFrom(values: SettingValues<typeof INSTALLER_SETTINGS>): Promise<InstallRequest> {
   return {
     version: normalizeVersion(values.version),
     checksum: normalizeChecksum(values.checksum),
     baseUrl: requireHttpUrl('downloadBaseUrl', values.downloadBaseUrl).toString(),
     platform: cosignPlatform(),
     timeoutSeconds: values.timeoutSeconds,
+    trust: await trustPolicyFrom(givenFile(values.trustedRoot), values.certificateIdentity.trim(), values.certificateOidcIssuer.trim()),
   };
-}
-const TOOL_NAME = 'cosign';
-/** Written beside the cached binary; a hint for messages only, never the digest a cache hit is checked against. */
-const SIDECAR = 'cosign.sha256';
-/** Attempts and backoffs of one download; the time they may take is the install's network deadline. */
-const RETRY_SHAPE = { maxAttempts: 3, initialBackoffSeconds: 2, maxBackoffSeconds: 10 };
-const NO_FOLLOW = fs.constants.O_NOFOLLOW ?? 0;
-
-/** A value from outside quoted in a one-line message (URLs and paths get more room than the default). */
-function q(value: string): string {
-  return quote(value, 200);
-}
-
-/** "3.0.6" or "v3.0.6" (optionally a pre-release suffix); no ranges, no "latest". */
-export function normalizeVersion(input: string): string {
-  const m = /^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)$/.exec(input.trim());
-  if (!m) {
-    throw new UserError(
-      `Input 'version' must be an explicit cosign release such as 3.0.6 or v3.0.6, got '${quote(input)}' (ranges and 'latest' are refused so every run installs the same binary).`,
-    );
-  }
-  return m[1];
-}
-
-export function normalizeChecksum(input: string): string {
-  const v = input.trim().toLowerCase();
-  if (v !== '' && !/^[0-9a-f]{64}$/.test(v)) {
-    throw new UserError(`Input 'checksum' must be a sha256 of 64 hex digits, got '${quote(input)}'.`);
-  }
-  return v;
-}
-
-const GO_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-const SUPPORTED: Record<string, string[]> = {
-  linux: ['amd64', 'arm64', 'arm', 'ppc64le', 's390x', 'riscv64'],
-  darwin: ['amd64', 'arm64'],
-  windows: ['amd64'],
-};
-
-export interface CosignPlatform {
-  /** Key in the checksum table, e.g. "linux-amd64". */
-  key: string;
-  /** Release asset name, e.g. "cosign-linux-amd64" or "cosign-windows-amd64.exe". */
-  asset: string;
-  binaryName: string;
-}
-
-/** Maps Node's os.platform()/os.arch() to cosign's release asset. */
-export function cosignPlatform(platform: string = os.platform(), arch: string = os.arch()): CosignPlatform {
-  const goOs = platform === 'win32' ? 'windows' : platform;
-  const goArch = GO_ARCH[arch] ?? arch;
-  if (!SUPPORTED[goOs]?.includes(goArch)) {
-    throw new UserError(
-      `cosign publishes no binary for this agent's platform ${quote(platform)}/${quote(arch)}; supported: linux amd64/arm64/arm/ppc64le/s390x/riscv64, darwin amd64/arm64, windows amd64.`,
-    );
-  }
-  const exe = goOs === 'windows' ? '.exe' : '';
-  return { key: `${goOs}-${goArch}`, asset: `cosign-${goOs}-${goArch}${exe}`, binaryName: `cosign${exe}` };
-}
-
-export function tableChecksum(version: string, platformKey: string): string | undefined {
-  const versions = checksumTable.versions as Record<string, Record<string, string>>;
-  return versions[version]?.[platformKey];
-}
-
-export function releaseUrl(baseUrl: string, version: string, file: string): string {
-  return `${baseUrl.replace(/\/+$/, '')}/v${version}/${file}`;
-}
-
-/**
- * The distinct digests cosign_checksums.txt lists for `asset`. Only lines of the form
- * `<64 hex>  <name>` (sha256sum's format, optionally `*name`) count; anything else in the file
- * (an HTML page, comments, other tools' formats) is ignored, never echoed.
- */
-export function checksumsFor(text: string, asset: string): string[] {
-  const found = new Set<string>();
-  for (const line of text.split(/\r?\n/)) {
-    const m = /^([0-9a-fA-F]{64})\s+\*?(\S+)$/.exec(line.trim());
-    if (m && m[2] === asset) found.add(m[1].toLowerCase());
-  }
-  return [...found];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Files whose bytes are proven: hashed through one descriptor, checked to be the file at the path
-
-/** Why `file` is no longer the unmodified regular file `st` describes ('' when it still is). */
-export function changedSince(file: string, st: fs.BigIntStats): string {
-  let now: fs.BigIntStats;
-  try {
-    now = fs.lstatSync(file, { bigint: true });
-  } catch {
-    return 'it was removed';
-  }
-  if (now.isSymbolicLink()) return 'it was replaced by a symbolic link';
-  if (!now.isFile()) return 'it is no longer a regular file';
-  if (now.dev !== st.dev || now.ino !== st.ino) return 'it was replaced by another file';
-  if (now.size !== st.size || now.mtimeNs !== st.mtimeNs) return 'it was modified';
-  return '';
-}
-
-export interface StableHash {
-  sha256: string;
-  /** Why the bytes hashed may not be the file at the path now ('' when they are). */
-  changed: string;
-}
-
-/**
- * Hashes a file through one descriptor, then proves the path still names that same regular file,
- * unmodified (same dev/ino/size/mtime before and after the read, and as lstat sees the path now):
- * a file swapped or rewritten during the check is caught instead of trusted. Throws ENOENT.
- */
-export async function hashUnchanged(file: string): Promise<StableHash> {
-  const first = fs.lstatSync(file, { bigint: true });
-  if (first.isSymbolicLink()) return { sha256: '', changed: 'it is a symbolic link' };
-  if (!first.isFile()) return { sha256: '', changed: 'it is not a regular file' };
-  const fh = await fs.promises.open(file, fs.constants.O_RDONLY | NO_FOLLOW);
-  try {
-    const before = await fh.stat({ bigint: true });
-    const hash = crypto.createHash('sha256');
-    const buf = Buffer.allocUnsafe(1 << 20);
-    let total = 0n;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-      total += BigInt(bytesRead);
-    }
-    const after = await fh.stat({ bigint: true });
-    let changed = '';
-    if (before.dev !== first.dev || before.ino !== first.ino) changed = 'it was replaced by another file';
-    else if (after.size !== before.size || after.mtimeNs !== before.mtimeNs || after.size !== total) changed = 'it was modified';
-    else changed = changedSince(file, after);
-    return { sha256: hash.digest('hex'), changed };
-  } finally {
-    await fh.close();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The network: one deadline for the whole install
-
-interface NetworkDeadline {
-  seconds: number;
-  /** Fires at the deadline or on the job's cancellation. */
-  signal: AbortSignal;
-  job: AbortSignal;
-  remainingMs(): number;
-  /** The deadline was reached (a request timer set to the remaining time may fire a moment before it). */
-  outOfTime(): boolean;
-  clear(): void;
-}
-
-function networkDeadline(job: AbortSignal, seconds: number): NetworkDeadline {
-  const endsAt = Date.now() + seconds * 1000;
-  const d = linkedDeadline(job, seconds * 1000);
-  return {
-    seconds,
-    signal: d.signal,
-    job,
-    remainingMs: () => Math.max(0, endsAt - Date.now()),
-    outOfTime: () => d.expired() || Date.now() >= endsAt - 25,
-    clear: d.clear,
-  };
-}
-
-interface Download {
-  sha256: string;
-  /** The file as it was when the last byte was written. */
-  stat: fs.BigIntStats;
-}
-
-/** GETs a URL into a new private file, hashing the bytes as they are written; returns their sha256. */
-async function downloadHashed(url: string, dest: string, signal: AbortSignal, timeoutMs: number): Promise<Download> {
-  const hash = crypto.createHash('sha256');
-  fs.rmSync(dest, { force: true });
-  const fd = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | NO_FOLLOW, 0o600);
-  try {
-    const res = await request({
-      method: 'GET',
-      url,
-      kind: 'binary',
-      signal,
-      timeoutMs,
-      maxRedirects: 5,
-      onChunk: (chunk) => {
-        hash.update(chunk);
-        fs.writeSync(fd, chunk);
-      },
-    });
-    if (res.status !== 200) throw new HttpStatusError(`GET ${q(url)} answered HTTP ${res.status}`, res.status);
-    return { sha256: hash.digest('hex'), stat: fs.fstatSync(fd, { bigint: true }) };
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-async function fetchText(url: string, signal: AbortSignal, timeoutMs: number): Promise<string> {
-  const res = await request({ method: 'GET', url, kind: 'checksums', signal, timeoutMs, maxRedirects: 5 });
-  if (res.status !== 200) throw new HttpStatusError(`GET ${q(url)} answered HTTP ${res.status}`, res.status);
-  return res.body.toString('utf8');
-}
-
-/** Retries transient failures while the install's network deadline allows; every request gets the time left. */
-async function downloadRetry<T>(what: string, op: (signal: AbortSignal, timeoutMs: number) => Promise<T>, net: NetworkDeadline, log: Logger): Promise<T> {
-  let last = '';
-  const failure = (detail: string) =>
-    net.outOfTime()
-      ? new UserError(
-          `Could not download ${q(what)} within timeoutSeconds (${net.seconds}s)${detail ? `: ${q(detail)}` : ''}; check the mirror or raise timeoutSeconds.`,
-        )
-      : new UserError(`Could not download ${q(what)}: ${q(detail)}`);
-  try {
-    const remaining = net.remainingMs();
-    if (remaining <= 0) throw new CancelledError('deadline');
-    const r = await withRetry((_attempt, s) => op(s, Math.max(1, net.remainingMs())), {
-      budget: { ...RETRY_SHAPE, attemptTimeoutSeconds: net.seconds, totalTimeoutSeconds: remaining / 1000 },
-      classify: classifyHttpFailure,
-      signal: net.signal,
-      onFailure: (r) => {
-        last = errorMessage(r.error);
-        log.info(
-          `Download of ${q(what)} failed (attempt ${r.attempt}/${r.maxAttempts}, ${r.failure.reason}): ${q(last)}${r.nextWaitMs !== undefined ? `; retrying in ${(r.nextWaitMs / 1000).toFixed(1)}s` : ''}`,
-        );
-      },
-      giveUp: (failed) => failure(errorMessage(failed.lastError)),
-    });
-    return r.value;
-  } catch (err) {
-    if (net.job.aborted) throw new CancelledError();
-    // The install's own deadline ended a request in flight (or left no time for one).
-    if (err instanceof CancelledError && net.outOfTime()) throw failure(last);
-    throw err;
-  }
-}
-
-/**
- * The digest the release itself publishes in cosign_checksums.txt for this asset. `lead` opens the
- * message when it cannot be read. Nothing of the file is ever printed but the one digest matched.
- */
-async function releaseChecksum(ins: Install, lead: string): Promise<string> {
-  const { version, baseUrl } = ins.req;
-  const asset = ins.plat.asset;
-  const url = releaseUrl(baseUrl, version, 'cosign_checksums.txt');
-  let text: string;
-  try {
-    text = await downloadRetry('cosign_checksums.txt', (s, ms) => fetchText(url, s, ms), ins.net, ins.log);
-  } catch (err) {
-    if (err instanceof CancelledError) throw err;
-    throw new UserError(
-      `${lead}cosign ${version} is not in the task's checksum table, no 'checksum' input was given, and the release checksums could not be read (${errorMessage(err)}); set 'checksum' to the binary's sha256.`,
-    );
-  }
-  const found = checksumsFor(text, asset);
-  if (found.length === 0) {
-    throw new UserError(
-      `${lead}${q(url)} lists no checksum for ${asset} (no line '<64 hex digits>  ${asset}' in ${text.length} bytes); set the 'checksum' input.`,
-    );
-  }
-  if (found.length > 1) throw new UserError(`${lead}${q(url)} lists ${found.length} different checksums for ${asset}; set the 'checksum' input.`);
-  return found[0];
 }
 
 export interface InstallRequest {
@@ -306,6 +78,8 @@ export interface InstallRequest {
   platform?: CosignPlatform;
   /** The network deadline of the whole install; DEFAULT_TIMEOUT_SECONDS when absent. */
   timeoutSeconds?: number;
+  /** What a release signature is checked against (used when neither the input nor the table pins the version). */
+  trust: TrustPolicy;
 }
 
 export interface InstallResult {
@@ -315,88 +89,76 @@ export interface InstallResult {
   version: string;
   sha256: string;
   cacheHit: boolean;
-  /** What `cosign version` reported for a fresh download; '' on a cache hit (the cached file is not run). */
+  /** The truth the binary was checked against: `table`, `checksum` or `signature:<identity>`. */
+  verifiedBy: string;
 }
 
-function cacheRoot(): string {
-  const dir = process.env['AGENT_TOOLSDIRECTORY'];
-  if (!dir) throw new UserError('Agent.ToolsDirectory is not set; this task must run on an Azure Pipelines agent.');
-  return dir;
+/** The digest a binary must have, from outside the tool cache: the checksum input, else the task's table. */
+interface Pin {
+  input: string;
+  table?: string;
 }
 
-function removeCacheEntry(dir: string): void {
-  fs.rmSync(`${dir}.complete`, { force: true });
-  fs.rmSync(dir, { recursive: true, force: true });
+/** One install's request, platform, pins, network deadline and logger, shared by its steps. */
+interface Install {
+  req: InstallRequest;
+  plat: CosignPlatform;
+  pin: Pin;
+  net: NetworkDeadline;
+  log: Logger;
 }
 
-/**
- * Copies the verified download into `dest` through one descriptor opened on the file that was
- * hashed (same dev/ino/size/mtime), hashing again as it copies: the cache gets exactly those bytes.
- */
-async function copyVerified(src: string, got: Download, dest: string): Promise<void> {
-  const fd = fs.openSync(src, fs.constants.O_RDONLY | NO_FOLLOW);
-  try {
-    const st = fs.fstatSync(fd, { bigint: true });
-    if (st.dev !== got.stat.dev || st.ino !== got.stat.ino || st.size !== got.stat.size || st.mtimeNs !== got.stat.mtimeNs) {
-      throw new UserError('The downloaded cosign changed after it was verified; nothing was cached.');
-    }
-    const out = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | NO_FOLLOW, 0o755);
-    const hash = crypto.createHash('sha256');
-    try {
-      const buf = Buffer.allocUnsafe(1 << 20);
-      for (let n: number; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) {
-        hash.update(buf.subarray(0, n));
-        fs.writeSync(out, buf, 0, n);
+function pinSource(pin: Pin): { expected: string; source: string; verifiedBy: string } {
+  if (pin.input) return { expected: pin.input, source: "the 'checksum' input", verifiedBy: 'checksum' };
+  if (pin.table) return { expected: pin.table, source: "the task's checksum table", verifiedBy: 'table' };
+  return { expected: '', source: '', verifiedBy: '' };
+}
+
+/** The one line a refused signature fails with: what was wrong, and the two ways to install anyway. */
+function refusal(ins: Install, reason: string): UserError {
+  return new UserError(
+    `cosign ${ins.req.version} was not installed: ${reason}. Nothing was cached or run. Pin this binary with the 'checksum' input (its sha256 for ${ins.plat.key}), or give the trust material it was signed with ('trustedRoot', 'certificateIdentity', 'certificateOidcIssuer').`,
+  );
+}
+
+/** The first signature the release publishes for this asset, in the formats its version uses; refused when there is none. */
+async function fetchSignature(ins: Install): Promise<AdmittingSignature> {
+  const { req, plat } = ins;
+  const tried: string[] = [];
+  for (const { format, file } of signatureFiles(req.version, plat.asset, req.trust)) {
+    const url = releaseUrl(req.baseUrl, req.version, file);
+    const bytes = await downloadRetry(file, (s, ms) => fetchSmall(url, 'signature', s, ms), ins.net, ins.log);
+    if (bytes) {
+      try {
+        await checkSignatureShape(format, bytes);
+      } catch (err) {
+        if (err instanceof SignatureRefusal) throw refusal(ins, err.message);
+        throw err;
       }
-      fs.fchmodSync(out, 0o755);
-    } finally {
-      fs.closeSync(out);
+      ins.log.info(`Verifying ${plat.asset} against its signature ${q(url)} (${req.trust.rootName}; identity ${q(req.trust.identity)}).`);
+      return { format, bytes };
     }
-    if (hash.digest('hex') !== got.sha256) throw new UserError('The downloaded cosign changed while it was copied into the tool cache; nothing was cached.');
-  } finally {
-    fs.closeSync(fd);
+    tried.push(file);
   }
+  throw refusal(ins, `the mirror publishes no signature for ${plat.asset} (${tried.join(', ')} answered 404)`);
 }
 
 /**
- * Moves a verified binary into the tool cache at tool-lib's layout
- * (cosign/<version>/<arch>, marker <arch>.complete) by renaming a staged
- * folder, so a half-written binary is never visible under the final path,
- * even with two jobs installing at once on one agent.
+ * The signature's verdict over the downloaded file's bytes, read again through one descriptor from the
+ * file hashed as it was downloaded (same inode, size and mtime): the bundle must sign that sha256, and
+ * its signature over these bytes proves they are the bytes it signs.
  */
-async function publishToCache(stagedBinary: string, got: Download, ins: Install, flags: Record<CosignCommand, string[]> | undefined): Promise<string> {
-  const { version } = ins.req;
-  const plat = ins.plat;
-  const arch = os.arch();
-  const versionDir = path.join(cacheRoot(), TOOL_NAME, version);
-  const finalDir = path.join(versionDir, arch);
-  fs.mkdirSync(versionDir, { recursive: true });
-  const staging = fs.mkdtempSync(path.join(versionDir, `.${arch}.staging-`));
-  fs.chmodSync(staging, 0o755);
+async function verifySignedDownload(file: string, got: Download, signature: AdmittingSignature, ins: Install): Promise<string> {
+  const moved = changedSince(file, got.stat);
+  const read = moved ? undefined : await readUnchanged(file);
+  if (!read || read.changed) {
+    throw new UserError(`The downloaded cosign changed after it was downloaded (${moved || read?.changed}); nothing was cached or run.`);
+  }
   try {
-    await copyVerified(stagedBinary, got, path.join(staging, plat.binaryName));
-    fs.writeFileSync(path.join(staging, SIDECAR), `${got.sha256}\n`);
-    // Renaming the folder keeps the binary's size, mtime and inode: the record still matches it.
-    if (flags) writeFlagRecord(path.join(staging, plat.binaryName), flags);
-    try {
-      fs.renameSync(staging, finalDir);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EPERM') throw err;
-      // Another job got there first: keep its copy if it is the same binary.
-      const theirs = path.join(finalDir, plat.binaryName);
-      const same = fs.existsSync(theirs) ? await hashUnchanged(theirs) : undefined;
-      if (!same || same.changed || same.sha256 !== got.sha256) {
-        removeCacheEntry(finalDir);
-        fs.renameSync(staging, finalDir);
-      } else {
-        ins.log.info(`Another job cached cosign ${version} at the same time; using its copy (same sha256).`);
-      }
-    }
-    fs.writeFileSync(`${finalDir}.complete`, '');
-    return finalDir;
-  } finally {
-    fs.rmSync(staging, { recursive: true, force: true });
+    return (await verifyReleaseSignature(signature.format, signature.bytes, read.bytes, got.sha256, ins.req.trust)).identity;
+  } catch (err) {
+    if (err instanceof SignatureRefusal) throw refusal(ins, err.message);
+    throw err;
   }
 }
 
@@ -411,8 +173,9 @@ async function runCosignVersion(binary: string, signal: AbortSignal): Promise<st
 }
 
 /**
- * Runs `cosign version --json` on a binary whose sha256 was already verified;
- * when it reports a release version, that must be the requested one.
+ * Runs `cosign version --json` on a binary whose sha256 was already verified; when it reports a
+ * release version, that must be the requested one (a release signed by cosign's identity but of
+ * another version, served under this version's path, is refused here).
  */
 async function checkReportedVersion(binary: string, ins: Install): Promise<void> {
   const version = ins.req.version;
@@ -426,12 +189,6 @@ async function checkReportedVersion(binary: string, ins: Install): Promise<void>
   }
 }
 
-/** The digest a binary must have, from outside the tool cache: the checksum input, else the task's table. */
-interface Pin {
-  input: string;
-  table?: string;
-}
-
 /** The flags the verified binary lists, for the record beside the cached copy; a failure only costs Cosign@1 its probes. */
 async function flagSetOf(binary: string, ins: Install): Promise<Record<CosignCommand, string[]> | undefined> {
   try {
@@ -443,55 +200,24 @@ async function flagSetOf(binary: string, ins: Install): Promise<Record<CosignCom
   }
 }
 
-/** One install's request, platform, pins, network deadline and logger, shared by its steps. */
-interface Install {
-  req: InstallRequest;
-  plat: CosignPlatform;
-  pin: Pin;
-  net: NetworkDeadline;
-  log: Logger;
-}
-
-function pinSource(pin: Pin): { expected: string; source: string } {
-  if (pin.input) return { expected: pin.input, source: "the 'checksum' input" };
-  if (pin.table) return { expected: pin.table, source: "the task's checksum table" };
-  return { expected: '', source: '' };
-}
-
-function warnToPin(ins: Install, sha256: string, url: string): void {
-  ins.log.info(`cosign ${ins.req.version} is not in the task's checksum table; trusting sha256 ${sha256} from ${q(url)}.`);
-  ins.log.warn(`Pin this install by setting checksum: ${sha256} (${ins.plat.key}).`);
-}
-
-/**
- * A cache hit: the cached file, hashed through one descriptor, must match a digest from outside the
- * cache (the checksum input, the task's table, else cosign_checksums.txt read again from the mirror).
- * The sidecar only words the message. A mismatch or a swap removes the entry. Returns the sha256.
- */
-async function verifyCacheHit(dir: string, ins: Install): Promise<string> {
-  const { req, plat, pin } = ins;
-  const bin = path.join(dir, plat.binaryName);
-  const altered = (what: string) => {
-    removeCacheEntry(dir);
-    return new UserError(
-      `The cached cosign ${req.version} at '${q(bin)}' ${what}: the agent's tool cache was altered. The cache entry was removed; re-run to download a verified copy.`,
-    );
-  };
-  let h: StableHash;
+/** The cached binary, hashed (or read whole) through one descriptor; `altered` words the failure (the entry is removed). */
+async function cachedFile<T extends { changed: string }>(bin: string, altered: (what: string) => UserError, read: (file: string) => Promise<T>): Promise<T> {
+  let h: T;
   try {
-    h = await hashUnchanged(bin);
+    h = await read(bin);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw altered('is missing');
     throw err;
   }
   if (h.changed) throw altered(`cannot be verified (${h.changed} while it was checked)`);
-  let { expected, source } = pinSource(pin);
-  if (!expected) {
-    const url = releaseUrl(req.baseUrl, req.version, 'cosign_checksums.txt');
-    expected = await releaseChecksum(ins, `The cached cosign ${req.version} cannot be verified: `);
-    source = `the release checksums (${q(url)})`;
-    warnToPin(ins, expected, url);
-  }
+  return h;
+}
+
+/** A cache hit pinned by the input or the table: the cached file's sha256 must be the pin. */
+async function verifyPinnedHit(dir: string, bin: string, ins: Install, altered: (what: string) => UserError): Promise<{ sha256: string; verifiedBy: string }> {
+  const { req, pin } = ins;
+  const { expected, source, verifiedBy } = pinSource(pin);
+  const h = await cachedFile(bin, altered, hashUnchanged);
   if (h.sha256 !== expected) {
     const hint = readHint(dir);
     if (pin.input && (h.sha256 === pin.table || h.sha256 === hint)) {
@@ -504,32 +230,78 @@ async function verifyCacheHit(dir: string, ins: Install): Promise<string> {
     throw altered(`has sha256 ${h.sha256}, expected ${expected} from ${source}`);
   }
   ins.log.info(`Found cosign ${req.version} in the tool cache (sha256 ${h.sha256} verified against ${source}; the verified file is not run again).`);
-  return h.sha256;
-}
-
-/** The sidecar's digest when it holds one ('' otherwise): a hint for messages, never trusted. */
-function readHint(dir: string): string {
-  try {
-    const v = fs.readFileSync(path.join(dir, SIDECAR), 'utf8').trim().toLowerCase();
-    return /^[0-9a-f]{64}$/.test(v) ? v : '';
-  } catch {
-    return '';
-  }
+  return { sha256: h.sha256, verifiedBy };
 }
 
 /**
- * A fresh install: download into a private 0700 folder, hashing as the bytes are written; that
- * same file (checked unchanged) is the one run for the version check and copied into the cache.
+ * A cache hit with no pin: the release signature kept in the entry is verified again over the cached
+ * bytes, against the same trusted root and identity. An entry without one was admitted by a pin
+ * (or by an older version of this task): it is removed and the version installed afresh (undefined).
  */
-async function downloadAndCache(ins: Install): Promise<{ dir: string; sha256: string }> {
-  const { req, plat, pin, net } = ins;
-  let { expected, source } = pinSource(pin);
-  if (!expected) {
-    const sumsUrl = releaseUrl(req.baseUrl, req.version, 'cosign_checksums.txt');
-    expected = await releaseChecksum(ins, '');
-    source = 'the release checksums';
-    warnToPin(ins, expected, sumsUrl);
+async function verifySignedHit(
+  dir: string,
+  bin: string,
+  ins: Install,
+  altered: (what: string) => UserError,
+): Promise<{ sha256: string; verifiedBy: string } | undefined> {
+  const { req, plat } = ins;
+  const allowed = signatureFiles(req.version, plat.asset, req.trust).map((f) => f.format);
+  const [signature] = storedSignatures(dir, allowed);
+  if (!signature) {
+    removeCacheEntry(dir);
+    ins.log.info(`The cached cosign ${req.version} keeps no release signature to verify it again; installing it afresh.`);
+    return undefined;
   }
+  const { bytes } = await cachedFile(bin, altered, readUnchanged);
+  let verified: Verified;
+  try {
+    verified = await verifyReleaseSignature(signature.format, signature.bytes, bytes, undefined, req.trust);
+  } catch (err) {
+    if (err instanceof SignatureRefusal) throw altered(`does not verify against the release signature kept with it: ${err.message}`);
+    throw err;
+  }
+  ins.log.info(
+    `Found cosign ${req.version} in the tool cache (sha256 ${verified.sha256}; its release signature verified again, signed by ${q(verified.identity)}; not run again).`,
+  );
+  return { sha256: verified.sha256, verifiedBy: `signature:${verified.identity}` };
+}
+
+/** A cache hit, checked against the truth that admitted it; undefined when the entry must be installed afresh. */
+function verifyCacheHit(dir: string, ins: Install): Promise<{ sha256: string; verifiedBy: string } | undefined> {
+  const bin = path.join(dir, ins.plat.binaryName);
+  const altered = (what: string) => {
+    removeCacheEntry(dir);
+    return new UserError(
+      `The cached cosign ${ins.req.version} at '${q(bin)}' ${what}: the agent's tool cache was altered. The cache entry was removed; re-run to download a verified copy.`,
+    );
+  };
+  return pinSource(ins.pin).expected ? verifyPinnedHit(dir, bin, ins, altered) : verifySignedHit(dir, bin, ins, altered);
+}
+
+/** The downloaded binary checked against its pin or its release signature; returns verifiedBy. */
+async function checkDownload(tmp: string, url: string, got: Download, signature: AdmittingSignature | undefined, ins: Install): Promise<string> {
+  const { expected, source, verifiedBy } = pinSource(ins.pin);
+  if (!signature) {
+    if (got.sha256 !== expected) {
+      throw new UserError(`Checksum mismatch for ${q(url)}: got sha256 ${got.sha256}, expected ${expected} from ${source}. Nothing was cached or run.`);
+    }
+    ins.log.info(`sha256 ${got.sha256} matches ${source}.`);
+    return verifiedBy;
+  }
+  const identity = await verifySignedDownload(tmp, got, signature, ins);
+  ins.log.info(`sha256 ${got.sha256} is signed by ${q(identity)}: the release signature verified offline against ${ins.req.trust.rootName}.`);
+  ins.log.info(`To pin this install to the same binary without its signature: checksum: ${got.sha256} (${ins.plat.key}).`);
+  return `signature:${identity}`;
+}
+
+/**
+ * A fresh install: the signature first when nothing pins the version (none: refused before the
+ * binary is fetched), then the download into a private 0700 folder, hashed as it is written; that
+ * same file (checked unchanged) is the one verified, run for the version check, and cached.
+ */
+async function downloadAndCache(ins: Install): Promise<{ dir: string; sha256: string; verifiedBy: string }> {
+  const { req, plat, net } = ins;
+  const signature = pinSource(ins.pin).expected ? undefined : await fetchSignature(ins);
   const url = releaseUrl(req.baseUrl, req.version, plat.asset);
   const tempDir = fs.mkdtempSync(path.join(process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir(), 'cosign-dl-'));
   // Removed on every exit path, cancellation included.
@@ -539,18 +311,15 @@ async function downloadAndCache(ins: Install): Promise<{ dir: string; sha256: st
     const tmp = path.join(tempDir, plat.binaryName);
     ins.log.info(`Downloading ${q(url)}`);
     const got = await downloadRetry(url, (s, ms) => downloadHashed(url, tmp, s, ms), net, ins.log);
-    if (got.sha256 !== expected) {
-      throw new UserError(`Checksum mismatch for ${q(url)}: got sha256 ${got.sha256}, expected ${expected} from ${source}. Nothing was cached or run.`);
-    }
-    ins.log.info(`sha256 ${got.sha256} matches ${source}.`);
+    const verifiedBy = await checkDownload(tmp, url, got, signature, ins);
     // Verified: it may run now, and only a binary that passed every check is cached.
     fs.chmodSync(tmp, 0o700);
     const moved = changedSince(tmp, got.stat);
     if (moved) throw new UserError(`The downloaded cosign in '${q(tempDir)}' changed after it was verified (${moved}); nothing was cached or run.`);
     // The verified file is the one run: for its version, and for the flags Cosign@1 would probe.
     const [, flags] = await Promise.all([checkReportedVersion(tmp, ins), flagSetOf(tmp, ins)]);
-    const dir = await publishToCache(tmp, got, ins, flags);
-    return { dir, sha256: got.sha256 };
+    const dir = await publishToCache(tmp, { version: req.version, plat, got, flags, signature }, ins.log);
+    return { dir, sha256: got.sha256, verifiedBy };
   } finally {
     fs.rmSync(tempDir, { recursive: true, force: true });
     forget();
@@ -558,8 +327,8 @@ async function downloadAndCache(ins: Install): Promise<{ dir: string; sha256: st
 }
 
 /**
- * The whole install: cache lookup (re-verified against an outside digest), else download, verify,
- * cache. The caller puts `cosignDir` first on PATH, even when another cosign is there.
+ * The whole install: cache lookup (re-verified against the truth that admitted it), else download,
+ * verify, cache. The caller puts `cosignDir` first on PATH, even when another cosign is there.
  */
 export async function installCosign(req: InstallRequest, signal: AbortSignal, log: Logger): Promise<InstallResult> {
   const plat = req.platform ?? cosignPlatform();
@@ -567,16 +336,10 @@ export async function installCosign(req: InstallRequest, signal: AbortSignal, lo
   const net = networkDeadline(signal, req.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
   const ins: Install = { req, plat, pin, net, log };
   try {
-    let dir = toolLib.findLocalTool(TOOL_NAME, req.version);
-    let sha256: string;
-    const cacheHit = !!dir;
-    if (dir) {
-      sha256 = await verifyCacheHit(dir, ins);
-    } else {
-      ({ dir, sha256 } = await downloadAndCache(ins));
-    }
-    const cosignPath = path.join(dir, plat.binaryName);
-    return { cosignPath, cosignDir: dir, version: req.version, sha256, cacheHit };
+    const found = toolLib.findLocalTool(TOOL_NAME, req.version);
+    const hit = found ? await verifyCacheHit(found, ins) : undefined;
+    const { dir, sha256, verifiedBy } = hit && found ? { dir: found, ...hit } : await downloadAndCache(ins);
+    return { cosignPath: path.join(dir, plat.binaryName), cosignDir: dir, version: req.version, sha256, cacheHit: !!hit, verifiedBy };
   } finally {
     net.clear();
   }
