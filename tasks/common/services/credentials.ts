@@ -161,8 +161,16 @@ export interface DockerConfigHandle {
   remove(): void;
 }
 
-/** Writes auths into a fresh private folder and registers its removal on every exit path. */
-export function writePrivateDockerConfig(auths: DockerAuths, source: DockerConfigHandle['source'], tempRoot?: string): DockerConfigHandle {
+/**
+ * Writes auths into a fresh private folder and registers its removal on every exit path. A folder
+ * that cannot be removed (`removeFolder` throws) is one warning naming it: it holds credentials.
+ */
+export function writePrivateDockerConfig(
+  auths: DockerAuths,
+  source: DockerConfigHandle['source'],
+  tempRoot?: string,
+  removeFolder: (dir: string) => void = (d) => fs.rmSync(d, { recursive: true, force: true }),
+): DockerConfigHandle {
   const root = tempRoot || process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir();
   fs.mkdirSync(root, { recursive: true });
   const dir = fs.mkdtempSync(path.join(root, 'cosign-docker-'));
@@ -171,7 +179,7 @@ export function writePrivateDockerConfig(auths: DockerAuths, source: DockerConfi
     if (removed) return;
     removed = true;
     try {
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeFolder(dir);
     } catch (err) {
       warn(`The private docker config ${dir} (registry credentials) could not be removed: ${errorMessage(err)}. Remove it by hand.`);
     }
