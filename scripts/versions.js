@@ -146,7 +146,7 @@ function check(state) {
   const record = readRecord();
   const out = [...state.problems];
   const compare = (what, rec, now, bumpHint) => {
-    if (!rec) out.push(`${what}: not in configs/versions.json: run node scripts/versions.js --record`);
+    if (!rec || !rec.fingerprint) out.push(`${what}: not in configs/versions.json: run node scripts/versions.js --record`);
     else if (rec.fingerprint !== now.fingerprint && rec.version === now.version)
       out.push(`${what}: what ships changed since ${rec.version} was recorded: ${bumpHint}`);
     else if (rec.fingerprint !== now.fingerprint || rec.version !== now.version) {

@@ -67,7 +67,8 @@ function brokenBecause(link: Link, readmeAnchors: Set<string>): string | undefin
   const fromDir = path.posix.dirname(link.from);
   if (target.startsWith(REPO)) {
     const rest = target.slice(REPO.length);
-    if (rest === '' || rest === '/' || /^\/(issues|pulls|releases)/.test(rest)) return undefined;
+    // GitHub's own pages, and #readme (GitHub's anchor for the README shown under the file list).
+    if (rest === '' || rest === '/' || rest === '#readme' || /^\/(issues|pulls|releases|security)(\/|$)/.test(rest)) return undefined;
     const blob = /^\/blob\/main\/([^#]*)(#.*)?$/.exec(rest);
     if (rest.startsWith('#')) target = 'README.md' + rest;
     else if (blob) target = (blob[1] || 'README.md') + (blob[2] ?? '');
@@ -89,7 +90,7 @@ function brokenBecause(link: Link, readmeAnchors: Set<string>): string | undefin
 describe('docs: links land', () => {
   const readmeAnchors = headingAnchors(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
 
-  it('the anchor rule is GitHub\'s (punctuation dropped, repeats numbered, code blocks are not headings)', () => {
+  it("the anchor rule is GitHub's (punctuation dropped, repeats numbered, code blocks are not headings)", () => {
     const anchors = headingAnchors('# Cosign@1\n## Troubleshooting: 401 from `/v2/registry/auth`\n```sh\n# not a heading\n```\n## Cosign@1\n');
     assert.deepStrictEqual([...anchors], ['cosign1', 'troubleshooting-401-from-v2registryauth', 'cosign1-1']);
   });
