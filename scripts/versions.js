@@ -122,11 +122,14 @@ function readRecord(base) {
   return JSON.parse(text);
 }
 
-/** The record as one line per entry, so branches that change different tasks merge without conflict. */
+/**
+ * The record as one line per entry with a blank line between entries: git merges changes to lines
+ * that an unchanged line separates, so branches that change different tasks merge it cleanly.
+ */
 function writeRecord(state) {
   const line = (v) => `{ "version": ${JSON.stringify(v.version)}, "fingerprint": ${JSON.stringify(v.fingerprint)} }`;
   const taskLines = Object.entries(state.tasks).map(([t, v]) => `    ${JSON.stringify(t)}: ${line(v)}`);
-  const text = `{\n  "extension": ${line(state.extension)},\n  "tasks": {\n${taskLines.join(',\n')}\n  }\n}\n`;
+  const text = `{\n  "extension": ${line(state.extension)},\n\n  "tasks": {\n${taskLines.join(',\n\n')}\n  }\n}\n`;
   fs.writeFileSync(RECORD, text);
 }
 
