@@ -118,7 +118,18 @@ function currentState() {
 
 function readRecord(base) {
   if (!base) return fs.existsSync(RECORD) ? readJson(RECORD) : { extension: {}, tasks: {} };
-  const text = execFileSync('git', ['show', `${base}:configs/versions.json`], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    execFileSync('git', ['rev-parse', '--verify', '--quiet', `${base}^{commit}`], { cwd: root, stdio: 'ignore' });
+  } catch {
+    throw new Error(`--base ${base} is not a git revision of ${root}`);
+  }
+  let text;
+  try {
+    text = execFileSync('git', ['show', `${base}:configs/versions.json`], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch {
+    // A revision from before the record existed bounds nothing: every version is new to it.
+    return { extension: {}, tasks: {} };
+  }
   return JSON.parse(text);
 }
 

@@ -149,5 +149,10 @@ describe('unit: the versioning rule (scripts/versions.js)', function () {
     const r = versions(d, '--record', '--base', 'HEAD');
     assert.strictEqual(r.code, 0, r.out);
     assert.strictEqual(versions(d, '--check').code, 0);
+    assert.strictEqual(versions(d, '--record', '--base', 'no-such-revision').code, 1, 'a base that is not a revision is an error');
+    git('rm', '-q', '--cached', path.join('configs', 'versions.json'));
+    git('commit', '-qm', 'a revision without the record');
+    changeBundle(d, 'a change on a branch from before the record');
+    assert.strictEqual(versions(d, '--record', '--base', 'HEAD').code, 0, 'a base without the record bounds nothing');
   });
 });
