@@ -106,10 +106,20 @@ async function main() {
         { status: 'requested', seconds: 1 },
         { status: 'waiting for write JWTs to expire', seconds: 3 },
         { status: 'scanning manifests', seconds: 3 },
-        { status: 'deleting unreferenced blobs', seconds: 2 },
+        // The GC stays in its last step until the attest job has met it (releaseGc below), so the
+        // demo shows the incident or the wait however slowly a busy machine gets there.
+        { status: 'deleting unreferenced blobs', seconds: 3600 },
       ],
     });
     cleanups.push(() => emu.stop());
+    // Ends the GC once the attest met it: without the guard after the attest ran (and failed), with
+    // the guard 3 s after it started waiting. Also on any early return, so the GC stage ends.
+    let released = false;
+    const releaseGc = (afterMs = 0) => {
+      if (released) return;
+      released = true;
+      setTimeout(() => emu.finishGc(), afterMs);
+    };
     emu.addPastGcs(emu.registries[0], [41, 38, 55, 12, 47, 30, 62, 35, 44, 39]);
     const reg = emu.registries[0];
     say('setup', `emulated DigitalOcean API ${emu.apiUrl}, registry front ${emu.registryHost} -> real registry ${registry.url}`);
@@ -174,7 +184,11 @@ async function main() {
         env: agent,
         onLine: narrator('AttestStaging', /cosign|sha256|cache/i),
       });
-      if (install.result !== 'Succeeded') return { install };
+      if (install.result !== 'Succeeded') {
+        releaseGc();
+        return { install };
+      }
+      const narrate = narrator('AttestStaging', /GC|guard|stage|settle|attempt|digest|attest|verif|401|wait/i);
       say('AttestStaging', `Cosign@1 attest starts (${noGuard ? 'guard OFF' : 'guard ON: waits for GC and stage RegistryMaintenance'})`);
       const cosign = await runTask('CosignV1', {
         inputs: {
@@ -204,9 +218,13 @@ async function main() {
           cosignPath: install.outputs.cosignPath,
         },
         env: { ...agent, ...doEnv, SYSTEM_STAGENAME: 'AttestStaging' },
-        onLine: narrator('AttestStaging', /GC|guard|stage|settle|attempt|digest|attest|verif|401|wait/i),
+        onLine: (line) => {
+          if (!noGuard && / is '[^']+'.*; waiting\./.test(line)) releaseGc(3000);
+          narrate(line);
+        },
         timeoutMs: 5 * 60_000,
       });
+      releaseGc();
       return { install, cosign };
     })();
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Everything: lint (typescript-eslint, prettier), provision the real test tools (cached in .tools/),
-# build, run every test (L0 on out/, end-to-end on the bundles and the VSIX).
+# build, check that every change to what ships bumped its version, run every test (L0 on out/, end-to-end on the bundles and the VSIX).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx eslint .
 npx prettier --check .
 bash scripts/provision-tools.sh
 node scripts/build.js
+node scripts/versions.js --check
 node scripts/package.js --dev
 if [ $# -eq 0 ]; then set -- "out/test/**/*.test.js"; fi
 npx mocha "$@"

@@ -146,7 +146,7 @@ function secretCases(): HostileCase[] {
     mirrorCase('agent proxy with credentials (forwarding proxy, polite mirror)', ['secrets'], {}, { result: 'any', proxy: 'forwarding' }),
     mirrorCase('agent proxy with credentials on a closed port', ['secrets', 'time'], {}, { proxy: 'closed', idle: true }),
     {
-      name: 'credentials in downloadBaseUrl, echoed by a 401',
+      name: 'credentials in downloadBaseUrl (refused before any request; the mirror would echo them in a 401)',
       classes: ['secrets'],
       exec: async () => {
         const echo: Handler = (_q, r, seen) => sendRaw(r, 401, 'text/plain', `bad credentials ${String(seen.headers['authorization'] ?? '')}`);

@@ -94,6 +94,14 @@ const ROWS: Row[] = [
     names: "'waitForStages'",
     noValue: true,
   },
+  {
+    task: WAIT_TASK,
+    what: 'waitForStages in a classic release (Release.ReleaseId set: the timeline is the artifact build)',
+    inputs: { waitForStages: 'RegistryMaintenance' },
+    env: { RELEASE_RELEASEID: '417' },
+    names: /'waitForStages' cannot be used in a classic release pipeline \(release 417\).*order the release's stages/,
+    noValue: true,
+  },
 
   // ---- CosignInstaller@1
   { task: INSTALLER_TASK, what: "version 'latest'", inputs: { version: 'latest' }, names: "'version'" },
@@ -117,6 +125,14 @@ const ROWS: Row[] = [
     what: 'certificateOidcIssuer multi-line garbage',
     inputs: { certificateOidcIssuer: `https://accounts.google.com\n${GARBAGE}` },
     names: "'certificateOidcIssuer'",
+  },
+  {
+    task: INSTALLER_TASK,
+    what: 'downloadBaseUrl with credentials in it',
+    inputs: { downloadBaseUrl: 'https://mirror-user:mirror-pw-5e1@127.0.0.1:1/cosign' },
+    names: /'downloadBaseUrl' must not carry credentials.*'https:\/\/127\.0\.0\.1:1\/cosign'/,
+    noValue: true,
+    mustNotPrint: 'mirror-pw-5e1',
   },
 
   // ---- Cosign@1
@@ -155,6 +171,30 @@ const ROWS: Row[] = [
   { task: COSIGN_TASK, what: "gcGuard '1'", inputs: { gcGuard: '1' }, names: "'gcGuard'" },
   { task: COSIGN_TASK, what: 'guardTimeoutMinutes non-numeric', inputs: { guardTimeoutMinutes: '30min' }, names: "'guardTimeoutMinutes'" },
   { task: COSIGN_TASK, what: 'rekorUrl javascript:', inputs: { rekorUrl: 'javascript:alert(1)' }, names: "'rekorUrl'" },
+  {
+    task: COSIGN_TASK,
+    what: 'rekorUrl with a password (it would reach argv and the flag cache)',
+    inputs: { rekorUrl: 'https://rekor:rekor-pw-9c2@rekor.example/' },
+    names: /'rekorUrl' must not carry credentials/,
+    noValue: true,
+    mustNotPrint: 'rekor-pw-9c2',
+  },
+  {
+    task: COSIGN_TASK,
+    what: 'rekorUrl with a token as its user name',
+    inputs: { rekorUrl: 'https://tok-user-71d@rekor.example/' },
+    names: /'rekorUrl' must not carry credentials.*'https:\/\/rekor\.example\/'/,
+    noValue: true,
+    mustNotPrint: 'tok-user-71d',
+  },
+  {
+    task: COSIGN_TASK,
+    what: 'waitForStages in a classic release',
+    inputs: { waitForStages: 'RegistryMaintenance' },
+    env: { RELEASE_RELEASEID: '417' },
+    names: /'waitForStages' cannot be used in a classic release pipeline/,
+    noValue: true,
+  },
   { task: COSIGN_TASK, what: 'annotations line without =', inputs: { command: 'sign', predicate: null, annotations: 'novalue' }, names: "'annotations'" },
   {
     task: COSIGN_TASK,

@@ -13,6 +13,7 @@ import {
   recordedFlags,
   writeFlagRecord,
 } from '../../tasks/common/tools/cosign';
+import { addSecret } from '../../tasks/common/platform/output';
 import { tempDir, tools } from '../harness/paths';
 
 describe('unit: the cosign flag record', function () {
@@ -97,5 +98,18 @@ describe('unit: the cosign flag record', function () {
     fs.rmSync(path.join(path.dirname(bin), FLAG_RECORD_FILE));
     await binaryFlagProbe(bin, env).flags('attest');
     assert.strictEqual(fs.existsSync(flagCacheFile(env)), true, 'a probe ran and was cached');
+  });
+  it('a probe whose flags carry a secret is answered but never written to the flag cache (the file outlives the task)', async () => {
+    const bin = installedCopy();
+    const toolsDir = tempDir('flagsecret');
+    dirs.push(toolsDir);
+    const env = { ...process.env, AGENT_TOOLSDIRECTORY: toolsDir };
+    addSecret('cache-secret-5d2a');
+    const probe = binaryFlagProbe(bin, env);
+    assert.strictEqual(await probe.accepts('sign', ['--rekor-url=https://rekor.example/cache-secret-5d2a']), true);
+    assert.strictEqual(await probe.accepts('sign', ['--rekor-url=https://rekor.example/public']), true);
+    const text = fs.readFileSync(flagCacheFile(env), 'utf8');
+    assert.ok(!text.includes('cache-secret-5d2a'), text);
+    assert.ok(text.includes('rekor.example/public'), 'the probe without a secret is cached');
   });
 });

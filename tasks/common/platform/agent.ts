@@ -21,6 +21,17 @@ export function pipelineVariable(name: string): string | undefined {
   return startEnv['SECRET_' + key] ?? startEnv[key];
 }
 
+/**
+ * The release this task runs in when it runs in a classic release pipeline, else undefined. The agent
+ * sets Release.ReleaseId ("the identifier of the current release record", Microsoft's "Classic
+ * release and artifacts variables") only there; YAML runs and classic builds have no release record.
+ * In a release, Build.BuildId names the build that produced the primary artifact, not this run.
+ */
+export function classicReleaseId(): string | undefined {
+  const id = (pipelineVariable('Release.ReleaseId') ?? '').trim();
+  return id === '' ? undefined : id;
+}
+
 /** Endpoint authorization parameters whose values are secrets, by their name (apitoken, password...). */
 export function isSecretParameter(name: string): boolean {
   return /token|password|secret|key/i.test(name);

@@ -121,7 +121,7 @@ export function readEndpointUrl(endpointId: string): string {
   return agentVariable('ENDPOINT_URL_' + endpointId) ?? '';
 }
 
-/** An http(s) URL input; a password in its user info is a secret from then on. */
+/** An http(s) URL input without user info; a password in it is a secret from then on (for the refusal's own line). */
 export function requireHttpUrl(name: string, value: string): URL {
   let url: URL;
   try {
@@ -132,6 +132,12 @@ export function requireHttpUrl(name: string, value: string): URL {
   addUrlPassword(value);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UserError(`Input '${name}' must be an http(s) URL, got '${quote(value)}'.`);
+  }
+  // A URL input reaches cosign's argv and the flag cache file, which outlives the task: no credentials
+  // in it. The refusal names the URL without its user info (a user name alone may be a token).
+  if (url.username || url.password) {
+    const bare = `${url.protocol}//${url.host}${url.pathname}`;
+    throw new UserError(`Input '${name}' must not carry credentials (user:password@host) in its URL: use '${quote(bare)}' without them.`);
   }
   return url;
 }

@@ -32,7 +32,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tls from 'tls';
 import { pipelineVariable } from './agent';
-import { addSecret, debug } from './output';
+import { addCredentialPair, addSecret, debug, warn } from './output';
 import { onExit } from './task';
 
 export interface ProxySettings {
@@ -79,7 +79,16 @@ export function bypassPatterns(json: string | undefined, onSkip: (why: string) =
   return { patterns, regexes };
 }
 
-/** The agent's proxy from explicit variables (undefined without a readable Agent.ProxyUrl). */
+let warnedMalformed = false;
+
+/** One warning per task run for an Agent.ProxyUrl that is not a URL (http.ts and the child environment both read it). */
+function onMalformed(line: string): void {
+  if (warnedMalformed) return;
+  warnedMalformed = true;
+  warn(line);
+}
+
+/** The agent's proxy from explicit variables (undefined without a readable Agent.ProxyUrl, with one warning when it is set but not a URL). */
 export function parseProxy(v: ProxyVariables, onSkip?: (why: string) => void): ProxySettings | undefined {
   const raw = (v.proxyUrl ?? '').trim();
   if (!raw) return undefined;
@@ -87,6 +96,8 @@ export function parseProxy(v: ProxyVariables, onSkip?: (why: string) => void): P
   try {
     url = new URL(raw);
   } catch {
+    // Not quoted: a proxy URL may carry a password, which only a parsed URL lets us register.
+    onMalformed("Agent.ProxyUrl is set but is not a URL: the tasks and cosign connect without a proxy. Fix the agent's proxy setting (config.sh --proxyurl).");
     return undefined;
   }
   const { patterns, regexes } = bypassPatterns(v.bypassList, onSkip);
@@ -97,11 +108,15 @@ export function parseProxy(v: ProxyVariables, onSkip?: (why: string) => void): P
       return s;
     }
   };
+  const username = v.username || decode(url.username);
+  const password = v.password || decode(url.password);
+  // The Proxy-Authorization header carries base64(user:password): a secret like the password itself.
+  if (password) addCredentialPair(username, password);
   return {
     raw,
     url,
-    username: v.username || decode(url.username),
-    password: v.password || decode(url.password),
+    username,
+    password,
     separateCredentials: Boolean(v.username || v.password),
     bypassPatterns: patterns,
     bypass: regexes,

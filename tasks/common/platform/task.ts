@@ -1,7 +1,7 @@
 // The task entry wrapper: one result, cleanups on every exit path, cancellation as a signal.
 // Everything it prints goes through the output layer.
 import { CancelledError, UserError, errorMessage } from './errors';
-import { debug, info, setResult } from './output';
+import { debug, info, setResult, warn } from './output';
 
 /** Seconds as "1m 05s" for humans. */
 export function formatDuration(seconds: number): string {
@@ -31,7 +31,8 @@ function runCleanups(): void {
     try {
       c();
     } catch (e) {
-      debug(`cleanup failed: ${errorMessage(e)}`);
+      // A cleanup that failed left something behind (credentials, a CA bundle): the user must know.
+      warn(`Cleanup failed, something may be left behind: ${errorMessage(e)}`);
     }
   }
 }

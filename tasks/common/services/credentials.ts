@@ -1,8 +1,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { UserError } from '../platform/errors';
-import { addCredentialPair, addSecret } from '../platform/output';
+import { UserError, errorMessage } from '../platform/errors';
+import { addCredentialPair, addSecret, warn } from '../platform/output';
 import { readEndpointAuthParam, readEndpointUrl } from '../platform/inputs';
 import { BasicCredentials, CredentialLookup } from './oci';
 import { onExit } from '../platform/task';
@@ -141,21 +141,45 @@ export function issuedDockerAuths(raw: unknown, what: string): DockerAuths {
   return out;
 }
 
-/** The agent's own docker config (DOCKER_CONFIG or ~/.docker), plain `auth` entries only. */
-export function readExistingDockerAuths(env: NodeJS.ProcessEnv = process.env): DockerAuths {
+/**
+ * The agent's own docker config (DOCKER_CONFIG or ~/.docker), plain `auth` entries only. No file is
+ * anonymous access, silently; a file that cannot be read or is not a docker config is anonymous
+ * access with one warning (`onUnusable`), since the user meant to give credentials. Every credential
+ * read is registered as a secret (its base64 `auth` form too) before anything else uses it.
+ */
+export function readExistingDockerAuths(env: NodeJS.ProcessEnv = process.env, onUnusable: (line: string) => void = warn): DockerAuths {
   const dir = env['DOCKER_CONFIG'] || path.join(os.homedir(), '.docker');
   const file = path.join(dir, 'config.json');
+  let text: string;
   try {
-    const config = JSON.parse(fs.readFileSync(file, 'utf8')) as { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
-    const out: DockerAuths = {};
-    for (const [k, v] of Object.entries(config.auths ?? {})) {
-      if (v?.auth) out[k] = { auth: v.auth };
-      else if (v?.username && v?.password) out[k] = { auth: encodeAuth({ username: v.username, password: v.password }) };
-    }
-    return out;
-  } catch {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      onUnusable(`The agent's docker config ${file} cannot be read (${errorMessage(err)}): registry requests are anonymous.`);
     return {};
   }
+  let config: { auths?: Record<string, { auth?: unknown; username?: unknown; password?: unknown }> };
+  try {
+    config = JSON.parse(text) as typeof config;
+    if (!config || typeof config !== 'object' || (config.auths !== undefined && (typeof config.auths !== 'object' || config.auths === null)))
+      throw new Error('no auths object');
+  } catch {
+    onUnusable(`The agent's docker config ${file} is not a docker config (JSON with an auths object): registry requests are anonymous.`);
+    return {};
+  }
+  const out: DockerAuths = {};
+  for (const [k, v] of Object.entries(config.auths ?? {})) {
+    if (typeof v?.auth === 'string' && v.auth) {
+      addSecret(v.auth);
+      const c = decodeAuth(v.auth);
+      if (c?.password) addCredentialPair(c.username, c.password);
+      out[k] = { auth: v.auth };
+    } else if (typeof v?.username === 'string' && typeof v?.password === 'string' && v.username && v.password) {
+      addCredentialPair(v.username, v.password);
+      out[k] = { auth: encodeAuth({ username: v.username, password: v.password }) };
+    }
+  }
+  return out;
 }
 
 export interface DockerConfigHandle {
@@ -170,8 +194,16 @@ export interface DockerConfigHandle {
   remove(): void;
 }
 
-/** Writes auths into a fresh private folder and registers its removal on every exit path. */
-export function writePrivateDockerConfig(auths: DockerAuths, source: DockerConfigHandle['source'], tempRoot?: string): DockerConfigHandle {
+/**
+ * Writes auths into a fresh private folder and registers its removal on every exit path. A folder
+ * that cannot be removed (`removeFolder` throws) is one warning naming it: it holds credentials.
+ */
+export function writePrivateDockerConfig(
+  auths: DockerAuths,
+  source: DockerConfigHandle['source'],
+  tempRoot?: string,
+  removeFolder: (dir: string) => void = (d) => fs.rmSync(d, { recursive: true, force: true }),
+): DockerConfigHandle {
   const root = tempRoot || process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir();
   fs.mkdirSync(root, { recursive: true });
   const dir = fs.mkdtempSync(path.join(root, 'cosign-docker-'));
@@ -179,7 +211,11 @@ export function writePrivateDockerConfig(auths: DockerAuths, source: DockerConfi
   const remove = () => {
     if (removed) return;
     removed = true;
-    fs.rmSync(dir, { recursive: true, force: true });
+    try {
+      removeFolder(dir);
+    } catch (err) {
+      warn(`The private docker config ${dir} (registry credentials) could not be removed: ${errorMessage(err)}. Remove it by hand.`);
+    }
   };
   const unregister = onExit(remove);
   try {
@@ -204,9 +240,9 @@ export function writePrivateDockerConfig(auths: DockerAuths, source: DockerConfi
   };
 }
 
-/** Uses the agent's docker config as is (nothing written, nothing to remove). */
-export function agentDockerConfig(): DockerConfigHandle {
-  const auths = readExistingDockerAuths();
+/** Uses the agent's docker config as is (nothing written, nothing to remove); `onUnusable` hears of a config that cannot be used. */
+export function agentDockerConfig(onUnusable: (line: string) => void = warn): DockerConfigHandle {
+  const auths = readExistingDockerAuths(process.env, onUnusable);
   const hosts = Object.keys(auths).map(normalizeRegistryHost);
   return {
     source: hosts.length ? 'agent docker config' : 'anonymous',

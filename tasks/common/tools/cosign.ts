@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { UserError } from '../platform/errors';
-import { quote } from '../platform/output';
+import { quote, redact } from '../platform/output';
 import { FailureClass } from '../platform/retry';
 import { ProcessOutcome, childEnv, runProcess } from '../platform/process';
 
@@ -125,6 +125,9 @@ function readDiskCache(file: string): DiskCache {
 }
 
 function writeDiskCache(file: string, binaryKey: string, entry: string, value: string[] | boolean): void {
+  // The file outlives the task and is shared by every job on the agent: an entry (a probe's flags
+  // with their values) that holds any secret this task knows is probed again next time instead.
+  if (redact(entry) !== entry) return;
   try {
     const all = readDiskCache(file);
     // Keep the file small: entries of binaries that no longer exist are dropped.

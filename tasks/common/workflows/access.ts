@@ -98,7 +98,7 @@ export interface CredentialRequest {
 /** Registry credentials: a private DOCKER_CONFIG (a connection, or DigitalOcean's short-lived ones), else the agent's. */
 export async function registryCredentials(access: RegistryAccess, req: CredentialRequest): Promise<DockerConfigHandle> {
   if (access.registryConnection) return writePrivateDockerConfig(authsForConnection(access.registryConnection), 'dockerRegistryConnection');
-  if (!access.useDigitalOceanCredentials || !access.doConnection) return agentDockerConfig();
+  if (!access.useDigitalOceanCredentials || !access.doConnection) return agentDockerConfig(req.log.warn);
   const { budget } = req;
   const client = new DigitalOceanClient(access.doConnection, {
     log: req.log.debug,

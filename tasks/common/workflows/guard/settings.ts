@@ -1,4 +1,6 @@
 // The guard's inputs: shared by DoRegistryGcWait@1 and Cosign@1, each with its own timeout inputs.
+import { classicReleaseId } from '../../platform/agent';
+import { UserError } from '../../platform/errors';
 import { SettingValues, SettingsTable, connection, int, list, pick, text } from '../../platform/settings';
 import { validateRegistryName } from '../../services/digitalocean';
 
@@ -31,13 +33,21 @@ export const GC_WAIT_SETTINGS = {
 /**
  * The guard's settings from its inputs: the registry name checked against DigitalOcean's grammar
  * (when given), the timeout in seconds (a seconds override above 0 replaces the minutes), and what
- * a timeout means (Cosign@1 has no onTimeout input: a timeout fails it).
+ * a timeout means (Cosign@1 has no onTimeout input: a timeout fails it). In a classic release,
+ * waitForStages is refused: the timeline it would read is Build.BuildId's, the artifact's build.
  */
 export function guardSettingsFrom(
   values: SettingValues<typeof GUARD_SETTINGS>,
   timeout: { minutes: number; seconds: number },
   onTimeout: 'fail' | 'warn',
 ): GuardSettings {
+  const releaseId = classicReleaseId();
+  if (releaseId !== undefined && values.waitForStages.length > 0) {
+    throw new UserError(
+      `Input 'waitForStages' cannot be used in a classic release pipeline (release ${releaseId}): the build timeline it reads is the artifact's build, not this release. ` +
+        "Leave it empty and order the release's stages instead (the stage's pre-deployment trigger 'After stage'); the guard still waits for GC and settleSeconds.",
+    );
+  }
   return {
     registry: validateRegistryName('registry', values.registry),
     stages: values.waitForStages,
