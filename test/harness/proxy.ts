@@ -77,7 +77,9 @@ export async function startForwardingProxy(options: ProxyOptions): Promise<Forwa
     const host = (req.url ?? '').slice(0, i);
     const port = Number((req.url ?? '').slice(i + 1));
     const [address, mappedPort] = resolve(host).split(/:(?=\d+$)/);
+    let connected = false;
     const up = net.connect(Number(mappedPort ?? port), address, () => {
+      connected = true;
       entry(req, 'forwarded');
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) up.write(head);
@@ -87,7 +89,8 @@ export async function startForwardingProxy(options: ProxyOptions): Promise<Forwa
     sockets.add(up);
     up.on('close', () => sockets.delete(up));
     up.on('error', () => {
-      entry(req, 'unreachable');
+      // A tunnel that was up and then reset (a client closing early) was forwarded, not unreachable.
+      if (!connected) entry(req, 'unreachable');
       socket.destroy();
     });
   });

@@ -35,6 +35,8 @@ interface State {
   scannedRuns: number;
   scannedArgvFiles: number;
   total: ScanResult;
+  /** Whether this process's runs are scanned (the root hook is loaded: scanThisProcess). */
+  scanned?: boolean;
 }
 
 // One state per process even if this module were loaded twice (e.g. from out/ and a --require path).
@@ -51,6 +53,11 @@ const state: State =
     scannedArgvFiles: 0,
     total: { runs: 0, lines: 0, argvLines: 0, secrets: 0, leaks: [] },
   });
+
+/** Called by the root hook plugin: this process's task runs are scanned after each test file. */
+export function scanThisProcess(): void {
+  state.scanned = true;
+}
 
 export function registerSecret(value: string | undefined | null): void {
   if (typeof value !== 'string') return;
@@ -209,6 +216,9 @@ export const TOTALS_DIR = path.resolve(__dirname, '..', '..', 'test-totals');
  * against the runs the suite made, so a scan that missed some (a worker whose scan never ran) fails.
  */
 export function noteStartedRun(task: string): void {
+  // Only in a process whose runs the scan reads (a test process, which loads the root hook); a
+  // child that runs tasks itself (the demo) has no scan of its own to hold against.
+  if (!state.scanned) return;
   fs.mkdirSync(TOTALS_DIR, { recursive: true });
   fs.appendFileSync(path.join(TOTALS_DIR, `started-${process.pid}.log`), `${task}\n`);
 }
