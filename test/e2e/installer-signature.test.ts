@@ -14,6 +14,7 @@ import { Mirror, readOnce, sha256, startMirror } from '../harness/mirror';
 import { ROOT, tempDir, tools } from '../harness/paths';
 import { TaskRun, agentEnv as newAgentEnv, describeRun, runTask } from '../harness/run-task';
 import { RELEASE_IDENTITY, RELEASE_ISSUER, TestSigstore, createTestSigstore } from '../harness/sigstore';
+import { folderEntries } from '../helpers/folders';
 
 const ASSET = 'cosign-linux-amd64';
 const ARCH = process.arch;
@@ -36,14 +37,7 @@ function agentEnv(): Record<string, string> {
   return env;
 }
 
-function entries(dir: string): string[] {
-  return fs.existsSync(dir)
-    ? fs
-        .readdirSync(dir)
-        .filter((f) => f !== '.taskkey')
-        .sort()
-    : [];
-}
+const entries = folderEntries;
 
 /** A stand-in cosign that leaves `marker` behind when it runs. */
 function markingScript(marker: string, version: string): Buffer {

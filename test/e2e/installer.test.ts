@@ -12,6 +12,7 @@ import { TaskRun, agentEnv as newAgentEnv, describeRun, runTask } from '../harne
 import { createTestSigstore } from '../harness/sigstore';
 import { selfSignedCert } from '../harness/tls';
 import { onlyOn } from '../helpers/skip';
+import { folderEntries } from '../helpers/folders';
 
 const ASSET = 'cosign-linux-amd64';
 const ARCH = process.arch; // tool-lib's cache layout uses os.arch()
@@ -28,15 +29,7 @@ function cleanUp(): void {
   for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 }
 
-/** Entries of a folder (none when it does not exist), without task-lib's vault key file. */
-function entries(dir: string): string[] {
-  return fs.existsSync(dir)
-    ? fs
-        .readdirSync(dir)
-        .filter((f) => f !== '.taskkey')
-        .sort()
-    : [];
-}
+const entries = folderEntries;
 
 function sha256File(file: string): string {
   return sha256(fs.readFileSync(file));
