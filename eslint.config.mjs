@@ -45,4 +45,16 @@ export default tseslint.config(
       'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
     },
   },
+  {
+    // The agent boundary: only platform/ reads the environment (platform/agent.ts keeps the copy
+    // taken before task-lib changed it); everything else asks platform/ for what it needs.
+    files: ['tasks/**/*.ts'],
+    ignores: ['tasks/common/platform/**'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'Read the agent environment through tasks/common/platform (agent.ts, process.ts).' },
+      ],
+    },
+  },
 );

@@ -7,6 +7,7 @@ import { UserError } from '../common/platform/errors';
 import { GC_WAIT_SETTINGS, guardSettingsFrom, waitForGuard } from '../common/workflows/guard';
 import { readSettings } from '../common/platform/settings';
 import { readTimelineClient } from '../common/services/timeline';
+import { agentVariable } from '../common/platform/agent';
 
 void runTask(async (signal) => {
   // Every input is validated before the first request.
@@ -28,7 +29,7 @@ void runTask(async (signal) => {
 
   const client = conn ? new DigitalOceanClient(conn, { log: info }) : undefined;
   const result = await waitForGuard(
-    { client, timeline: settings.stages.length > 0 ? timeline : undefined, log: logger, currentStage: process.env['SYSTEM_STAGENAME'] },
+    { client, timeline: settings.stages.length > 0 ? timeline : undefined, log: logger, currentStage: agentVariable('SYSTEM_STAGENAME') },
     settings,
     signal,
   );

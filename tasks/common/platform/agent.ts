@@ -49,6 +49,16 @@ export function endpointAuthParameters(json: string | undefined): Record<string,
   return out;
 }
 
+/** The agent's temp folder (Agent.TempDirectory), or '' outside an agent. */
+export function agentTempDirectory(): string {
+  return (agentVariable('AGENT_TEMPDIRECTORY') ?? '').trim();
+}
+
+/** The agent's tool cache (Agent.ToolsDirectory), or '' outside an agent. */
+export function agentToolsDirectory(): string {
+  return (agentVariable('AGENT_TOOLSDIRECTORY') ?? '').trim();
+}
+
 /** Every variable the agent passed (for the output layer's collection of secrets). */
 export function agentEnvironment(): Readonly<Record<string, string | undefined>> {
   return startEnv;

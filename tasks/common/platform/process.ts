@@ -23,10 +23,22 @@ const SCRUBBED = /^(INPUT_|ENDPOINT_|SECRET_|SYSTEM_ACCESSTOKEN$|DIGITALOCEAN_AC
  * reads them (network.ts: HTTPS_PROXY, HTTP_PROXY, NO_PROXY, SSL_CERT_FILE; the lower-case proxy
  * variables removed when the agent has a proxy), then `extra`.
  */
-export function childEnv(base: NodeJS.ProcessEnv, extra: Record<string, string>, network: ChildNetwork = agentChildNetwork()): Record<string, string> {
+export function childEnv(
+  base: Readonly<Record<string, string | undefined>>,
+  extra: Record<string, string>,
+  network: ChildNetwork = agentChildNetwork(),
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined && !SCRUBBED.test(k) && !network.unset.includes(k)) env[k] = v;
   return { ...env, ...network.set, ...extra };
+}
+
+/**
+ * A child's environment from this process's environment as it is now (task-lib has moved the
+ * inputs and secrets out of it by then; childEnv scrubs what is left), with `extra`.
+ */
+export function childEnvironment(extra: Record<string, string>): Record<string, string> {
+  return childEnv(process.env, extra);
 }
 
 export interface ProcessOptions {

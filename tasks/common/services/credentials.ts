@@ -6,6 +6,7 @@ import { addCredentialPair, addSecret, warn } from '../platform/output';
 import { readEndpointAuthParam, readEndpointUrl } from '../platform/inputs';
 import { BasicCredentials, CredentialLookup } from './oci';
 import { onExit } from '../platform/task';
+import { agentEnvironment, agentTempDirectory } from '../platform/agent';
 
 /**
  * Registry credentials for cosign: a private, short-lived DOCKER_CONFIG
@@ -147,7 +148,10 @@ export function issuedDockerAuths(raw: unknown, what: string): DockerAuths {
  * access with one warning (`onUnusable`), since the user meant to give credentials. Every credential
  * read is registered as a secret (its base64 `auth` form too) before anything else uses it.
  */
-export function readExistingDockerAuths(env: NodeJS.ProcessEnv = process.env, onUnusable: (line: string) => void = warn): DockerAuths {
+export function readExistingDockerAuths(
+  env: Readonly<Record<string, string | undefined>> = agentEnvironment(),
+  onUnusable: (line: string) => void = warn,
+): DockerAuths {
   const dir = env['DOCKER_CONFIG'] || path.join(os.homedir(), '.docker');
   const file = path.join(dir, 'config.json');
   let text: string;
@@ -204,7 +208,7 @@ export function writePrivateDockerConfig(
   tempRoot?: string,
   removeFolder: (dir: string) => void = (d) => fs.rmSync(d, { recursive: true, force: true }),
 ): DockerConfigHandle {
-  const root = tempRoot || process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir();
+  const root = tempRoot || agentTempDirectory() || os.tmpdir();
   fs.mkdirSync(root, { recursive: true });
   const dir = fs.mkdtempSync(path.join(root, 'cosign-docker-'));
   let removed = false;
@@ -242,7 +246,7 @@ export function writePrivateDockerConfig(
 
 /** Uses the agent's docker config as is (nothing written, nothing to remove); `onUnusable` hears of a config that cannot be used. */
 export function agentDockerConfig(onUnusable: (line: string) => void = warn): DockerConfigHandle {
-  const auths = readExistingDockerAuths(process.env, onUnusable);
+  const auths = readExistingDockerAuths(agentEnvironment(), onUnusable);
   const hosts = Object.keys(auths).map(normalizeRegistryHost);
   return {
     source: hosts.length ? 'agent docker config' : 'anonymous',

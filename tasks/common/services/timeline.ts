@@ -14,6 +14,7 @@ import {
 } from '../platform/http';
 import { readEndpointAuthParam } from '../platform/inputs';
 import { withRetry } from '../platform/retry';
+import { agentVariable } from '../platform/agent';
 
 export interface StageState {
   /** The display name of the stage. */
@@ -138,21 +139,21 @@ export function missingTimelineSettings(): string[] {
   const missing: string[] = [];
   if (!collectionUri()) missing.push('System.CollectionUri (SYSTEM_COLLECTIONURI)');
   if (!project()) missing.push('System.TeamProject (SYSTEM_TEAMPROJECT)');
-  if (!(process.env['BUILD_BUILDID'] ?? '').trim()) missing.push('Build.BuildId (BUILD_BUILDID)');
+  if (!(agentVariable('BUILD_BUILDID') ?? '').trim()) missing.push('Build.BuildId (BUILD_BUILDID)');
   if (!accessToken()) missing.push("the job's access token (SystemVssConnection / SYSTEM_ACCESSTOKEN)");
   return missing;
 }
 
 function collectionUri(): string {
-  return (process.env['SYSTEM_COLLECTIONURI'] || process.env['SYSTEM_TEAMFOUNDATIONCOLLECTIONURI'] || '').trim();
+  return (agentVariable('SYSTEM_COLLECTIONURI') || agentVariable('SYSTEM_TEAMFOUNDATIONCOLLECTIONURI') || '').trim();
 }
 
 function project(): string {
-  return (process.env['SYSTEM_TEAMPROJECT'] || process.env['SYSTEM_TEAMPROJECTID'] || '').trim();
+  return (agentVariable('SYSTEM_TEAMPROJECT') || agentVariable('SYSTEM_TEAMPROJECTID') || '').trim();
 }
 
 function accessToken(): string {
-  return (readEndpointAuthParam('SystemVssConnection', 'AccessToken') || process.env['SYSTEM_ACCESSTOKEN'] || '').trim();
+  return (readEndpointAuthParam('SystemVssConnection', 'AccessToken') || agentVariable('SYSTEM_ACCESSTOKEN') || '').trim();
 }
 
 /**
@@ -172,5 +173,5 @@ export function readTimelineClient(required = false, options: { log?: (line: str
     }
     return undefined;
   }
-  return new TimelineClient(collectionUri(), project(), process.env['BUILD_BUILDID']!.trim(), accessToken(), options);
+  return new TimelineClient(collectionUri(), project(), (agentVariable('BUILD_BUILDID') ?? '').trim(), accessToken(), options);
 }

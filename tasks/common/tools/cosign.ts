@@ -4,7 +4,8 @@ import * as path from 'path';
 import { UserError } from '../platform/errors';
 import { quote, redact } from '../platform/output';
 import { FailureClass } from '../platform/retry';
-import { ProcessOutcome, childEnv, runProcess } from '../platform/process';
+import { ProcessOutcome, childEnv, childEnvironment, runProcess } from '../platform/process';
+import { agentEnvironment } from '../platform/agent';
 
 /**
  * cosign as a child process: where it is, which flags this build accepts
@@ -36,7 +37,7 @@ function isExecutableFile(p: string): boolean {
 }
 
 /** `cosignPath` when given (must be an executable file), else the first cosign on PATH. */
-export function findCosign(cosignPath: string, env: NodeJS.ProcessEnv = process.env): string {
+export function findCosign(cosignPath: string, env: Readonly<Record<string, string | undefined>> = agentEnvironment()): string {
   if (cosignPath) {
     if (!isExecutableFile(cosignPath)) throw new UserError(`Input 'cosignPath': '${cosignPath}' is not an executable file.`);
     return path.resolve(cosignPath);
@@ -109,7 +110,7 @@ function cached<T>(key: string, make: () => Promise<T>): Promise<T> {
  */
 type DiskCache = Record<string, Record<string, string[] | boolean>>;
 
-export function flagCacheFile(env: NodeJS.ProcessEnv = process.env): string {
+export function flagCacheFile(env: Readonly<Record<string, string | undefined>> = agentEnvironment()): string {
   const root = env['AGENT_TOOLSDIRECTORY'] || os.tmpdir();
   const user = typeof process.getuid === 'function' ? `-${process.getuid()}` : '';
   return path.join(root, '_cosign-gc-guard', `cosign-flags${user}.json`);
@@ -170,7 +171,7 @@ export function fileIdentity(file: string): string | undefined {
 
 /** Runs `<command> --help` for every recorded command, in parallel; the flags each lists. */
 export async function probeFlagSet(binary: string, signal?: AbortSignal): Promise<Record<CosignCommand, string[]>> {
-  const env = childEnv(process.env, {});
+  const env = childEnvironment({});
   const lists = await Promise.all(
     COSIGN_COMMANDS.map(async (command) => {
       const r = await runProcess(binary, [command, '--help'], { env, signal, cancelSignal: signal, timeoutMs: 15_000 });
@@ -207,7 +208,11 @@ export function recordedFlags(binary: string, command: CosignCommand): Set<strin
   }
 }
 
-export function binaryFlagProbe(binary: string, env: NodeJS.ProcessEnv = process.env, options: { diskCache?: boolean } = {}): FlagProbe {
+export function binaryFlagProbe(
+  binary: string,
+  env: Readonly<Record<string, string | undefined>> = agentEnvironment(),
+  options: { diskCache?: boolean } = {},
+): FlagProbe {
   const key = cacheKey(binary);
   const probeEnv = childEnv(env, {});
   const file = options.diskCache === false ? undefined : flagCacheFile(env);

@@ -11,7 +11,7 @@ import { requireHttpUrl } from '../platform/inputs';
 import { Logger, quote } from '../platform/output';
 import { SettingValues, SettingsTable, int, text } from '../platform/settings';
 import { onExit } from '../platform/task';
-import { childEnv, runProcess } from '../platform/process';
+import { childEnvironment, runProcess } from '../platform/process';
 import { CosignCommand, probeFlagSet } from './cosign';
 import { AdmittingSignature, TOOL_NAME, publishToCache, readHint, removeCacheEntry, storedSignatures } from './installer/cache';
 import { Download, NetworkDeadline, downloadHashed, downloadRetry, fetchSmall, networkDeadline, q } from './installer/download';
@@ -28,6 +28,7 @@ import {
   trustPolicyFrom,
   verifyReleaseSignature,
 } from './installer/signature';
+import { agentTempDirectory } from '../platform/agent';
 
 export { changedSince, hashUnchanged } from './installer/proven-file';
 export { cosignPlatform, normalizeChecksum, normalizeVersion, releaseUrl, tableChecksum } from './installer/release';
@@ -163,7 +164,7 @@ async function verifySignedDownload(file: string, got: Download, signature: Admi
 }
 
 async function runCosignVersion(binary: string, signal: AbortSignal): Promise<string> {
-  const r = await runProcess(binary, ['version', '--json'], { env: childEnv(process.env, {}), signal, cancelSignal: signal, timeoutMs: 30_000 });
+  const r = await runProcess(binary, ['version', '--json'], { env: childEnvironment({}), signal, cancelSignal: signal, timeoutMs: 30_000 });
   if (r.code !== 0) return '';
   try {
     return String(JSON.parse(r.stdout).gitVersion ?? '');
@@ -303,7 +304,7 @@ async function downloadAndCache(ins: Install): Promise<{ dir: string; sha256: st
   const { req, plat, net } = ins;
   const signature = pinSource(ins.pin).expected ? undefined : await fetchSignature(ins);
   const url = releaseUrl(req.baseUrl, req.version, plat.asset);
-  const tempDir = fs.mkdtempSync(path.join(process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir(), 'cosign-dl-'));
+  const tempDir = fs.mkdtempSync(path.join(agentTempDirectory() || os.tmpdir(), 'cosign-dl-'));
   // Removed on every exit path, cancellation included.
   const forget = onExit(() => fs.rmSync(tempDir, { recursive: true, force: true }));
   try {

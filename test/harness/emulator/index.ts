@@ -63,8 +63,12 @@ class EmulatorImpl implements Emulator {
   private readonly servers: http.Server[] = [];
   private stopped = false;
 
+  /** Added before the front handles each request. */
+  private readonly frontLatencyMs: number;
+
   constructor(opts: EmulatorOptions) {
     this.token = opts.token ?? DEFAULT_TOKEN;
+    this.frontLatencyMs = opts.frontLatencyMs ?? 0;
     const tokens = new Map<string, Set<string>>();
     tokens.set(this.token, new Set(opts.tokenScopes ?? ['registry:read', 'registry:update']));
     for (const [t, scopes] of Object.entries(opts.extraTokens ?? {})) tokens.set(t, new Set(scopes));
@@ -176,6 +180,7 @@ class EmulatorImpl implements Emulator {
     const url = new URL(req.url ?? '/', `http://${this.registryHost}`);
     const rec: RequestRecord = { at: now, method, path: url.pathname + url.search, endpoint: 'front', status: 0 };
     this.requests.push(rec);
+    if (this.frontLatencyMs > 0) await this.timers.delay(this.frontLatencyMs);
     return this.front!.handle(req, res, rec, url);
   }
 

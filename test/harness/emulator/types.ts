@@ -56,6 +56,7 @@ export interface EmulatorOptions {
   registries?: string[]; // default ['demo-registry']; >1 makes GET /v2/registry answer 412
   upstreamRegistry?: string; // e.g. 'http://127.0.0.1:5000' (a real distribution registry); when set, a token-auth front is started
   tailSeconds?: number; // push-scope tokens still refused this long after a GC turns terminal; default 0
+  frontLatencyMs?: number; // the registry front answers each request this much later (a registry across a network); default 0
   gcSteps?: GcStep[]; // lifecycle for GCs started through the API
   gcFinalStatus?: string; // default 'succeeded'
   rateLimitPerMinute?: number; // default 250 (per token, sliding 60 s window; over it: 429 + retry-after)

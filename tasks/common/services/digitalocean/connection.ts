@@ -3,6 +3,7 @@
 import { UserError } from '../../platform/errors';
 import { quote } from '../../platform/output';
 import { readEndpointAuthParam, readEndpointUrl, requireHttpUrl } from '../../platform/inputs';
+import { agentVariable } from '../../platform/agent';
 
 /** DigitalOcean's own pattern for registry names. */
 export const REGISTRY_NAME_PATTERN = /^[a-z0-9-]{1,63}$/;
@@ -39,9 +40,9 @@ export function doConnectionFrom(inputName: string, endpointId: string, required
     requireHttpUrl(`${inputName} (server URL)`, url);
     return { token, apiUrl: url.replace(/\/+$/, ''), source: 'connection' };
   }
-  const envToken = (process.env['DIGITALOCEAN_ACCESS_TOKEN'] ?? '').trim();
+  const envToken = (agentVariable('DIGITALOCEAN_ACCESS_TOKEN') ?? '').trim();
   if (envToken !== '') {
-    const url = (process.env['DIGITALOCEAN_API_URL'] ?? '').trim() || DEFAULT_DO_API_URL;
+    const url = (agentVariable('DIGITALOCEAN_API_URL') ?? '').trim() || DEFAULT_DO_API_URL;
     requireHttpUrl('DIGITALOCEAN_API_URL', url);
     return { token: envToken, apiUrl: url.replace(/\/+$/, ''), source: 'env' };
   }

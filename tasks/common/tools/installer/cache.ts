@@ -13,6 +13,7 @@ import { Download } from './download';
 import { NO_FOLLOW, hashUnchanged } from './proven-file';
 import { CosignPlatform } from './release';
 import { SignatureFormat } from './signature';
+import { agentToolsDirectory } from '../../platform/agent';
 
 export const TOOL_NAME = 'cosign';
 /** Written beside the cached binary; a hint for messages only, never the digest a cache hit is checked against. */
@@ -29,7 +30,7 @@ export interface AdmittingSignature {
 }
 
 export function cacheRoot(): string {
-  const dir = process.env['AGENT_TOOLSDIRECTORY'];
+  const dir = agentToolsDirectory();
   if (!dir) throw new UserError('Agent.ToolsDirectory is not set; this task must run on an Azure Pipelines agent.');
   return dir;
 }

@@ -17,6 +17,7 @@ import { AzureTokenSource, KeyVaultClient, KeyVaultPublicKey, describeKey } from
 import { CosignRun, ImageWork, Target } from './context';
 import { PREDICATE_TYPE_URIS } from './keyvault-settings';
 import { CosignRunner, logAttempt } from './runner';
+import { agentTempDirectory } from '../../platform/agent';
 
 export const DSSE_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 export const IN_TOTO_STATEMENT = 'https://in-toto.io/Statement/v0.1';
@@ -54,7 +55,7 @@ function readPredicate(file: string, type: string): unknown {
 }
 
 function privateDir(): { dir: string; remove(): void } {
-  const root = process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir();
+  const root = agentTempDirectory() || os.tmpdir();
   const dir = fs.mkdtempSync(path.join(root, 'cosign-keyvault-'));
   fs.chmodSync(dir, 0o700);
   const remove = () => fs.rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,7 @@
 // cosign's own lines go into the image's block; attempts and waits are printed as they happen.
 import { UserError, errorMessage } from '../../platform/errors';
 import { quote } from '../../platform/output';
-import { childEnv, runProcess } from '../../platform/process';
+import { childEnvironment, runProcess } from '../../platform/process';
 import { AttemptReport, RetryError, withRetry } from '../../platform/retry';
 import { DockerConfigHandle } from '../../services/credentials';
 import { CosignCommand, CosignFailure, CosignOutcome, FlagPlan, classifyCosignFailure } from '../../tools/cosign';
@@ -75,7 +75,7 @@ function keepLine(work: ImageWork, line: string, stream: 'stdout' | 'stderr'): v
 
 export function cosignRunner(run: CosignRun, creds: DockerConfigHandle): CosignRunner {
   const { s, signal, binary } = run;
-  const env = childEnv(process.env, { ...creds.env, COSIGN_PASSWORD: s.keyPassword });
+  const env = childEnvironment({ ...creds.env, COSIGN_PASSWORD: s.keyPassword });
   const options = (attemptSignal: AbortSignal, work?: ImageWork) => ({
     env,
     signal: attemptSignal,
