@@ -66,7 +66,7 @@ export async function run(): Promise<BenchRow[]> {
         figure: `RegistryTagCheck@1 on ${n} existing tag(s), whole task / crane digest of each in turn (median of ${RUNS})`,
         target: n === 10 ? '< 1 s for 10 tags' : '-',
         measured: `${(t / c).toFixed(2)} (${t.toFixed(0)} ms vs ${c.toFixed(0)} ms)`,
-        pass: n !== 10 || t < 1000,
+        pass: n === 10 ? t < 1000 : undefined,
       });
     }
     return rows;
