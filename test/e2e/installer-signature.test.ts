@@ -37,8 +37,6 @@ function agentEnv(): Record<string, string> {
   return env;
 }
 
-const entries = folderEntries;
-
 /** A stand-in cosign that leaves `marker` behind when it runs. */
 function markingScript(marker: string, version: string): Buffer {
   return Buffer.from(`#!/bin/sh\ntouch '${marker}'\necho '{"gitVersion":"v${version}"}'\n`);
@@ -83,10 +81,10 @@ describe('CosignInstaller@1 end-to-end: the release signature, verified offline 
   }
 
   function assertNothingCached(env: Record<string, string>): void {
-    for (const v of entries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign'))) {
-      assert.deepStrictEqual(entries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', v)), [], `nothing under cosign/${v}`);
+    for (const v of folderEntries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign'))) {
+      assert.deepStrictEqual(folderEntries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', v)), [], `nothing under cosign/${v}`);
     }
-    assert.deepStrictEqual(entries(env.AGENT_TEMPDIRECTORY), [], 'no download leftovers in the agent temp folder');
+    assert.deepStrictEqual(folderEntries(env.AGENT_TEMPDIRECTORY), [], 'no download leftovers in the agent temp folder');
   }
 
   /** Failed in one line: `cosign <version> was not installed: <reason>. <both fixes>`; no output, nothing on PATH, nothing cached. */
@@ -123,7 +121,7 @@ describe('CosignInstaller@1 end-to-end: the release signature, verified offline 
       assert.strictEqual(run.outputs['cosignSha256'], sha256(cosign));
       assert.strictEqual(run.outputs['cacheHit'], 'false');
       const dir = path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', '3.1.1', ARCH);
-      assert.deepStrictEqual(entries(dir), ['cosign', 'cosign-flags.json', 'cosign.sha256', 'cosign.sigstore.json']);
+      assert.deepStrictEqual(folderEntries(dir), ['cosign', 'cosign-flags.json', 'cosign.sha256', 'cosign.sigstore.json']);
       assert.strictEqual(fs.readFileSync(path.join(dir, 'cosign.sigstore.json'), 'utf8'), cosignBundle);
       assert.strictEqual(mirror.count(`/v3.1.1/${ASSET}.sigstore.json`), 1);
       assert.strictEqual(mirror.count(`/v3.1.1/${ASSET}`), 1);
@@ -374,7 +372,7 @@ describe('CosignInstaller@1 end-to-end: the release signature, verified offline 
       assert.strictEqual(mirror.count(`/v2.6.2/${ASSET}.sigstore.json`), 1, 'a bundle is looked for first');
       assert.strictEqual(mirror.count(`/v2.6.2/${ASSET}.sig`), 1);
       const dir = path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', '2.6.2', ARCH);
-      assert.ok(entries(dir).includes('cosign.sig'), 'the signature is kept for the next cache hit');
+      assert.ok(folderEntries(dir).includes('cosign.sig'), 'the signature is kept for the next cache hit');
       mirror.reset();
       const hit = await install(env, '2.6.2');
       assert.strictEqual(hit.outputs['cacheHit'], 'true', describeRun(hit));

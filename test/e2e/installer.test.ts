@@ -29,8 +29,6 @@ function cleanUp(): void {
   for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 }
 
-const entries = folderEntries;
-
 function sha256File(file: string): string {
   return sha256(fs.readFileSync(file));
 }
@@ -114,20 +112,20 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
   /** The tool cache holds exactly one complete entry for 3.1.1 and nothing else (no staging folders); `signed`: with its bundle kept. */
   function assertCleanCache(env: Record<string, string>, signed = false): void {
     const cosignDir = path.join(env.AGENT_TOOLSDIRECTORY, 'cosign');
-    assert.deepStrictEqual(entries(cosignDir), ['3.1.1']);
-    assert.deepStrictEqual(entries(path.join(cosignDir, '3.1.1')), [ARCH, `${ARCH}.complete`]);
+    assert.deepStrictEqual(folderEntries(cosignDir), ['3.1.1']);
+    assert.deepStrictEqual(folderEntries(path.join(cosignDir, '3.1.1')), [ARCH, `${ARCH}.complete`]);
     const kept = signed ? ['cosign', 'cosign-flags.json', 'cosign.sha256', 'cosign.sigstore.json'] : ['cosign', 'cosign-flags.json', 'cosign.sha256'];
-    assert.deepStrictEqual(entries(path.join(cosignDir, '3.1.1', ARCH)), kept);
+    assert.deepStrictEqual(folderEntries(path.join(cosignDir, '3.1.1', ARCH)), kept);
     assert.strictEqual(sha256File(path.join(cosignDir, '3.1.1', ARCH, 'cosign')), cosignSha);
-    assert.deepStrictEqual(entries(env.AGENT_TEMPDIRECTORY), [], 'no download leftovers in the agent temp folder');
+    assert.deepStrictEqual(folderEntries(env.AGENT_TEMPDIRECTORY), [], 'no download leftovers in the agent temp folder');
   }
 
   function assertNothingCached(env: Record<string, string>): void {
-    assert.deepStrictEqual(entries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', '3.1.1')), [], 'nothing under the tool cache');
-    for (const v of entries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign'))) {
-      assert.deepStrictEqual(entries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', v)), [], `nothing under cosign/${v}`);
+    assert.deepStrictEqual(folderEntries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', '3.1.1')), [], 'nothing under the tool cache');
+    for (const v of folderEntries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign'))) {
+      assert.deepStrictEqual(folderEntries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', v)), [], `nothing under cosign/${v}`);
     }
-    assert.deepStrictEqual(entries(env.AGENT_TEMPDIRECTORY), [], 'no download leftovers in the agent temp folder');
+    assert.deepStrictEqual(folderEntries(env.AGENT_TEMPDIRECTORY), [], 'no download leftovers in the agent temp folder');
   }
 
   function assertFailedOneLine(run: TaskRun, pattern: RegExp): void {
@@ -255,7 +253,7 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
       'exactly one run lost the race to publish',
     );
     // Whichever won: one complete entry (the signed one keeps its bundle).
-    const kept = entries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', '3.1.1', ARCH));
+    const kept = folderEntries(path.join(env.AGENT_TOOLSDIRECTORY, 'cosign', '3.1.1', ARCH));
     assertCleanCache(env, kept.includes('cosign.sigstore.json'));
   });
 

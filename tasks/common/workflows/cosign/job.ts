@@ -9,7 +9,7 @@ import { DigitalOceanClient } from '../../services/digitalocean';
 import { CosignCommand, CosignOptions, binaryFlagProbe, findCosign, isWriteCommand, planFlags } from '../../tools/cosign';
 import { GuardResult } from '../guard';
 import { CommandPlans, CosignRun, ImageResult, ImageWork, JobProgress, JobResult } from './context';
-import { GuardGate, writeGuard } from '../guard/gate';
+import { GuardGate, guardWanted, writeGuard } from '../guard/gate';
 import { RegistryPause } from './pause';
 import { newImageWork, planTargets, printBlock, resolveOne, runTargets } from './images';
 import { CosignRunner, cosignRunner } from './runner';
@@ -60,9 +60,9 @@ function planCommands(run: CosignRun): Promise<CommandPlans> {
 /** The GC guard for a write, when a DigitalOcean connection or stages give it something to guard. */
 function guardFor(run: CosignRun, doClient: DigitalOceanClient | undefined): ((why: string) => Promise<GuardResult>) | undefined {
   const { s } = run;
-  if (!(run.write && s.gcGuard && (!!doClient || s.guard.stages.length > 0))) {
-    if (!run.write && s.gcGuard && (doClient || s.guard.stages.length > 0))
-      run.notes.push(`'${s.command}' only reads the registry: the GC guard is not needed`);
+  const wanted = guardWanted(s.gcGuard, doClient, s.guard);
+  if (!(run.write && wanted)) {
+    if (!run.write && wanted) run.notes.push(`'${s.command}' only reads the registry: the GC guard is not needed`);
     return undefined;
   }
   return writeGuard({

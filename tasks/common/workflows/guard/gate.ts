@@ -22,6 +22,14 @@ export interface WriteGuardOptions {
 }
 
 /**
+ * Whether a write has a guard to wait for: `gcGuard` on, and a DigitalOcean registry whose GCs to
+ * wait out or stages to wait for.
+ */
+export function guardWanted(gcGuard: boolean, doClient: DigitalOceanClient | undefined, settings: GuardSettings): boolean {
+  return gcGuard && (doClient !== undefined || settings.stages.length > 0);
+}
+
+/**
  * The guard wait of a task that writes: no GC active on the registry, the named stages completed,
  * the settle time passed. A wait that times out is the task's failure (guardTimeoutMinutes), never
  * a write into a registry that may be read-only.

@@ -23,6 +23,7 @@ import {
   RegistryCaller,
   RegistryError,
   RegistrySessionState,
+  ResolveOptions,
   classifyRegistryFailure,
   deleteManifestByDigest,
   listTags,
@@ -42,7 +43,7 @@ import {
   tagReferencesFrom,
 } from '../access';
 import { GUARD_SETTINGS, GuardSettings, guardSettingsFrom } from '../guard';
-import { GuardGate, writeGuard } from '../guard/gate';
+import { GuardGate, guardWanted, writeGuard } from '../guard/gate';
 import { CleanupRoute, DIGITALOCEAN_REGISTRY_HOST, routeFor } from './route';
 
 export { CleanupRoute } from './route';
@@ -145,12 +146,17 @@ export const CLEANUP_PARALLELISM = 4;
 /** How often one delete goes back to the guard when the registry answers that it is read-only. */
 export const MAX_REGUARDS = 3;
 
+/** `host/repo:tag`, as the outputs, the log and the summary name a tag. */
+function tagOf(ref: ImageReference): string {
+  return `${repoName(ref)}:${ref.tag}`;
+}
+
 /** One registry request of this cleanup: its own small budget; the last error is what a final failure reads as. */
 function callerFor(c: Cleanup, ref: ImageReference): RegistryCaller {
   const repo = repoName(ref);
   if (!c.sessions.has(repo)) c.sessions.set(repo, newRegistrySession());
   const session = c.sessions.get(repo)!;
-  return async <T>(op: (o: ReturnType<typeof registryRequestOptions>) => Promise<T>): Promise<T> => {
+  return async <T>(op: (o: ResolveOptions) => Promise<T>): Promise<T> => {
     const { value } = await withRetry(
       (_n, attemptSignal) =>
         op({
@@ -218,7 +224,7 @@ async function ociRepositoryTags(c: Cleanup, ref: ImageReference): Promise<Map<s
   await Promise.all(
     names.map((tag) =>
       limiter.run(async () => {
-        const digest = await currentDigest(c, { ...ref, tag, digest: undefined, original: `${repoName(ref)}:${tag}` });
+        const digest = await currentDigest(c, { ...ref, tag, digest: undefined, original: tagOf({ ...ref, tag }) });
         // A tag deleted between the list and its read points at nothing.
         if (digest) out.set(tag, digest);
       }),
@@ -237,7 +243,7 @@ function othersOn(c: Cleanup, ref: ImageReference, tags: Map<string, string>, di
 
 /** Phase 1 and 2: exists now? still this run's? which path? */
 async function check(c: Cleanup, ref: ImageReference, route: CleanupRoute): Promise<Candidate | TagCleanup> {
-  const tag = `${repoName(ref)}:${ref.tag}`;
+  const tag = tagOf(ref);
   try {
     const digest = await currentDigest(c, ref);
     if (!digest) return { tag, outcome: 'absent', path: route.label, detail: 'not in the registry: nothing to remove' };
@@ -304,7 +310,7 @@ async function doDelete(c: Cleanup, route: Extract<CleanupRoute, { kind: 'digita
 /** Phase 4: after the guard, the tag's digest read again, then its delete on its own path. */
 async function remove(c: Cleanup, cand: Candidate): Promise<TagCleanup> {
   const { ref, route } = cand;
-  const tag = `${repoName(ref)}:${ref.tag}`;
+  const tag = tagOf(ref);
   try {
     const tags = await repositoryTags(c, cand);
     const now = await currentDigest(c, ref);
@@ -397,7 +403,7 @@ export async function runCleanup(s: CleanupSettings, signal: AbortSignal, log: L
   try {
     describeCredentials(creds, log);
     const doClient = s.doConnection ? new DigitalOceanClient(s.doConnection, { log: log.debug }) : undefined;
-    const guard = s.gcGuard && (doClient || s.guard.stages.length > 0) ? writeGuard({ doClient, settings: s.guard, log, signal }) : undefined;
+    const guard = guardWanted(s.gcGuard, doClient, s.guard) ? writeGuard({ doClient, settings: s.guard, log, signal }) : undefined;
     const c: Cleanup = {
       s,
       log,
@@ -413,8 +419,7 @@ export async function runCleanup(s: CleanupSettings, signal: AbortSignal, log: L
     const doHosts = creds.source === 'digitalocean' ? [DIGITALOCEAN_REGISTRY_HOST, ...creds.hosts] : [DIGITALOCEAN_REGISTRY_HOST];
     const doRegistry = doClient && s.images.some((r) => doHosts.includes(r.registry)) ? await doClient.resolveRegistry(s.guard.registry, signal) : undefined;
     const routes = s.images.map((ref) => routeFor(ref, doClient ? doRegistry : undefined, doHosts));
-    for (let i = 0; i < routes.length; i++)
-      log.info(`[${repoName(s.images[i])}:${s.images[i].tag}] path: ${routes[i].label}${routes[i].why ? ` (${routes[i].why})` : ''}`);
+    for (let i = 0; i < routes.length; i++) log.info(`[${tagOf(s.images[i])}] path: ${routes[i].label}${routes[i].why ? ` (${routes[i].why})` : ''}`);
     const results = await cleanAll(c, routes);
     for (const r of results) log.info(`[${r.tag}] ${r.outcome}${r.digest ? ` (${r.digest})` : ''}${r.detail ? `: ${r.detail}` : ''}`);
     return results;
