@@ -21,6 +21,32 @@ function summaryOf(r: { commands: Array<{ command: string; message: string }> })
   return fs.readFileSync(c.message, 'utf8');
 }
 
+/** A wrapper that records each run's references (after `--`) before running the real binary. */
+function argvLog(): { wrap: (binary: string) => string; runs: (command: string) => string[][] } {
+  const dir = tempDir('argv');
+  const file = `${dir}/runs`;
+  return {
+    wrap: (binary) => wrapper(dir, 'cosign-logged', `[[ " $* " != *" --help "* ]] && echo "$*" >> "${file}"\nexec "${binary}" "$@"`),
+    runs: (command) =>
+      (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n') : [])
+        .filter((l) => l.startsWith(`${command} `))
+        .map((l) => l.slice(l.indexOf(' -- ') + 4).split(' ')),
+  };
+}
+
+/** How many signatures on the digest verify with the key (the real cosign verify; 0 when none). */
+async function signatureCount(f: ReturnType<typeof useCosignFixture>, cosign: string, pinned: string): Promise<number> {
+  const args = ['verify', '--key', f.keys.pub, '--insecure-ignore-tlog', '--allow-http-registry', '--allow-insecure-registry', '--output', 'json', pinned];
+  try {
+    const { stdout } = await run(cosign, args, { DOCKER_CONFIG: f.frontConfig });
+    const entries = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ critical?: { type?: string } }>;
+    return entries.filter((e) => /cosign container image signature|sigstore.dev\/cosign\/sign/.test(e.critical?.type ?? '')).length;
+  } catch (err) {
+    if (/no signatures found|no matching signatures/i.test(String(err))) return 0;
+    throw err;
+  }
+}
+
 /** The real cosign verifies a signature on every digest (one invocation, several images). */
 async function allSigned(f: ReturnType<typeof useCosignFixture>, cosign: string, pinned: string[]): Promise<void> {
   await run(cosign, ['verify', '--key', f.keys.pub, '--insecure-ignore-tlog', '--allow-http-registry', '--allow-insecure-registry', ...pinned], {
@@ -81,6 +107,100 @@ exec "${cosign}" "$@"`,
         assert.match(md, new RegExp(`${bad}.*\\| failed \\|`));
         assert.match(md, /\| failed \|/);
         for (const p of [pinned[0], pinned[1], pinned[3]]) assert.match(md, new RegExp(`${p.split('@')[1]}.*\\| written \\|`));
+      });
+
+      it('12 images at parallelism 4: four cosign runs of three references each, every image signed once', async () => {
+        const { refs, pinned } = await pushImages(f, 'many-batch', 12);
+        const log = argvLog();
+        const r = await runCosignTask(
+          f,
+          baseInputs(f, log.wrap(cosign), refs.join('\n'), { command: 'sign', predicate: '', skipIfPresent: 'false', parallelism: '4' }),
+        );
+        assert.strictEqual(r.result, 'Succeeded', describeRun(r));
+        const runs = log.runs('sign');
+        assert.deepStrictEqual(
+          runs.map((refsOfRun) => refsOfRun.length),
+          [3, 3, 3, 3],
+          `four runs of three: ${JSON.stringify(runs)}`,
+        );
+        assert.deepStrictEqual(runs.flat().sort(), [...pinned].sort(), 'every digest in exactly one run');
+        assert.strictEqual(r.outputs.attempts, '1');
+        assert.strictEqual(r.outputs.digests, pinned.join(','), 'digests in input order');
+        for (const p of pinned) assert.strictEqual(await signatureCount(f, cosign, p), 1, `${p}: one signature`);
+        assert.strictEqual(r.stdout.split('\n').filter((l) => /── cosign sign, one run for 3 manifests: written/.test(l)).length, 4, r.stdout);
+      });
+
+      it('a batch that stops at its second reference: the first is not signed twice, the second fails naming itself, the rest are signed', async () => {
+        const { refs, pinned } = await pushImages(f, 'many-stop', 4);
+        const bad = pinned[1].split('@')[1];
+        const dir = tempDir('wrap');
+        // As cosign does: the references in turn, stopping at the first that fails (here a tag immutability refusal).
+        const stops = wrapper(
+          dir,
+          'cosign-stops',
+          `if [[ "$1" == sign && " $* " == *"${bad}"* && " $* " != *" --help "* ]]; then
+  before=(); seen=0; done_refs=0
+  for a in "$@"; do
+    if [[ $seen == 1 ]]; then [[ "$a" == *"${bad}" ]] && break; done_refs=1; before+=("$a"); continue; fi
+    [[ "$a" == "--" ]] && seen=1 && continue
+    before+=("$a")
+  done
+  if [[ $done_refs == 1 ]]; then "${cosign}" "\${before[@]}" || exit 1; fi
+  echo 'Error: signing [x]: PUT https://r/v2/x/manifests/sha256-x.sig: DENIED: tag is already assigned to an image in this repository and cannot be updated due to immutability settings' >&2
+  exit 1
+fi
+exec "${cosign}" "$@"`,
+        );
+        const log = argvLog();
+        const r = await runCosignTask(
+          f,
+          baseInputs(f, log.wrap(stops), refs.join('\n'), { command: 'sign', predicate: '', skipIfPresent: 'true', parallelism: '2' }),
+        );
+        assert.strictEqual(r.result, 'Failed', describeRun(r));
+        assert.match(r.resultMessage, /^cosign sign failed for |^1 of 4 images failed/);
+        assert.ok(r.resultMessage.includes(refs[1]) && /permanent: denied/.test(r.resultMessage), r.resultMessage);
+        assert.ok(!r.resultMessage.includes(refs[0]) && !r.resultMessage.includes(refs[2]), r.resultMessage);
+        assert.deepStrictEqual(
+          log.runs('sign').map((x) => x.length),
+          [2, 2, 1],
+          "two batches of two, then the failed batch's unfinished reference on its own",
+        );
+        assert.ok(r.stdout.includes(`${pinned[0]} verifies now: the failed run wrote it before it stopped; not written again.`), r.stdout);
+        for (const p of [pinned[0], pinned[2], pinned[3]]) assert.strictEqual(await signatureCount(f, cosign, p), 1, `${p}: one signature`);
+        assert.strictEqual(await signatureCount(f, cosign, pinned[1]), 0, 'the refused one has none');
+        assert.match(summaryOf(r), new RegExp(`${pinned[0].split('@')[1]}.*\\| written \\|`));
+      });
+
+      it('a batch failing for a transient reason: each of its images is tried again on its own, counting on from attempt 2', async () => {
+        const { refs, pinned } = await pushImages(f, 'many-flaky', 3);
+        const dir = tempDir('wrap');
+        const once = `${dir}/failed-once`;
+        const flaky = wrapper(
+          dir,
+          'cosign-flaky-batch',
+          `if [[ "$1" == sign && " $* " != *" --help "* && ! -e "${once}" ]]; then
+  touch "${once}"
+  echo 'Error: signing [x]: POST https://rekor/api/v1/log/entries: unexpected status code 503 Service Unavailable' >&2
+  exit 1
+fi
+exec "${cosign}" "$@"`,
+        );
+        const log = argvLog();
+        const r = await runCosignTask(
+          f,
+          baseInputs(f, log.wrap(flaky), refs.join('\n'), { command: 'sign', predicate: '', skipIfPresent: 'false', parallelism: '1' }),
+        );
+        assert.strictEqual(r.result, 'Succeeded', describeRun(r));
+        assert.deepStrictEqual(
+          log.runs('sign').map((x) => x.length),
+          [3, 1, 1, 1],
+        );
+        assert.strictEqual(r.outputs.attempts, '2');
+        for (const ref of refs) {
+          assert.ok(r.stdout.includes(`[${ref}] Attempt 1/5 of sign ${ref} failed in a run for 3 manifests [transient: server-5xx]`), r.stdout);
+          assert.ok(new RegExp(`\\[${ref.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\] sign \\S+: attempt 2/5`).test(r.stdout), `${ref}: attempt 2/5`);
+        }
+        for (const p of pinned) assert.strictEqual(await signatureCount(f, cosign, p), 1, `${p}: one signature`);
       });
 
       it('a GC starting while several images are written: their 401s lead to one guard wait, then all are signed', async () => {

@@ -1,6 +1,6 @@
 // One input image through the phases: resolve (the registry's own digest), plan its targets (its
-// platform manifests too, with recursive), check what is present, write, verify. Each step takes a
-// slot of the run's limiter; a failure ends this image only, and its block is printed when it ends.
+// platform manifests too, with recursive), check what is present, then (batch.ts) write and verify.
+// Each step takes a slot of the run's limiter; a failure ends this image only.
 import { CancelledError, UserError, errorMessage } from '../../platform/errors';
 import { Logger } from '../../platform/output';
 import { withRetry } from '../../platform/retry';
@@ -9,7 +9,7 @@ import { ImageReference, classifyRegistryFailure, repoName, resolveImage } from 
 import { registryRequestOptions } from '../access';
 import { CommandPlans, CosignRun, ImageWork, Target } from './context';
 import { keyVaultWrite } from './keyvault';
-import { CosignRunner, failureSummary, hasSignaturePayload, logAttempt } from './runner';
+import { CosignRunner, RetryPlan, failureSummary, hasSignaturePayload, logAttempt } from './runner';
 
 /** What resolveDigest=false reports in mediaTypes: the registry was not asked, so "unknown" (RFC 2046). */
 export const UNRESOLVED_MEDIA_TYPE = 'application/octet-stream';
@@ -116,40 +116,49 @@ async function verifyWritten(run: CosignRun, runner: CosignRunner, plans: Comman
   work.log.info(`verifyAfter: ${t.pinned} verifies.`);
 }
 
-/** One manifest: the check, the guard before the first write, the command, the verification. */
-async function runTarget(run: CosignRun, runner: CosignRunner, plans: CommandPlans, work: ImageWork, t: Target): Promise<void> {
+/** skipIfPresent for every manifest of the image, before any of them is written. */
+export async function checkTargets(run: CosignRun, runner: CosignRunner, plans: CommandPlans, work: ImageWork): Promise<void> {
+  await Promise.all(work.targets.map((t) => alreadyPresent(run, runner, plans, work, t)));
+}
+
+/** A manifest's write reported done: its status, the job's attempts, its line, then verifyAfter. */
+export async function written(run: CosignRun, runner: CosignRunner, plans: CommandPlans, work: ImageWork, t: Target, attempts: number): Promise<void> {
+  t.attempts = attempts;
+  t.status = run.write ? 'written' : 'verified';
+  run.progress.attempts = Math.max(run.progress.attempts, attempts);
+  if (run.write) work.log.info(`${run.s.command} ${t.pinned}: done after ${attempts} attempt(s).`);
+  if (run.write && run.s.verifyAfter && plans.verifyPlan) await verifyWritten(run, runner, plans, work, t);
+}
+
+/**
+ * One manifest on its own: the guard before the first write, the command retried within the
+ * budget (`plan`: what a failed batch left of it), the verification.
+ */
+export async function writeTarget(run: CosignRun, runner: CosignRunner, plans: CommandPlans, work: ImageWork, t: Target, plan?: RetryPlan): Promise<void> {
   const { s } = run;
-  if (await alreadyPresent(run, runner, plans, work, t)) return;
   if (run.write) await run.gate.beforeFirstWrite();
   let attempts: number;
   if (run.write && run.keyVault) {
     attempts = await run.limiter.run(() => keyVaultWrite(run, runner, work, t));
   } else {
-    const r = await run.limiter.run(() => runner.withRetry(work, s.command, plans.plan.args, t, false));
+    const r = await run.limiter.run(() => runner.withRetry(work, s.command, plans.plan.args, t, false, plan));
     if (s.command === 'verify' && !hasSignaturePayload(r.outcome.stdout)) {
       throw new UserError(`verify: ${t.pinned} has attestations but no signature that verifies with the public key.`);
     }
     attempts = r.attempts;
   }
-  t.attempts = attempts;
-  t.status = run.write ? 'written' : 'verified';
-  run.progress.attempts = Math.max(run.progress.attempts, attempts);
-  if (run.write) work.log.info(`${s.command} ${t.pinned}: done after ${attempts} attempt(s).`);
-  if (run.write && s.verifyAfter && plans.verifyPlan) await verifyWritten(run, runner, plans, work, t);
+  await written(run, runner, plans, work, t, attempts);
 }
 
-/** Runs every target of the image (in parallel, within the limiter); the first failure is the image's. */
-export async function runTargets(run: CosignRun, runner: CosignRunner, plans: CommandPlans, work: ImageWork): Promise<void> {
-  const settled = await Promise.allSettled(work.targets.map((t) => runTarget(run, runner, plans, work, t)));
-  let first: unknown;
+/** Runs `step` on each target; a target whose step fails is marked failed with its reason (cancellation is thrown). */
+export async function settleTargets<T extends { target: Target }>(items: T[], step: (item: T) => Promise<void>): Promise<void> {
+  const settled = await Promise.allSettled(items.map(step));
   settled.forEach((r, i) => {
     if (r.status === 'fulfilled') return;
-    const t = work.targets[i];
-    t.status = 'failed';
-    t.error = errorMessage(r.reason);
-    first ??= r.reason;
+    if (r.reason instanceof CancelledError) throw r.reason;
+    items[i].target.status = 'failed';
+    items[i].target.error = errorMessage(r.reason);
   });
-  if (first !== undefined) throw first;
 }
 
 /** The block printed when an image ends: how it ended, then its own lines. */

@@ -11,7 +11,8 @@ import { GuardResult } from '../guard';
 import { CommandPlans, CosignRun, ImageResult, ImageWork, JobProgress, JobResult } from './context';
 import { GuardGate, guardWanted, writeGuard } from '../guard/gate';
 import { RegistryPause } from './pause';
-import { newImageWork, planTargets, printBlock, resolveOne, runTargets } from './images';
+import { checkTargets, newImageWork, planTargets, printBlock, resolveOne } from './images';
+import { writeAll } from './batch';
 import { CosignRunner, cosignRunner } from './runner';
 import { KeyVaultSigning, prepareKeyVault } from './keyvault';
 import { CosignTaskSettings } from './settings';
@@ -93,27 +94,35 @@ function whenAllResolved(works: ImageWork[], onResolved: (images: ImageResult[])
   };
 }
 
-/** One image from resolution to its last verification; its failure is recorded, never thrown (cancellation is). */
-async function runImage(
+/** One image resolved, its targets planned and checked; a failure is the image's, recorded when it ends (cancellation is thrown). */
+async function prepareImage(
   run: CosignRun,
   creds: DockerConfigHandle,
   runner: CosignRunner,
   plans: Promise<CommandPlans>,
   work: ImageWork,
   resolvedOne: () => void,
-): Promise<void> {
+): Promise<unknown> {
   try {
     await resolveOne(run, work, creds);
     resolvedOne();
     planTargets(run, work);
-    await runTargets(run, runner, await plans, work);
-    printBlock(run, work);
+    await checkTargets(run, runner, await plans, work);
+    return undefined;
   } catch (err) {
-    printBlock(run, work, err);
     if (err instanceof CancelledError || run.signal.aborted) throw err;
-    const why = work.targets.find((t) => t.error)?.error ?? errorMessage(err);
-    work.result.error = /registry-401/.test(why) && run.gcHint ? `${why}. ${await run.gcHint()}` : why;
+    return err;
   }
+}
+
+/** How the image ended: its block, and the reason of its first failed manifest (or of its resolution). */
+async function finishImage(run: CosignRun, work: ImageWork, early: unknown): Promise<void> {
+  const failed = work.targets.find((t) => t.error);
+  const err = early ?? (failed ? new Error(failed.error) : undefined);
+  printBlock(run, work, err);
+  if (err === undefined) return;
+  const why = failed?.error ?? errorMessage(err);
+  work.result.error = /registry-401/.test(why) && run.gcHint ? `${why}. ${await run.gcHint()}` : why;
 }
 
 /**
@@ -210,9 +219,17 @@ async function runPrepared(run: CosignRun, started: number, onResolved: (images:
     const resolvedOne = whenAllResolved(works, onResolved);
     // One runner (one child environment) for every image.
     const runner = cosignRunner(run, creds);
-    const settled = await Promise.allSettled(works.map((w) => runImage(run, creds, runner, plans, w, resolvedOne)));
+    const settled = await Promise.allSettled(works.map((w) => prepareImage(run, creds, runner, plans, w, resolvedOne)));
     const cancelled = settled.find((r) => r.status === 'rejected');
     if (cancelled) throw (cancelled as PromiseRejectedResult).reason;
+    const early = settled.map((r) => (r as PromiseFulfilledResult<unknown>).value);
+    await writeAll(
+      run,
+      runner,
+      await plans,
+      works.filter((_w, i) => early[i] === undefined),
+    );
+    for (const [i, w] of works.entries()) await finishImage(run, w, early[i]);
     if (run.gate.failure) throw run.gate.failure;
     return jobResult(run, works, started);
   } finally {
