@@ -74,26 +74,30 @@ export interface ImageWork {
   log: Logger;
 }
 
+/**
+ * What every phase of the run shares, settled before the first image and frozen: no phase changes
+ * it. What changes as the run goes lives with its owner: each manifest's outcome on its Target, the
+ * guard's waits in the gate, the caller's `progress` report.
+ */
 export interface CosignRun {
-  s: CosignTaskSettings;
-  log: Logger;
-  signal: AbortSignal;
-  progress: JobProgress;
-  binary: string;
-  write: boolean;
-  verifyCommand: CosignCommand;
-  notes: string[];
+  readonly s: CosignTaskSettings;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+  /** The caller's report of how far the run got (for outputs on a failed run). */
+  readonly progress: JobProgress;
+  readonly binary: string;
+  readonly write: boolean;
+  readonly verifyCommand: CosignCommand;
   /** At most `parallelism` resolutions, checks, writes and verifications at a time. */
-  limiter: Limiter;
-  gate: GuardGate;
-  registryPause: RegistryPause;
+  readonly limiter: Limiter;
+  readonly gate: GuardGate;
+  readonly registryPause: RegistryPause;
   /** A registry 401 goes back to the guard (a DigitalOcean connection is there to ask). */
-  reguardOn401: boolean;
+  readonly reguardOn401: boolean;
   /** With the guard off and a DigitalOcean connection: whether a GC is active, asked once, for a 401's message. */
-  gcHint?: () => Promise<string>;
-  gcWaitSeconds: number;
+  readonly gcHint?: () => Promise<string>;
   /** keyVaultKey: the key read from Key Vault, its public key file, the private folder. */
-  keyVault?: KeyVaultSigning;
+  readonly keyVault?: KeyVaultSigning;
 }
 
 /** The most lines one image's block keeps: a chatty cosign cannot fill memory. */

@@ -58,23 +58,31 @@ function planCommands(run: CosignRun): Promise<CommandPlans> {
   return plans;
 }
 
+/** What the guard's waits came to, as they end: their seconds, and a note for the summary each. */
+interface GuardWaits {
+  seconds: number;
+  notes: string[];
+}
+
 /** The GC guard for a write, when a DigitalOcean connection or stages give it something to guard. */
-function guardFor(run: CosignRun, doClient: DigitalOceanClient | undefined): ((why: string) => Promise<GuardResult>) | undefined {
-  const { s } = run;
-  const wanted = guardWanted(s.gcGuard, doClient, s.guard);
-  if (!(run.write && wanted)) {
-    if (!run.write && wanted) run.notes.push(`'${s.command}' only reads the registry: the GC guard is not needed`);
-    return undefined;
-  }
+function guardFor(
+  s: CosignTaskSettings,
+  doClient: DigitalOceanClient | undefined,
+  log: Logger,
+  signal: AbortSignal,
+  progress: JobProgress,
+  waits: GuardWaits,
+): ((why: string) => Promise<GuardResult>) | undefined {
+  if (!isWriteCommand(s.command) || !guardWanted(s.gcGuard, doClient, s.guard)) return undefined;
   return writeGuard({
     doClient,
     settings: s.guard,
-    log: run.log,
-    signal: run.signal,
+    log,
+    signal,
     onWaited: (g, why) => {
-      run.gcWaitSeconds += g.gcWaitSeconds;
-      run.progress.gcWaitSeconds = Math.round(run.gcWaitSeconds);
-      run.notes.push(`GC guard (${why}): ${g.message}`);
+      waits.seconds += g.gcWaitSeconds;
+      waits.notes.push(`GC guard (${why}): ${g.message}`);
+      progress.gcWaitSeconds = Math.round(waits.seconds);
     },
   });
 }
@@ -129,40 +137,21 @@ async function finishImage(run: CosignRun, work: ImageWork, early: unknown): Pro
  * With the guard off and a DigitalOcean connection given, a registry 401 may be a GC nobody waited
  * for: the DigitalOcean API is asked once, and the answer joins every such failure.
  */
-function gcHintFor(run: CosignRun, doClient: DigitalOceanClient): () => Promise<string> {
+function gcHintFor(s: CosignTaskSettings, doClient: DigitalOceanClient, signal: AbortSignal): () => Promise<string> {
   let answer: Promise<string> | undefined;
   return () =>
     (answer ??= (async () => {
       try {
-        const registry = await doClient.resolveRegistry(run.s.guard.registry, run.signal);
-        const gc = await doClient.getActiveGc(registry, run.signal);
+        const registry = await doClient.resolveRegistry(s.guard.registry, signal);
+        const gc = await doClient.getActiveGc(registry, signal);
         return gc
           ? `GC ${gc.uuid} is active on ${registry} ('${gc.status}'): the registry refuses writes during a garbage collection; enable gcGuard or order the stages`
           : `No GC is active on ${registry} now (checked after the failure)`;
       } catch (e) {
-        if (e instanceof CancelledError || run.signal.aborted) throw e;
+        if (e instanceof CancelledError || signal.aborted) throw e;
         return `Whether a GC is active could not be checked: ${errorMessage(e)}`;
       }
     })());
-}
-
-/** A prepared run: the settings, the logger, the cosign binary, the gate every image shares. */
-function newRun(s: CosignTaskSettings, signal: AbortSignal, log: Logger, progress: JobProgress): CosignRun {
-  return {
-    s,
-    log,
-    signal,
-    progress,
-    binary: findCosign(s.cosignPath),
-    write: isWriteCommand(s.command),
-    verifyCommand: verifyCommandFor(s.command),
-    notes: [],
-    limiter: new Limiter(s.parallelism),
-    gate: new GuardGate(),
-    registryPause: new RegistryPause(),
-    reguardOn401: false,
-    gcWaitSeconds: 0,
-  };
 }
 
 /**
@@ -180,20 +169,60 @@ export async function runCosignJob(
   onKeyVaultKey: (kv: KeyVaultSigning) => void = () => undefined,
 ): Promise<JobResult> {
   const started = Date.now();
-  const run = newRun(s, signal, log, progress);
   // The Key Vault key is read (and refused when it cannot sign) before any image is touched.
-  if (s.keyVault) {
-    run.keyVault = await prepareKeyVault(run);
-    onKeyVaultKey(run.keyVault);
-  }
+  const keyVault = s.keyVault ? await prepareKeyVault(s, log, signal) : undefined;
+  if (keyVault) onKeyVaultKey(keyVault);
   try {
-    return await runPrepared(run, started, onResolved);
+    const waits: GuardWaits = { seconds: 0, notes: [] };
+    const run = prepareRun(s, signal, log, progress, keyVault, waits);
+    return await runPrepared(run, waits, started, onResolved);
   } finally {
-    run.keyVault?.remove();
+    keyVault?.remove();
   }
 }
 
-async function runPrepared(run: CosignRun, started: number, onResolved: (images: ImageResult[]) => void): Promise<JobResult> {
+/** The run every phase shares, settled once before the first image and never changed after. */
+function prepareRun(
+  s: CosignTaskSettings,
+  signal: AbortSignal,
+  log: Logger,
+  progress: JobProgress,
+  keyVault: KeyVaultSigning | undefined,
+  waits: GuardWaits,
+): CosignRun {
+  const write = isWriteCommand(s.command);
+  const doClient = s.doConnection ? new DigitalOceanClient(s.doConnection, { log: log.debug }) : undefined;
+  const guard = guardFor(s, doClient, log, signal, progress, waits);
+  return Object.freeze({
+    s,
+    log,
+    signal,
+    progress,
+    binary: findCosign(s.cosignPath),
+    write,
+    verifyCommand: verifyCommandFor(s.command),
+    limiter: new Limiter(s.parallelism),
+    gate: new GuardGate(guard),
+    registryPause: new RegistryPause(),
+    reguardOn401: !!guard && !!doClient,
+    gcHint: write && !guard && doClient ? gcHintFor(s, doClient, signal) : undefined,
+    keyVault,
+  });
+}
+
+/** The notes the summary lists, from what the phases settled (the guard's waits last, as they happened). */
+function runNotes(run: CosignRun, plans: CommandPlans, works: ImageWork[], waits: GuardWaits): string[] {
+  const { s } = run;
+  const notes: string[] = [];
+  if (!run.write && guardWanted(s.gcGuard, s.doConnection, s.guard)) notes.push(`'${s.command}' only reads the registry: the GC guard is not needed`);
+  notes.push(...plans.plan.notes);
+  if (run.write && s.skipIfPresent && !plans.verifyPlan) notes.push('skipIfPresent needs publicKey: not checked');
+  notes.push(...waits.notes);
+  if (s.recursive && !works.some((w) => w.resolved?.isIndex)) notes.push('recursive: no image is an index; nothing more to do');
+  return notes;
+}
+
+async function runPrepared(run: CosignRun, waits: GuardWaits, started: number, onResolved: (images: ImageResult[]) => void): Promise<JobResult> {
   const { s } = run;
   const plans = planCommands(run);
   run.log.info(`cosign: ${run.binary}`);
@@ -202,19 +231,11 @@ async function runPrepared(run: CosignRun, started: number, onResolved: (images:
       `images is empty: using the ${s.images.length} image(s) this job's docker push recorded (RESOURCE_URIS): ${s.images.map((i) => i.original).join(', ')}`,
     );
   }
-  const doClient = s.doConnection ? new DigitalOceanClient(s.doConnection, { log: run.log.debug }) : undefined;
-  const guard = guardFor(run, doClient);
-  run.gate = new GuardGate(guard);
-  run.reguardOn401 = !!guard && !!doClient;
-  if (run.write && !guard && doClient) run.gcHint = gcHintFor(run, doClient);
   const creds = await credentialsFor(run);
   try {
     describeCredentials(creds, run.log);
     // cosign's flags must be known before the first check or write; a failure there ends the job.
-    const { plan } = await plans;
-    for (const n of plan.notes) run.log.info(`cosign flags: ${n}`);
-    run.notes.push(...plan.notes);
-    if (run.write && s.skipIfPresent && !(await plans).verifyPlan) run.notes.push('skipIfPresent needs publicKey: not checked');
+    for (const n of (await plans).plan.notes) run.log.info(`cosign flags: ${n}`);
     const works = s.images.map((ref, i) => newImageWork(run, ref, i));
     const resolvedOne = whenAllResolved(works, onResolved);
     // One runner (one child environment) for every image.
@@ -231,24 +252,23 @@ async function runPrepared(run: CosignRun, started: number, onResolved: (images:
     );
     for (const [i, w] of works.entries()) await finishImage(run, w, early[i]);
     if (run.gate.failure) throw run.gate.failure;
-    return jobResult(run, works, started);
+    return jobResult(run, works, started, waits, runNotes(run, await plans, works, waits));
   } finally {
     creds.remove();
   }
 }
 
-function jobResult(run: CosignRun, works: ImageWork[], started: number): JobResult {
+function jobResult(run: CosignRun, works: ImageWork[], started: number, waits: GuardWaits, notes: string[]): JobResult {
   const targets = works.flatMap((w) => w.targets);
-  if (run.s.recursive && !works.some((w) => w.resolved?.isIndex)) run.notes.push('recursive: no image is an index; nothing more to do');
   return {
     images: works.map((w) => w.result),
     targets,
     attempts: Math.max(0, ...targets.map((t) => t.attempts)),
-    gcWaitSeconds: Math.round(run.gcWaitSeconds),
+    gcWaitSeconds: Math.round(waits.seconds),
     durationSeconds: Math.round(secondsSince(started)),
     skipped: run.write && targets.length > 0 && targets.every((t) => t.skipped),
     cosign: run.binary,
-    notes: run.notes,
+    notes,
     failures: works.filter((w) => w.result.error).map((w) => `${w.result.input}: ${w.result.error}`),
     keyVaultKey: run.keyVault ? `${run.keyVault.described} (public key sha256:${run.keyVault.fingerprint})` : undefined,
   };

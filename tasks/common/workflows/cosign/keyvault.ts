@@ -11,10 +11,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { UserError } from '../../platform/errors';
-import { quote } from '../../platform/output';
 import { onExit } from '../../platform/task';
 import { AzureTokenSource, KeyVaultClient, KeyVaultPublicKey, describeKey } from '../../services/azure';
+import { Logger, quote } from '../../platform/output';
 import { CosignRun, ImageWork, Target } from './context';
+import { CosignTaskSettings } from './settings';
 import { PREDICATE_TYPE_URIS } from './keyvault-settings';
 import { CosignRunner, logAttempt } from './runner';
 import { agentTempDirectory } from '../../platform/agent';
@@ -70,19 +71,18 @@ function privateDir(): { dir: string; remove(): void } {
 }
 
 /** The Key Vault key read and checked (EC P-256, enabled, may sign), its public key written, before any image is touched. */
-export async function prepareKeyVault(run: CosignRun): Promise<KeyVaultSigning> {
-  const { s } = run;
+export async function prepareKeyVault(s: CosignTaskSettings, log: Logger, signal: AbortSignal): Promise<KeyVaultSigning> {
   const kv = s.keyVault!;
   const predicateTypeUri = PREDICATE_TYPE_URIS[s.predicateType] ?? s.predicateType;
   const predicate = s.command === 'attest' ? readPredicate(s.predicate, s.predicateType) : undefined;
   const c = kv.connection;
-  run.log.info(
+  log.info(
     `Key Vault: key ${describeKey(kv.ref)} through service connection ${quote(c.id, 60)} (workload identity federation, tenant ${c.tenantId}, authority ${c.authorityHost}).`,
   );
   const client = new KeyVaultClient(kv.ref, new AzureTokenSource(c), {
     budget: s.budget,
-    signal: run.signal,
-    onFailure: (what, r) => logAttempt(run.log.info, `Key Vault ${what}`, r),
+    signal,
+    onFailure: (what, r) => logAttempt(log.info, `Key Vault ${what}`, r),
   });
   const pub = await client.publicKey();
   const folder = privateDir();
@@ -93,7 +93,7 @@ export async function prepareKeyVault(run: CosignRun): Promise<KeyVaultSigning> 
     .createHash('sha256')
     .update(pub.key.export({ type: 'spki', format: 'der' }))
     .digest('hex');
-  run.log.info(`Key Vault key ${described}: EC P-256, public key sha256:${fingerprint} (output publicKey).`);
+  log.info(`Key Vault key ${described}: EC P-256, public key sha256:${fingerprint} (output publicKey).`);
   return { client, pub, publicKeyFile, predicate, predicateTypeUri, dir: folder.dir, described, fingerprint, remove: folder.remove };
 }
 

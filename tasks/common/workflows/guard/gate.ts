@@ -22,11 +22,11 @@ export interface WriteGuardOptions {
 }
 
 /**
- * Whether a write has a guard to wait for: `gcGuard` on, and a DigitalOcean registry whose GCs to
- * wait out or stages to wait for.
+ * Whether a write has a guard to wait for: `gcGuard` on, and a DigitalOcean registry (its connection
+ * or client) whose GCs to wait out, or stages to wait for.
  */
-export function guardWanted(gcGuard: boolean, doClient: DigitalOceanClient | undefined, settings: GuardSettings): boolean {
-  return gcGuard && (doClient !== undefined || settings.stages.length > 0);
+export function guardWanted(gcGuard: boolean, doRegistry: object | undefined, settings: GuardSettings): boolean {
+  return gcGuard && (doRegistry !== undefined || settings.stages.length > 0);
 }
 
 /**
