@@ -1,5 +1,5 @@
-// The write phase: every manifest still to write, in batches of several per cosign run, spread over
-// `parallelism` workers. cosign takes several references in one run and does them in turn, so a
+// The write phase: the images cut into one group per worker (`parallelism`), and each group's
+// manifests written in one cosign run as soon as its images are resolved and checked. cosign takes several references in one run and does them in turn, so a
 // batch pays cosign's start-up (and, with cosign 2.x sign, the key's decryption) once instead of
 // once per manifest. A batch is one attempt: when it fails, nothing in it is taken as written
 // (cosign names no manifest it finished), and each of its manifests is tried again on its own
@@ -52,11 +52,24 @@ export function batchFlags(args: string[], attemptTimeoutSeconds: number, n: num
   return [...args.slice(0, at), `--timeout=${attemptTimeoutSeconds * n}s`, ...args.slice(at + 1)];
 }
 
-/** Every manifest still to write: in batches when cosign writes them itself, else (Key Vault, verify) one by one. */
-export async function writeAll(run: CosignRun, runner: CosignRunner, plans: CommandPlans, works: ImageWork[]): Promise<void> {
+/**
+ * The images cut into groups, one per worker: when cosign writes the manifests itself, a group's
+ * images are written together (batches), each group as soon as its own images are resolved and
+ * checked; otherwise (Key Vault, verify) each image is its own group.
+ */
+export function imageGroups(run: CosignRun, works: ImageWork[]): ImageWork[][] {
+  return batchable(run) ? batchesOf(works, run.s.parallelism) : works.map((w) => [w]);
+}
+
+function batchable(run: CosignRun): boolean {
+  return run.write && !run.keyVault;
+}
+
+/** Every manifest of these images still to write: together when cosign writes them itself, else one by one. */
+export async function writeGroup(run: CosignRun, runner: CosignRunner, plans: CommandPlans, works: ImageWork[]): Promise<void> {
   const items: WriteItem[] = works.flatMap((work) => work.targets.filter((t) => t.status === 'pending').map((target) => ({ work, target })));
-  const batchable = run.write && !run.keyVault;
-  const batches = batchable ? batchesOf(items, run.s.parallelism) : items.map((i) => [i]);
+  // One worker's group is one batch, cut only where it would pass BATCH_MAX_TARGETS.
+  const batches = batchable(run) ? batchesOf(items, 1) : items.map((i) => [i]);
   await Promise.all(
     batches.map((batch) =>
       batch.length === 1 ? settleTargets(batch, (i) => writeTarget(run, runner, plans, i.work, i.target)) : writeBatch(run, runner, plans, batch),

@@ -12,7 +12,7 @@ import { CommandPlans, CosignRun, ImageResult, ImageWork, JobProgress, JobResult
 import { GuardGate, guardWanted, writeGuard } from '../guard/gate';
 import { RegistryPause } from './pause';
 import { checkTargets, newImageWork, planTargets, printBlock, resolveOne } from './images';
-import { writeAll } from './batch';
+import { imageGroups, writeGroup } from './batch';
 import { CosignRunner, cosignRunner } from './runner';
 import { KeyVaultSigning, prepareKeyVault } from './keyvault';
 import { CosignTaskSettings } from './settings';
@@ -240,17 +240,23 @@ async function runPrepared(run: CosignRun, waits: GuardWaits, started: number, o
     const resolvedOne = whenAllResolved(works, onResolved);
     // One runner (one child environment) for every image.
     const runner = cosignRunner(run, creds);
-    const settled = await Promise.allSettled(works.map((w) => prepareImage(run, creds, runner, plans, w, resolvedOne)));
+    const early = new Map<ImageWork, unknown>();
+    // Each group is written as soon as its own images are resolved and checked.
+    const settled = await Promise.allSettled(
+      imageGroups(run, works).map(async (group) => {
+        const errors = await Promise.all(group.map((w) => prepareImage(run, creds, runner, plans, w, resolvedOne)));
+        group.forEach((w, i) => early.set(w, errors[i]));
+        await writeGroup(
+          run,
+          runner,
+          await plans,
+          group.filter((_w, i) => errors[i] === undefined),
+        );
+      }),
+    );
     const cancelled = settled.find((r) => r.status === 'rejected');
     if (cancelled) throw (cancelled as PromiseRejectedResult).reason;
-    const early = settled.map((r) => (r as PromiseFulfilledResult<unknown>).value);
-    await writeAll(
-      run,
-      runner,
-      await plans,
-      works.filter((_w, i) => early[i] === undefined),
-    );
-    for (const [i, w] of works.entries()) await finishImage(run, w, early[i]);
+    for (const w of works) await finishImage(run, w, early.get(w));
     if (run.gate.failure) throw run.gate.failure;
     return jobResult(run, works, started, waits, runNotes(run, await plans, works, waits));
   } finally {
