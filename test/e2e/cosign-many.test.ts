@@ -47,6 +47,11 @@ async function signatureCount(f: ReturnType<typeof useCosignFixture>, cosign: st
   }
 }
 
+/** Cosign@1 sign on the images through `binary` (a wrapper around the real cosign). */
+function signThrough(f: ReturnType<typeof useCosignFixture>, binary: string, refs: string[], extra: Record<string, string>): ReturnType<typeof runCosignTask> {
+  return runCosignTask(f, baseInputs(f, binary, refs.join('\n'), { command: 'sign', predicate: '', ...extra }));
+}
+
 /** The real cosign verifies a signature on every digest (one invocation, several images). */
 async function allSigned(f: ReturnType<typeof useCosignFixture>, cosign: string, pinned: string[]): Promise<void> {
   await run(cosign, ['verify', '--key', f.keys.pub, '--insecure-ignore-tlog', '--allow-http-registry', '--allow-insecure-registry', ...pinned], {
@@ -112,10 +117,7 @@ exec "${cosign}" "$@"`,
       it('12 images at parallelism 4: four cosign runs of three references each, every image signed once', async () => {
         const { refs, pinned } = await pushImages(f, 'many-batch', 12);
         const log = argvLog();
-        const r = await runCosignTask(
-          f,
-          baseInputs(f, log.wrap(cosign), refs.join('\n'), { command: 'sign', predicate: '', skipIfPresent: 'false', parallelism: '4' }),
-        );
+        const r = await signThrough(f, log.wrap(cosign), refs, { skipIfPresent: 'false', parallelism: '4' });
         assert.strictEqual(r.result, 'Succeeded', describeRun(r));
         const runs = log.runs('sign');
         assert.deepStrictEqual(
@@ -152,10 +154,7 @@ fi
 exec "${cosign}" "$@"`,
         );
         const log = argvLog();
-        const r = await runCosignTask(
-          f,
-          baseInputs(f, log.wrap(stops), refs.join('\n'), { command: 'sign', predicate: '', skipIfPresent: 'true', parallelism: '2' }),
-        );
+        const r = await signThrough(f, log.wrap(stops), refs, { skipIfPresent: 'true', parallelism: '2' });
         assert.strictEqual(r.result, 'Failed', describeRun(r));
         assert.match(r.resultMessage, /^cosign sign failed for |^1 of 4 images failed/);
         assert.ok(r.resultMessage.includes(refs[1]) && /permanent: denied/.test(r.resultMessage), r.resultMessage);
@@ -186,10 +185,7 @@ fi
 exec "${cosign}" "$@"`,
         );
         const log = argvLog();
-        const r = await runCosignTask(
-          f,
-          baseInputs(f, log.wrap(flaky), refs.join('\n'), { command: 'sign', predicate: '', skipIfPresent: 'false', parallelism: '1' }),
-        );
+        const r = await signThrough(f, log.wrap(flaky), refs, { skipIfPresent: 'false', parallelism: '1' });
         assert.strictEqual(r.result, 'Succeeded', describeRun(r));
         assert.deepStrictEqual(
           log.runs('sign').map((x) => x.length),
