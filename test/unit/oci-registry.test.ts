@@ -6,7 +6,16 @@ import * as crypto from 'crypto';
 import * as http from 'http';
 import { AddressInfo } from 'net';
 import { HttpFailure, UnexpectedAnswerError } from '../../tasks/common/platform/http';
-import { MEDIA_TYPES, RegistryError, ResolveOptions, classifyRegistryFailure, parseImageReference, resolveImage } from '../../tasks/common/services/oci';
+import {
+  MAX_CHALLENGE_LENGTH,
+  MEDIA_TYPES,
+  RegistryError,
+  ResolveOptions,
+  classifyRegistryFailure,
+  parseChallenge,
+  parseImageReference,
+  resolveImage,
+} from '../../tasks/common/services/oci';
 import { redact } from '../../tasks/common/platform/output';
 import { withRetry } from '../../tasks/common/platform/retry';
 
@@ -226,6 +235,34 @@ describe('registry token answers (oci.ts)', () => {
         res.end(body);
       });
       transient(r.error, UnexpectedAnswerError, why);
+    }
+  });
+});
+
+describe('registry challenges (oci.ts)', () => {
+  it('reads a Bearer challenge, quoted or not, and refuses one longer than MAX_CHALLENGE_LENGTH', () => {
+    assert.deepStrictEqual(parseChallenge('Bearer realm="https://r/token",service=r,scope="repository:a:pull"'), {
+      scheme: 'bearer',
+      params: { realm: 'https://r/token', service: 'r', scope: 'repository:a:pull' },
+    });
+    const padded = `Bearer realm="https://r/token",x="${'a'.repeat(MAX_CHALLENGE_LENGTH)}"`;
+    assert.strictEqual(parseChallenge(padded), undefined, 'an overlong challenge is not read');
+    assert.strictEqual(parseChallenge(`Bearer ${'a'.repeat(MAX_CHALLENGE_LENGTH + 1)}`), undefined);
+    assert.strictEqual(parseChallenge(undefined), undefined);
+  });
+
+  it('an overlong challenge leaves the 401 standing: no token is asked for', async () => {
+    let tokenAsked = false;
+    const h = await hostile((req, res) => {
+      if (req.url!.startsWith('/token')) tokenAsked = true;
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${h.host}/token",service=${'s'.repeat(15_000)}` });
+      res.end();
+    });
+    try {
+      await assert.rejects(resolveImage(parseImageReference(`${h.host}/demo/app:1`), opts()), (e: unknown) => /401/.test(String(e)));
+      assert.strictEqual(tokenAsked, false);
+    } finally {
+      await h.close();
     }
   });
 });

@@ -225,8 +225,15 @@ export function classifyRegistryFailure(err: unknown): FailureClass {
   return classifyHttpFailure(err);
 }
 
-function parseChallenge(header: string | undefined): { scheme: string; params: Record<string, string> } | undefined {
-  if (!header) return undefined;
+/**
+ * The longest WWW-Authenticate challenge read: a real one (realm, service, scope) is a few hundred
+ * characters, and the parameter scan costs time quadratic in a run of letters without '='.
+ */
+export const MAX_CHALLENGE_LENGTH = 2048;
+
+/** A registry's challenge (scheme and parameters); none for a missing or overlong header, so the 401 stands. */
+export function parseChallenge(header: string | undefined): { scheme: string; params: Record<string, string> } | undefined {
+  if (!header || header.length > MAX_CHALLENGE_LENGTH) return undefined;
   const m = /^\s*(\w+)\s*(.*)$/.exec(header);
   if (!m) return undefined;
   const params: Record<string, string> = {};
