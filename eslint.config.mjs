@@ -3,7 +3,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'out/**', 'dist/**', '.tools/**', 'tasks/*/index.js', 'demo-output/**', 'bench/results/**'] },
+  { ignores: ['node_modules/**', 'out/**', 'dist/**', '.tools/**', 'tasks/*/index.js', 'vendor/axios.js', 'demo-output/**', 'bench/results/**'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

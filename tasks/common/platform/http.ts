@@ -12,7 +12,8 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as https from 'https';
 import * as tls from 'tls';
-import axios from 'axios';
+// The lean axios build both the tests and the bundles run (scripts/build.js says why it is lean).
+import axios from '#axios';
 import { pipelineVariable } from './agent';
 import { CancelledError } from './errors';
 import { ProxySettings, readProxy } from './network';
