@@ -80,13 +80,18 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
   });
 
   describe('ifAlreadyRunning', () => {
-    const other: GcStep[] = [{ status: 'scanning manifests', seconds: 2 }];
+    // A GC started elsewhere runs until the test ends it: a task slow to start on a busy machine
+    // still finds it running.
+    const other: GcStep[] = [{ status: 'scanning manifests', seconds: 600 }];
+    /** Ends the other GC once the task has said it found it running. */
+    const endOnceSeen = (e: Emulator, uuid: string) => (line: string) => {
+      if (line.includes(uuid) && line.includes('already running')) setTimeout(() => e.finishGc('demo-registry'), 1000);
+    };
 
     it('wait: waits for the running GC, then starts its own', async () => {
       const e = await start();
-      // Long enough that a task slow to start on a busy machine still finds it running.
-      const first = e.startGc('demo-registry', { steps: [{ status: 'scanning manifests', seconds: 6 }] });
-      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, ifAlreadyRunning: 'wait' } });
+      const first = e.startGc('demo-registry', { steps: other });
+      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, ifAlreadyRunning: 'wait' }, onLine: endOnceSeen(e, first.uuid) });
       expectResult(run, 'Succeeded');
       assert.notStrictEqual(run.outputs.gcUuid, first.uuid);
       assert.strictEqual(run.outputs.gcAction, 'started');
@@ -97,7 +102,7 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
     it('adopt: times and reports the running GC as its own', async () => {
       const e = await start();
       const first = e.startGc('demo-registry', { steps: other });
-      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, ifAlreadyRunning: 'adopt' } });
+      const run = await runDoTask(GC_TASK, e, { inputs: { ...QUICK, ifAlreadyRunning: 'adopt' }, onLine: endOnceSeen(e, first.uuid) });
       expectResult(run, 'Succeeded');
       assert.strictEqual(run.outputs.gcUuid, first.uuid);
       assert.strictEqual(run.outputs.gcAction, 'adopted');

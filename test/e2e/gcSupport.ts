@@ -12,6 +12,8 @@ export interface RunSpec {
   connection?: boolean;
   timeline?: boolean | string;
   timeoutMs?: number;
+  /** Each line the task prints, as it prints it. */
+  onLine?: (line: string) => void;
 }
 
 /** Runs a bundled task against the emulator and checks that no secret reached its output. */
@@ -26,6 +28,7 @@ export async function runDoTask(task: string, emu: Emulator, spec: RunSpec = {})
       ...(spec.env ?? {}),
     },
     timeoutMs: spec.timeoutMs ?? 60_000,
+    onLine: spec.onLine,
   });
   assertNoSecrets(run, emu);
   return run;

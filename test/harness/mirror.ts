@@ -18,6 +18,8 @@ export interface MirrorRequest {
   path: string;
   /** process.hrtime.bigint() when the request's headers arrived (same clock as the caller's). */
   atNs: bigint;
+  /** When its connection closed (the client gave up, or the answer ended). */
+  closedAtNs?: bigint;
 }
 
 export interface MirrorOptions {
@@ -166,6 +168,17 @@ export class Mirror {
     return this.requests.filter((r) => r.path.endsWith(suffix)).length;
   }
 
+  /**
+   * Milliseconds from the first request (any path) to when the connection of the last request
+   * ending with `suffix` closed: how long the client held on, measured where the server sees it.
+   */
+  heldSinceFirstMs(suffix: string): number | undefined {
+    const last = this.requests.filter((r) => r.path.endsWith(suffix)).pop();
+    const first = this.requests[0];
+    if (!last?.closedAtNs || !first) return undefined;
+    return Number(last.closedAtNs - first.atNs) / 1e6;
+  }
+
   firstRequestNs(): bigint | undefined {
     return this.requests[0]?.atNs;
   }
@@ -187,6 +200,7 @@ export class Mirror {
     const path = new URL(req.url ?? '/', 'http://mirror').pathname;
     const entry: MirrorRequest = { method: req.method ?? 'GET', path, atNs: process.hrtime.bigint() };
     this.requests.push(entry);
+    req.socket.once('close', () => (entry.closedAtNs = process.hrtime.bigint()));
     this.options.onRequest?.(entry);
     const fault = this.faults.get(path);
     if (fault) return this.misbehave(fault, req, res);
