@@ -74,7 +74,10 @@ async function overhead(s: Setup, viaFront: boolean): Promise<BenchRow> {
   }
   const bare: number[] = [];
   const task: number[] = [];
+  // A bare node start beside them: the part of the overhead any task written for Node pays.
+  const node: number[] = [];
   for (let i = 0; i < RUNS; i++) {
+    node.push((await timeProcess(process.execPath, ['-e', '0'], bareEnv)).ms);
     const a = fresh();
     const b = fresh();
     await pushTinyImage(s.reg.host, a);
@@ -114,7 +117,7 @@ async function overhead(s: Setup, viaFront: boolean): Promise<BenchRow> {
   return {
     figure: `wrapper overhead, ${viaFront ? 'token-auth registry (emulator front)' : 'bare registry, no auth'}: Cosign@1 attest / cosign attest (median of ${RUNS})`,
     target: '≤ 1.30',
-    measured: `${ratio.toFixed(2)} (${median(task).toFixed(0)} ms vs ${median(bare).toFixed(0)} ms, +${(median(task) - median(bare)).toFixed(0)} ms)`,
+    measured: `${ratio.toFixed(2)} (${median(task).toFixed(0)} ms vs ${median(bare).toFixed(0)} ms, +${(median(task) - median(bare)).toFixed(0)} ms, of which a bare node start ${median(node).toFixed(0)} ms)`,
     pass: ratio <= 1.3,
   };
 }
