@@ -222,6 +222,19 @@ exec "${cosign}" "$@"`,
     });
   }
 
+  it('12 images of one repository: their digests cost at most one token exchange per worker, not one per image', async () => {
+    const { refs } = await pushImages(f, 'many-session', 12);
+    const repo = refs[0].slice(refs[0].indexOf('/') + 1, refs[0].lastIndexOf(':'));
+    const dir = tempDir('wrap');
+    // cosign writes nothing here: every token asked for this repository is the task's own.
+    const idle = wrapper(dir, 'cosign-signs-nothing', `[[ "$1" == sign && " $* " != *" --help "* ]] && exit 0\nexec "${tools.cosign3}" "$@"`);
+    const before = f.emu.tokenRequests.length;
+    const r = await signThrough(f, idle, refs, { skipIfPresent: 'false', parallelism: '4' });
+    assert.strictEqual(r.result, 'Succeeded', describeRun(r));
+    const asked = f.emu.tokenRequests.slice(before).filter((t) => t.granted && t.scopes.some((sc) => sc.includes(`:${repo}:`)));
+    assert.ok(asked.length >= 1 && asked.length <= 4, `${asked.length} token exchanges for 12 digests of one repository`);
+  });
+
   it("a registry's 429 with Retry-After holds every image's next request to it", async () => {
     const { refs, pinned } = await pushImages(f, 'many-429', 16);
     const dir = tempDir('wrap');

@@ -1,7 +1,7 @@
 // What every phase of one Cosign@1 run shares, and what it reports per image and per manifest.
 import { Limiter } from '../../platform/concurrency';
 import { Logger } from '../../platform/output';
-import { ImageReference, ResolvedImage } from '../../services/oci';
+import { ImageReference, RegistrySessionState, ResolvedImage } from '../../services/oci';
 import { CosignCommand, FlagPlan } from '../../tools/cosign';
 import { GuardGate } from '../guard/gate';
 import type { KeyVaultSigning } from './keyvault';
@@ -92,6 +92,8 @@ export interface CosignRun {
   readonly limiter: Limiter;
   readonly gate: GuardGate;
   readonly registryPause: RegistryPause;
+  /** One registry session per repository (a cache): its images' digests cost one token exchange, not one each. */
+  readonly sessions: Map<string, RegistrySessionState>;
   /** A registry 401 goes back to the guard (a DigitalOcean connection is there to ask). */
   readonly reguardOn401: boolean;
   /** With the guard off and a DigitalOcean connection: whether a GC is active, asked once, for a 401's message. */

@@ -5,7 +5,7 @@ import { CancelledError, UserError, errorMessage } from '../../platform/errors';
 import { Logger } from '../../platform/output';
 import { withRetry } from '../../platform/retry';
 import { DockerConfigHandle } from '../../services/credentials';
-import { ImageReference, classifyRegistryFailure, repoName, resolveImage } from '../../services/oci';
+import { ImageReference, RegistrySessionState, classifyRegistryFailure, newRegistrySession, repoName, resolveImage } from '../../services/oci';
 import { registryRequestOptions } from '../access';
 import { CommandPlans, CosignRun, ImageWork, Target } from './context';
 import { keyVaultWrite } from './keyvault';
@@ -35,6 +35,14 @@ export function newImageWork(run: CosignRun, ref: ImageReference, index: number)
   };
 }
 
+/** The session of the image's repository, shared by every image of it. */
+function sessionFor(run: CosignRun, ref: ImageReference): RegistrySessionState {
+  const repo = repoName(ref);
+  let session = run.sessions.get(repo);
+  if (!session) run.sessions.set(repo, (session = newRegistrySession()));
+  return session;
+}
+
 /** The registry's own digest of the image: never one computed locally, never manifests[0] of an index. */
 export async function resolveOne(run: CosignRun, work: ImageWork, creds: DockerConfigHandle): Promise<void> {
   const { s, signal } = run;
@@ -48,15 +56,15 @@ export async function resolveOne(run: CosignRun, work: ImageWork, creds: DockerC
   const { value } = await run.limiter.run(() =>
     withRetry(
       (_n, attemptSignal) =>
-        resolveImage(
-          ref,
-          registryRequestOptions(s, creds, {
+        resolveImage(ref, {
+          ...registryRequestOptions(s, creds, {
             timeoutMs: Math.min(30_000, s.budget.attemptTimeoutSeconds * 1000),
             signal: attemptSignal,
             cancelSignal: signal,
             log: work.log.info,
           }),
-        ),
+          session: sessionFor(run, ref),
+        }),
       {
         budget: s.budget,
         signal,

@@ -204,6 +204,7 @@ function prepareRun(
     limiter: new Limiter(s.parallelism),
     gate: new GuardGate(guard),
     registryPause: new RegistryPause(),
+    sessions: new Map(),
     reguardOn401: !!guard && !!doClient,
     gcHint: write && !guard && doClient ? gcHintFor(s, doClient, signal) : undefined,
     keyVault,
