@@ -3,6 +3,7 @@
 // - Cosign@1 sign on 12 new images (default parallelism) vs bare `cosign sign` on the same 12
 //   digests in one invocation; the same at parallelism 1, 2, 4 and 8; 50 images; 12 and 50 with
 //   the registry front 20 ms away;
+// - bare cosign on 12 digests split over 4 invocations at once against one invocation (the floor);
 // - the per-image cost at 1, 4, 12 and 32 images, each against bare cosign on as many;
 // - the recommended configuration (publicKey, skipIfPresent, verifyAfter) on 12 new images vs bare
 //   `cosign sign` on the same 12;
