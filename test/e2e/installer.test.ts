@@ -310,6 +310,16 @@ describe('CosignInstaller@1 end-to-end (bundled task, local mirror)', function (
     assertNothingCached(env);
   });
 
+  it('outside an agent (no Agent.ToolsDirectory): one line, no stack trace, nothing fetched', async () => {
+    const env = agentEnv();
+    delete env.AGENT_TOOLSDIRECTORY;
+    const before = mirror.count();
+    const run = await install(env, { checksum: cosignSha });
+    assertFailedOneLine(run, /^Agent\.ToolsDirectory is not set; this task must run on an Azure Pipelines agent\.$/);
+    assert.ok(!/\n\s+at |\\n\s+at /.test(run.stdout), `no stack trace in the log:\n${run.stdout}`);
+    assert.strictEqual(mirror.count(), before, 'no request');
+  });
+
   describe('tool cache integrity: a cache hit is checked against a digest from outside the cache', () => {
     it(`table version ${DEFAULT_VERSION}: other bytes with a matching sidecar fail as altered, are removed, never run, nothing fetched`, async () => {
       const env = agentEnv();

@@ -13,7 +13,7 @@ import { SettingValues, SettingsTable, int, text } from '../platform/settings';
 import { onExit } from '../platform/task';
 import { childEnvironment, runProcess } from '../platform/process';
 import { CosignCommand, probeFlagSet } from './cosign';
-import { AdmittingSignature, TOOL_NAME, publishToCache, readHint, removeCacheEntry, storedSignatures } from './installer/cache';
+import { AdmittingSignature, TOOL_NAME, cacheRoot, publishToCache, readHint, removeCacheEntry, storedSignatures } from './installer/cache';
 import { Download, NetworkDeadline, downloadHashed, downloadRetry, fetchSmall, networkDeadline, q } from './installer/download';
 import { changedSince, hashUnchanged, readUnchanged } from './installer/proven-file';
 import { CosignPlatform, DEFAULT_COSIGN_VERSION, cosignPlatform, normalizeChecksum, normalizeVersion, releaseUrl, tableChecksum } from './installer/release';
@@ -333,6 +333,8 @@ async function downloadAndCache(ins: Install): Promise<{ dir: string; sha256: st
  */
 export async function installCosign(req: InstallRequest, signal: AbortSignal, log: Logger): Promise<InstallResult> {
   const plat = req.platform ?? cosignPlatform();
+  // The tool cache's folder, before tool-lib looks into it (tool-lib's own error carries a stack).
+  cacheRoot();
   const pin: Pin = { input: req.checksum, table: tableChecksum(req.version, plat.key) };
   const net = networkDeadline(signal, req.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
   const ins: Install = { req, plat, pin, net, log };
