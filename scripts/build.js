@@ -40,30 +40,39 @@ function taskFolders() {
   return fs.readdirSync(tasksDir).filter((d) => fs.existsSync(path.join(tasksDir, d, 'task.json')) && fs.existsSync(path.join(tasksDir, d, 'index.ts')));
 }
 
+/** The esbuild options of one task's bundle (test/e2e/output-guard.test.ts bundles a probe with them). */
+function bundleOptions(entry, outfile) {
+  return {
+    ...entry,
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    minify: true,
+    keepNames: true,
+    legalComments: 'eof',
+    logLevel: 'warning',
+    plugins: [axiosLean],
+  };
+}
+
 async function main() {
   const started = Date.now();
   // The native TypeScript compiler (7.x) builds; the `typescript` package (6.x) is only there for
   // typescript-eslint, which needs the compiler's JavaScript API that 7.x does not have.
   execFileSync(path.join(root, 'node_modules', 'typescript-native', 'bin', 'tsc'), ['-p', root], { stdio: 'inherit' });
   for (const task of taskFolders()) {
-    await esbuild.build({
-      entryPoints: [path.join(tasksDir, task, 'index.ts')],
-      outfile: path.join(tasksDir, task, 'index.js'),
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      minify: true,
-      keepNames: true,
-      legalComments: 'eof',
-      logLevel: 'warning',
-      plugins: [axiosLean],
-    });
+    await esbuild.build(bundleOptions({ entryPoints: [path.join(tasksDir, task, 'index.ts')] }, path.join(tasksDir, task, 'index.js')));
   }
   console.log(`build: compiled to out/ and bundled ${taskFolders().length} task(s) in ${Date.now() - started} ms`);
 }
 
-main().catch((err) => {
-  console.error(err.message || err);
-  process.exit(1);
-});
+module.exports = { bundleOptions };
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err.message || err);
+    process.exit(1);
+  });
+}
