@@ -4,5 +4,6 @@ import { runTask } from '../common/platform/task';
 
 void runTask(
   () => require('../common/tools/install') as typeof import('../common/tools/install'),
-  async (install, { readSettings, signal, log }) => install.installerTask(await install.installRequestFrom(readSettings(install.INSTALLER_SETTINGS)), signal, log),
+  async (install, { readSettings, signal, log }) =>
+    install.installerTask(await install.installRequestFrom(readSettings(install.INSTALLER_SETTINGS)), signal, log),
 );

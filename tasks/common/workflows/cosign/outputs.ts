@@ -24,9 +24,23 @@ const images = (r: CosignReport) => r.images;
 
 /** The outputs of Cosign@1, in the order they are set. */
 export const COSIGN_OUTPUTS: OutputTable<CosignReport> = {
-  digests: { grammar: 'pinnedReference', list: true, value: (r) => images(r)?.map((i) => i.pinned).join(',') },
+  digests: {
+    grammar: 'pinnedReference',
+    list: true,
+    value: (r) =>
+      images(r)
+        ?.map((i) => i.pinned)
+        .join(','),
+  },
   digest: { grammar: 'pinnedReference', optional: true, value: (r) => (r.images ? (r.images[0]?.pinned ?? '') : undefined) },
-  mediaTypes: { grammar: 'mediaType', list: true, value: (r) => images(r)?.map((i) => i.mediaType).join(',') },
+  mediaTypes: {
+    grammar: 'mediaType',
+    list: true,
+    value: (r) =>
+      images(r)
+        ?.map((i) => i.mediaType)
+        .join(','),
+  },
   publicKey: { grammar: 'publicKeyPem', value: (r) => r.publicKey },
   attempts: { grammar: 'wholeNumber', value: (r) => r.attempts },
   gcWaitSeconds: { grammar: 'wholeNumber', value: (r) => r.gcWaitSeconds },

@@ -293,7 +293,12 @@ function ended(run: Run, registry: string, ours: Acquired, waited: Waited): Endi
     return ending({ outcome: settings.failOnGcFailure ? 'failed' : 'withIssues', action: ours.action, gc: final, message });
   }
   const freed = `${final.blobs_deleted} blob(s) deleted, ${humanBytes(final.freed_bytes)} freed`;
-  return ending({ outcome: 'succeeded', action: ours.action, gc: final, message: `GC ${final.uuid} on ${registry} ${status} in ${formatDuration(seconds)}: ${freed}.` });
+  return ending({
+    outcome: 'succeeded',
+    action: ours.action,
+    gc: final,
+    message: `GC ${final.uuid} on ${registry} ${status} in ${formatDuration(seconds)}: ${freed}.`,
+  });
 }
 
 function durationOf(gc: GarbageCollection, wallStart: number): GcDuration {
@@ -408,4 +413,3 @@ async function finish(run: Run, ending: Ending): Promise<GcRunResult> {
   const summary = renderSummary(registry, r, duration, history, run.timeline, run.started, outputValues(GC_RUN_OUTPUTS, report));
   return { outcome: r.outcome, message: r.message, summary, report };
 }
-

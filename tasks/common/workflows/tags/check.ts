@@ -149,7 +149,10 @@ export async function tagCheckTask(s: TagCheckSettings, signal: AbortSignal, log
   const ending = (message: string, line: ClosingLine, withIssues = false) => ({ ...reported, closing: [line], message, withIssues });
   if (unchecked.length > 0) {
     const named = unchecked.map((t) => `${t.tag} (${t.error})`).join('; ');
-    return { ...reported, failure: new UserError(`${unchecked.length} of ${states.length} tag(s) could not be checked, so whether they exist is unknown: ${named}`) };
+    return {
+      ...reported,
+      failure: new UserError(`${unchecked.length} of ${states.length} tag(s) could not be checked, so whether they exist is unknown: ${named}`),
+    };
   }
   if (existing.length === 0) {
     const message = `None of the ${states.length} tag(s) exists yet.`;
