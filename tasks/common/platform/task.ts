@@ -129,7 +129,8 @@ export async function runTask<M, R>(load: () => M, main: (workflow: M, context: 
   process.on('exit', runCleanups);
   try {
     const set = new Set<string>();
-    const { readSettings } = require('./settings') as typeof import('./settings');
+    // Required when the task reads its settings: after the guard, and only by a task that reads them.
+    const readSettings = ((table) => (require('./settings') as typeof import('./settings')).readSettings(table)) as typeof readSettingsType;
     const context: TaskContext = { signal: controller.signal, log: logger, readSettings, publish: (table, partial) => setOutputs(table, partial, set) };
     const run = await main(load(), context);
     report(run, set);
