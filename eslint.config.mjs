@@ -57,4 +57,19 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // An entry imports runTask alone: runTask installs the output guard, then requires the workflow.
+    // A static import here would run (and task-lib would print) before the guard.
+    files: ['tasks/*/index.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^(?!\\.\\./common/platform/task$)', message: 'Entry files import runTask alone; load the workflow in runTask.', allowTypeImports: true },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -71,6 +71,25 @@ function taskFolders() {
   return fs.readdirSync(tasksDir).filter((d) => fs.existsSync(path.join(tasksDir, d, 'task.json')) && fs.existsSync(path.join(tasksDir, d, 'index.ts')));
 }
 
+/** The esbuild options of one task's bundle (test/e2e/output-guard.test.ts bundles a probe with them). */
+function bundleOptions(entry, outfile) {
+  return {
+    ...entry,
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    minify: true,
+    keepNames: true,
+    legalComments: 'eof',
+    logLevel: 'warning',
+    // No plugins: a task bundle inlines its sources and packages as they are (axios included, as
+    // vendor/axios.js), so what the unbundled tests load is what ships.
+    metafile: true,
+  };
+}
+
 async function main() {
   const started = Date.now();
   await buildLeanAxios();
@@ -79,21 +98,7 @@ async function main() {
   execFileSync(path.join(root, 'node_modules', 'typescript-native', 'bin', 'tsc'), ['-p', root], { stdio: 'inherit' });
   fs.mkdirSync(path.join(root, 'out', 'bundle-inputs'), { recursive: true });
   for (const task of taskFolders()) {
-    const result = await esbuild.build({
-      entryPoints: [path.join(tasksDir, task, 'index.ts')],
-      outfile: path.join(tasksDir, task, 'index.js'),
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      minify: true,
-      keepNames: true,
-      legalComments: 'eof',
-      logLevel: 'warning',
-      // No plugins: a task bundle inlines its sources and packages as they are (axios included, as
-      // vendor/axios.js), so what the unbundled tests load is what ships.
-      metafile: true,
-    });
+    const result = await esbuild.build(bundleOptions({ entryPoints: [path.join(tasksDir, task, 'index.ts')] }, path.join(tasksDir, task, 'index.js')));
     checkBundleInputs(task, result.metafile);
     // The inputs, for the test that holds the unbundled code to the same axios file.
     fs.writeFileSync(path.join(root, 'out', 'bundle-inputs', `${task}.json`), JSON.stringify(result.metafile.inputs, null, 1));
@@ -101,7 +106,11 @@ async function main() {
   console.log(`build: compiled to out/ and bundled ${taskFolders().length} task(s) in ${Date.now() - started} ms`);
 }
 
-main().catch((err) => {
-  console.error(err.message || err);
-  process.exit(1);
-});
+module.exports = { bundleOptions };
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err.message || err);
+    process.exit(1);
+  });
+}

@@ -164,10 +164,11 @@ describe('unit: the agent network settings for a child (network.ts)', () => {
         const { childEnv } = require(${mod('process.js')});
         const { runTask } = require(${mod('task.js')});
         const fs = require('fs'), path = require('path');
-        runTask(async () => {
+        runTask(() => null, async () => {
           const env = childEnv(process.env, {});
           const f = env.SSL_CERT_FILE;
           console.log('RESULT ' + JSON.stringify({ f, mode: fs.statSync(f).mode & 0o777, dirMode: fs.statSync(path.dirname(f)).mode & 0o777, content: fs.readFileSync(f, 'utf8'), proxy: env.HTTPS_PROXY ?? null }));
+          return { outputs: {}, result: null };
         });`;
       const r = spawnSync(process.execPath, ['-e', script], {
         env: { PATH: process.env['PATH'] ?? '', AGENT_TEMPDIRECTORY: temp, AGENT_CAINFO: ca!.caFile },

@@ -8,9 +8,9 @@ import { parseOutput } from '../harness/vso';
 
 const OUTPUT = path.join(ROOT, 'out', 'tasks', 'common', 'platform', 'output.js');
 
-/** Runs `script` after loading the output layer first, as every task entry does. */
+/** Runs `script` after loading the output layer and installing its guard, as runTask does first. */
 function runWithOutputLayer(script: string, env: Record<string, string> = {}): { stdout: string; stderr: string } {
-  const prelude = `const out = require(${JSON.stringify(OUTPUT)});\n`;
+  const prelude = `const out = require(${JSON.stringify(OUTPUT)}); out.installOutputGuard();\n`;
   const r = spawnSync(process.execPath, ['-e', prelude + script], {
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
     encoding: 'utf8',

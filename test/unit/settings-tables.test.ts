@@ -5,13 +5,16 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
+import { OutputTable } from '../../tasks/common/platform/output';
 import { Setting, SettingsTable } from '../../tasks/common/platform/settings';
-import { INSTALLER_SETTINGS } from '../../tasks/common/tools/install';
+import { INSTALLER_OUTPUTS, INSTALLER_SETTINGS } from '../../tasks/common/tools/install';
+import { COSIGN_OUTPUTS } from '../../tasks/common/workflows/cosign/outputs';
 import { COSIGN_SETTINGS } from '../../tasks/common/workflows/cosign/settings';
-import { GC_RUN_SETTINGS } from '../../tasks/common/workflows/gcrun';
+import { GC_RUN_OUTPUTS, GC_RUN_SETTINGS } from '../../tasks/common/workflows/gcrun';
 import { GC_WAIT_SETTINGS } from '../../tasks/common/workflows/guard';
-import { TAG_CHECK_SETTINGS } from '../../tasks/common/workflows/tags/check';
-import { CLEANUP_SETTINGS } from '../../tasks/common/workflows/tags/cleanup';
+import { GC_WAIT_OUTPUTS } from '../../tasks/common/workflows/guard/wait';
+import { TAG_CHECK_OUTPUTS, TAG_CHECK_SETTINGS } from '../../tasks/common/workflows/tags/check';
+import { CLEANUP_OUTPUTS, CLEANUP_SETTINGS } from '../../tasks/common/workflows/tags/cleanup';
 import { ROOT } from '../harness/paths';
 
 interface TaskInput {
@@ -31,6 +34,21 @@ const TABLES: Record<string, SettingsTable> = {
   RegistryTagCheckV1: TAG_CHECK_SETTINGS,
   RegistryCleanupV1: CLEANUP_SETTINGS,
 };
+
+/** Each task's outputs, declared once next to its workflow (what runTask sets). */
+const OUTPUT_TABLES: Record<string, OutputTable<any>> = {
+  CosignInstallerV1: INSTALLER_OUTPUTS,
+  CosignV1: COSIGN_OUTPUTS,
+  DoRegistryGarbageCollectionV1: GC_RUN_OUTPUTS,
+  DoRegistryGcWaitV1: GC_WAIT_OUTPUTS,
+  RegistryTagCheckV1: TAG_CHECK_OUTPUTS,
+  RegistryCleanupV1: CLEANUP_OUTPUTS,
+};
+
+function taskOutputs(folder: string): string[] {
+  const json = JSON.parse(fs.readFileSync(path.join(ROOT, 'tasks', folder, 'task.json'), 'utf8')) as { outputVariables?: Array<{ name: string }> };
+  return (json.outputVariables ?? []).map((o) => o.name);
+}
 
 function taskInputs(folder: string): TaskInput[] {
   const json = JSON.parse(fs.readFileSync(path.join(ROOT, 'tasks', folder, 'task.json'), 'utf8')) as { inputs: TaskInput[] };
@@ -105,4 +123,16 @@ describe('settings tables agree with task.json', () => {
       }
     });
   }
+
+  describe('output tables agree with task.json', () => {
+    it('every task folder has an output table', () => {
+      assert.deepStrictEqual(Object.keys(OUTPUT_TABLES).sort(), Object.keys(TABLES).sort());
+    });
+    for (const [folder, table] of Object.entries(OUTPUT_TABLES)) {
+      it(`${folder}: the same outputs as task.json's outputVariables, each with a grammar and a source`, () => {
+        assert.deepStrictEqual(Object.keys(table).sort(), taskOutputs(folder).sort());
+        for (const [name, decl] of Object.entries(table)) assert.ok(decl.grammar && typeof decl.value === 'function', name);
+      });
+    }
+  });
 });

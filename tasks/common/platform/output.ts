@@ -9,9 +9,10 @@
 //  - every secret the task holds is replaced by *** in every line, the result message included.
 //    `##vso[task.setsecret]` is the one line where a secret is written, for the agent to mask it.
 //
-// This module must be the first one a task loads, and must not import task-lib: task-lib's own load
-// reads Agent.ProxyPassword through getVariable, which prints `Agent.ProxyPassword=<value>` in a debug
-// line. The stream guard installed below redacts what task-lib, tool-lib or Node print themselves.
+// This module must not import task-lib: task-lib's own load reads Agent.ProxyPassword through
+// getVariable, which prints `Agent.ProxyPassword=<value>` in a debug line. The stream guard
+// (installOutputGuard, which runTask calls before it loads the task's code) redacts what task-lib,
+// tool-lib or Node print themselves.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -264,6 +265,24 @@ export interface OutputSpec {
   optional?: boolean;
 }
 
+/**
+ * One output of a task, declared once: its grammar, and how its value is read from what the task's
+ * workflow produced (undefined: not set, e.g. not known yet, or nothing of its kind to report).
+ */
+export interface OutputDeclaration<R> extends OutputSpec {
+  value: (result: R) => string | number | boolean | undefined;
+}
+
+/** A task's outputs, in the order they are set; the settings drift test holds it against task.json. */
+export type OutputTable<R> = Readonly<Record<string, OutputDeclaration<R>>>;
+
+/** The values a table reads from `result` (as strings, '' for an output that is not set). */
+export function outputValues<R>(table: OutputTable<R>, result: R): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const [name, decl] of Object.entries(table)) values[name] = String(decl.value(result) ?? '');
+  return values;
+}
+
 /** Sets an output variable (isOutput=true) after checking the value against its grammar. */
 export function setOutput(name: string, value: string | number | boolean, spec: OutputSpec): void {
   const v = String(value);
@@ -275,7 +294,7 @@ export function setOutput(name: string, value: string | number | boolean, spec: 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Guards on the streams, installed when this module loads
+// Guards on the streams, installed by runTask before anything else runs
 
 const SECRET_ENV =
   /^(SECRET_.+|AGENT_PROXYPASSWORD|AGENT_CLIENTCERTPASSWORD|SYSTEM_ACCESSTOKEN|DIGITALOCEAN_ACCESS_TOKEN|ENDPOINT_AUTH_PARAMETER_.+_(APITOKEN|ACCESSTOKEN|PASSWORD|TOKEN|SECRET|KEY|SERVICEPRINCIPALKEY))$/i;
@@ -323,8 +342,25 @@ function guard(original: StreamWrite, neutraliseAll: boolean): StreamWrite {
   } as StreamWrite;
 }
 
-collectAmbientSecrets();
-// task-lib's own debug lines (input values, variables) appear only in debug mode (documented switch).
-process.env['DISTRIBUTEDTASK_TASKS_NODE_SKIPDEBUGLOGSWHENDEBUGMODEOFF'] ??= 'true';
-process.stdout.write = guard(stdoutWrite, false);
-process.stderr.write = guard(stderrWrite, true);
+let guarded = false;
+
+/**
+ * Guards stdout and stderr: from here on whatever anything prints (task-lib, tool-lib, Node) has the
+ * task's secrets redacted, and stderr's agent commands neutralised. runTask calls it before it loads
+ * any of the task's code; task-lib must not load before it, because task-lib's load prints (in debug
+ * mode `Agent.ProxyPassword=<value>`) and reads its debug switch once, at load.
+ */
+export function installOutputGuard(): void {
+  if (guarded) return;
+  guarded = true;
+  collectAmbientSecrets();
+  // task-lib's own debug lines (input values, variables) appear only in debug mode (documented switch).
+  process.env['DISTRIBUTEDTASK_TASKS_NODE_SKIPDEBUGLOGSWHENDEBUGMODEOFF'] ??= 'true';
+  process.stdout.write = guard(stdoutWrite, false);
+  process.stderr.write = guard(stderrWrite, true);
+}
+
+/** Whether the guard is in place (runTask refuses to load a task's code without it). */
+export function outputGuarded(): boolean {
+  return guarded;
+}

@@ -1,7 +1,9 @@
-// The task entry wrapper: one result, cleanups on every exit path, cancellation as a signal.
-// Everything it prints goes through the output layer.
+// The task entry wrapper: the output guard first, then the task's code; one result, cleanups on every
+// exit path, cancellation as a signal. Everything it prints goes through the output layer.
 import { CancelledError, UserError, errorMessage } from './errors';
-import { debug, info, setResult, warn } from './output';
+import { Logger, OutputTable, debug, info, installOutputGuard, logger, prependPath, setOutput, setResult, uploadSummary, warn } from './output';
+// Types only (erased): settings.ts loads task-lib, so runTask requires it after the guard is in place.
+import type { readSettings as readSettingsType } from './settings';
 
 /** Seconds as "1m 05s" for humans. */
 export function formatDuration(seconds: number): string {
@@ -37,19 +39,72 @@ function runCleanups(): void {
   }
 }
 
+/** What runTask hands the task's code: the job's signal, the one logger, the settings reader, and `publish`. */
+export interface TaskContext {
+  signal: AbortSignal;
+  log: Logger;
+  readSettings: typeof readSettingsType;
+  /**
+   * Sets now the outputs of `table` that `partial` already tells (digests as soon as images resolve):
+   * a later failure still reports them. Each output is set once, the first time its value is known.
+   */
+  publish<R>(table: OutputTable<R>, partial: R): void;
+}
+
+/** One line printed after the outputs and the summary. */
+export interface ClosingLine {
+  level: 'info' | 'warn';
+  text: string;
+}
+
 /**
- * The one way a task's entry point runs: it gets an AbortSignal that fires
- * when the agent cancels the job (SIGINT, then SIGTERM), and every exit path
- * (success, failure, cancellation) runs the registered cleanups and sets
- * exactly one result. User errors are one line; unexpected ones add a stack
- * to the debug log only.
+ * What a task's workflow returns, on success and on a failure it can still report: the outputs'
+ * table and the result it reads them from, a folder for PATH, the build summary, the closing lines;
+ * then the task's end: `failure` (thrown after the report), or succeeded (with issues) and a message.
  */
-export interface TaskOutcome {
+export interface TaskRun<R> {
+  outputs: OutputTable<R>;
+  result: R;
+  prependPath?: string;
+  summary?: { name: string; markdown: string };
+  closing?: readonly ClosingLine[];
+  failure?: unknown;
   withIssues?: boolean;
   message?: string;
 }
 
-export async function runTask(main: (signal: AbortSignal) => Promise<TaskOutcome | void>): Promise<void> {
+/** Sets each output of `table` whose value `result` tells and that is not set yet. */
+function setOutputs<R>(table: OutputTable<R>, result: R, set: Set<string>): void {
+  for (const [name, decl] of Object.entries(table)) {
+    if (set.has(name)) continue;
+    const value = decl.value(result);
+    if (value === undefined) continue;
+    setOutput(name, value, decl);
+    set.add(name);
+  }
+}
+
+/** The run's report, in this order: PATH, outputs, summary, closing lines; then its failure, if any. */
+function report<R>(run: TaskRun<R>, set: Set<string>): void {
+  // First on PATH, even when another tool of the name is there: later steps run the one this task chose.
+  if (run.prependPath) prependPath(run.prependPath);
+  setOutputs(run.outputs, run.result, set);
+  if (run.summary) uploadSummary(run.summary.name, run.summary.markdown);
+  for (const line of run.closing ?? []) (line.level === 'warn' ? warn : info)(line.text);
+  if (run.failure !== undefined) throw run.failure;
+}
+
+/**
+ * The one way a task runs. First it guards the output streams; only then does it load the task's
+ * code (`load`, a require of the task's workflow module, and the settings reader with task-lib behind
+ * it), so nothing the task imports can print before the guard, whatever the import order: an entry
+ * file imports this module alone. `main` reads the settings, calls one workflow and returns its
+ * TaskRun, which runTask reports. The AbortSignal fires when the agent cancels the job (SIGINT, then
+ * SIGTERM); every exit path (success, failure, cancellation) runs the registered cleanups and sets
+ * exactly one result. User errors are one line; unexpected ones add a stack to the debug log only.
+ */
+export async function runTask<M, R>(load: () => M, main: (workflow: M, context: TaskContext) => Promise<TaskRun<R>>): Promise<void> {
+  installOutputGuard();
   const controller = new AbortController();
   let cancelled = false;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -73,9 +128,14 @@ export async function runTask(main: (signal: AbortSignal) => Promise<TaskOutcome
   for (const s of signals) process.on(s, onSignal);
   process.on('exit', runCleanups);
   try {
-    const outcome = (await main(controller.signal)) || {};
+    const set = new Set<string>();
+    // Required when the task reads its settings: after the guard, and only by a task that reads them.
+    const readSettings = ((table) => (require('./settings') as typeof import('./settings')).readSettings(table)) as typeof readSettingsType;
+    const context: TaskContext = { signal: controller.signal, log: logger, readSettings, publish: (table, partial) => setOutputs(table, partial, set) };
+    const run = await main(load(), context);
+    report(run, set);
     if (cancelled) throw new CancelledError();
-    setResult(outcome.withIssues ? 'SucceededWithIssues' : 'Succeeded', outcome.message ?? 'done');
+    setResult(run.withIssues ? 'SucceededWithIssues' : 'Succeeded', run.message ?? 'done');
   } catch (err) {
     if (cancelled || err instanceof CancelledError) {
       setResult('Cancelled', 'The job was cancelled.');

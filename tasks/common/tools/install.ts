@@ -8,9 +8,9 @@ import * as toolLib from 'azure-pipelines-tool-lib/tool';
 import { agentVariable } from '../platform/agent';
 import { UserError, errorMessage } from '../platform/errors';
 import { requireHttpUrl } from '../platform/inputs';
-import { Logger, quote } from '../platform/output';
+import { Logger, OutputTable, quote } from '../platform/output';
 import { SettingValues, SettingsTable, int, text } from '../platform/settings';
-import { onExit } from '../platform/task';
+import { TaskRun, onExit } from '../platform/task';
 import { childEnvironment, runProcess } from '../platform/process';
 import { CosignCommand, probeFlagSet } from './cosign';
 import { AdmittingSignature, TOOL_NAME, cacheRoot, publishToCache, readHint, removeCacheEntry, storedSignatures } from './installer/cache';
@@ -325,6 +325,28 @@ async function downloadAndCache(ins: Install): Promise<{ dir: string; sha256: st
     fs.rmSync(tempDir, { recursive: true, force: true });
     forget();
   }
+}
+
+/** The outputs of CosignInstaller@1. */
+export const INSTALLER_OUTPUTS: OutputTable<InstallResult> = {
+  cosignPath: { grammar: 'own', value: (r) => r.cosignPath },
+  cosignVersion: { grammar: 'own', value: (r) => r.version },
+  cosignSha256: { grammar: 'sha256Hex', value: (r) => r.sha256 },
+  cacheHit: { grammar: 'boolean', value: (r) => r.cacheHit },
+  verifiedBy: { grammar: 'own', value: (r) => r.verifiedBy },
+};
+
+/** CosignInstaller@1: the install, its folder first on PATH (later steps run the cosign verified here), its outputs. */
+export async function installerTask(req: InstallRequest, signal: AbortSignal, log: Logger): Promise<TaskRun<InstallResult>> {
+  const result = await installCosign(req, signal, log);
+  const how = `${result.cacheHit ? 'cache hit' : 'downloaded'}; verified by ${result.verifiedBy}`;
+  return {
+    outputs: INSTALLER_OUTPUTS,
+    result,
+    prependPath: result.cosignDir,
+    closing: [{ level: 'info', text: `cosign ${result.version} ready at ${result.cosignPath} (${how}).` }],
+    message: `cosign ${result.version} installed`,
+  };
 }
 
 /**

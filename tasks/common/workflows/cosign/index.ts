@@ -3,3 +3,4 @@ export { COSIGN_SETTINGS, CosignTaskSettings, cosignSettingsFrom } from './setti
 export { ImageResult, JobProgress, JobResult, Target } from './context';
 export { cosignArgv, runCosignJob } from './job';
 export { jobFailureMarkdown, summaryMarkdown } from './summary';
+export { COSIGN_OUTPUTS, CosignReport, cosignTask } from './outputs';

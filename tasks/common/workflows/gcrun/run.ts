@@ -1,6 +1,8 @@
-// One GC run in phases: acquire (start, adopt, skip, fail, or wait for another GC first), wait for
-// ours, cancel on timeout, summarise. GC outcomes are results, never exceptions.
-import { Logger } from '../../platform/output';
+// One GC run in phases: resolve the registry, acquire (start, adopt, skip, fail, or wait for another
+// GC first), wait for ours, cancel on timeout, summarise. Each phase takes what the earlier ones
+// returned and returns its own value, or how the run ended (an Ending); nothing is kept in a shared
+// mutable object. GC outcomes are results, never exceptions.
+import { Logger, outputValues } from '../../platform/output';
 import { CancelledError, errorMessage } from '../../platform/errors';
 import { LinkedDeadline, linkedDeadline, sleep } from '../../platform/retry';
 import { formatDuration } from '../../platform/task';
@@ -16,7 +18,7 @@ import {
 } from '../../services/digitalocean';
 import { GcWatcher, MISSING_GC_STATUS, countsAsActive } from '../gcwatch/watcher';
 import { GcRunSettings } from './settings';
-import { GcAction, GcDuration, RunEnd, TimelineEntry, gcRunOutputs, humanBytes, renderSummary } from './summary';
+import { GC_RUN_OUTPUTS, GcAction, GcDuration, GcReport, RunEnd, TimelineEntry, humanBytes, renderSummary } from './summary';
 
 /** After a timeout, the cancel (cancelOnTimeout) gets this long on the job's own signal. */
 const CANCEL_WINDOW_MS = 30_000;
@@ -28,7 +30,8 @@ export interface GcRunResult {
   outcome: 'succeeded' | 'withIssues' | 'failed';
   message: string;
   summary: string;
-  outputs: Record<string, string>;
+  /** What the outputs read (GC_RUN_OUTPUTS). */
+  report: GcReport;
 }
 
 const STATUS_PROGRESS: Record<string, number> = {
@@ -39,332 +42,374 @@ const STATUS_PROGRESS: Record<string, number> = {
   cancelling: 90,
 };
 
-/**
- * Starts (or adopts) a GC, waits for it and times it. Never throws for GC
- * outcomes: the result says succeeded / withIssues / failed, with outputs and
- * the Markdown summary, so the task can report all of them first.
- */
-export async function runGarbageCollection(client: DigitalOceanClient, settings: GcRunSettings, signal: AbortSignal, log: Logger): Promise<GcRunResult> {
-  return new GcRun(client, settings, signal, log).run();
+/** What every phase reads, fixed when the run starts; the timeline is the run's append-only journal. */
+interface Run {
+  readonly client: DigitalOceanClient;
+  readonly settings: GcRunSettings;
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  readonly started: number;
+  readonly deadline: number;
+  readonly pollMs: number;
+  /** One deadline over the whole run (resolve, start, wait), requests in flight included. */
+  readonly runDeadline: LinkedDeadline;
+  readonly timeline: TimelineEntry[];
 }
 
-/** One GC run's state and phases: acquire (start, adopt, skip, fail, wait), wait, cancel on timeout, summarise. */
-class GcRun {
-  private readonly started = Date.now();
-  private readonly deadline: number;
-  private readonly pollMs: number;
-  private readonly timeline: TimelineEntry[] = [];
-  // One deadline over the whole run (resolve, start, wait), requests in flight included.
-  private readonly runDeadline: LinkedDeadline;
-  private readonly rs: AbortSignal;
-  private registry = '';
-  private ours: GarbageCollection | undefined;
-  /** The newest record of our GC, or of the GC started elsewhere that we wait for. */
-  private lastSeen: GarbageCollection | undefined;
-  private waitingForOther = false;
-  private phase = 'the DigitalOcean API (the registry)';
-  private action: GcAction = 'none';
-  private ourStart = Date.now();
-  private startAttemptAt: number | undefined;
-  private progressDone = false;
-  /** The percentage last reported for our GC's status (kept as data, not read back from the log). */
-  private lastPercent = 50;
-  private lastPacing = '';
+/** The GC this run times and reports: started here or adopted, and since when it counts. */
+interface Acquired {
+  gc: GarbageCollection;
+  action: GcAction;
+  ourStart: number;
+  /** The pacing note last announced (kept from wait to wait). */
+  pacing: string;
+}
 
-  constructor(
-    private readonly client: DigitalOceanClient,
-    private readonly settings: GcRunSettings,
-    private readonly signal: AbortSignal,
-    private readonly log: Logger,
-  ) {
-    this.deadline = this.started + settings.timeoutSeconds * 1000;
-    this.pollMs = settings.pollIntervalSeconds * 1000;
-    this.runDeadline = linkedDeadline(signal, settings.timeoutSeconds * 1000);
-    this.rs = this.runDeadline.signal;
+/** How the run ended, with what the summary needs of the phases before. */
+interface Ending {
+  end: RunEnd;
+  registry: string;
+  ourStart?: number;
+  /** Whether the 100% progress line was printed already. */
+  progressDone?: boolean;
+}
+
+/** What one wait for a GC to end returns. */
+interface Waited {
+  gc: GarbageCollection;
+  timedOut: boolean;
+  progressDone: boolean;
+  pacing: string;
+}
+
+/**
+ * Starts (or adopts) a GC, waits for it and times it. Never throws for GC
+ * outcomes: the result says succeeded / withIssues / failed, with what the
+ * outputs read and the Markdown summary, so the task can report all of them first.
+ */
+export async function runGarbageCollection(client: DigitalOceanClient, settings: GcRunSettings, signal: AbortSignal, log: Logger): Promise<GcRunResult> {
+  const started = Date.now();
+  const run: Run = {
+    client,
+    settings,
+    signal,
+    log,
+    started,
+    deadline: started + settings.timeoutSeconds * 1000,
+    pollMs: settings.pollIntervalSeconds * 1000,
+    runDeadline: linkedDeadline(signal, settings.timeoutSeconds * 1000),
+    timeline: [],
+  };
+  try {
+    return await finish(run, await phases(run));
+  } finally {
+    run.runDeadline.clear();
   }
+}
 
-  private note(text: string): void {
-    this.timeline.push({ at: Date.now(), text });
-    this.log.info(text);
+function note(run: Run, text: string): void {
+  run.timeline.push({ at: Date.now(), text });
+  run.log.info(text);
+}
+
+/** Whether `err` is the run's own deadline ending a request in flight (not the job's cancel). */
+function runDeadlineEnded(run: Run, err: unknown): boolean {
+  return err instanceof CancelledError && run.runDeadline.expired() && !run.signal.aborted;
+}
+
+/** The phases in order, each fed what the earlier ones returned. */
+async function phases(run: Run): Promise<Ending> {
+  const registry = await resolveRegistry(run);
+  if (typeof registry !== 'string') return registry;
+  const acquired = await acquire(run, registry);
+  if ('end' in acquired) return acquired;
+  const { gc, action, ourStart } = acquired;
+  const percent = STATUS_PROGRESS[gc.status.toLowerCase()] ?? 5;
+  run.log.progress(percent, `GC ${gc.status}`);
+  if (!run.settings.waitForCompletion) {
+    const message = `GC ${gc.uuid} ${action} on ${registry}; not waiting for it (waitForCompletion: false).`;
+    return { end: { outcome: 'succeeded', action, gc, message }, registry, ourStart };
   }
+  const waited = await waitUntilEnded(run, registry, gc, { mine: true, since: ourStart, percent, pacing: acquired.pacing });
+  if (waited.timedOut) return timedOut(run, registry, acquired, waited.gc);
+  return ended(run, registry, acquired, waited);
+}
 
-  async run(): Promise<GcRunResult> {
-    try {
-      return await this.main();
-    } catch (err) {
-      if (!(err instanceof CancelledError && this.runDeadline.expired() && !this.signal.aborted)) throw err;
-      // The deadline ended a request in flight: the same timed-out result as the loop's own check.
-      const waited = formatDuration((Date.now() - this.started) / 1000);
-      if (this.ours) return this.timedOut(this.lastSeen ?? this.ours);
-      if (this.waitingForOther && this.lastSeen) return this.timedOutOther(this.lastSeen);
-      const mayHave = this.startAttemptAt !== undefined ? '; the start request was in flight, so a GC may have started' : '; no GC was started';
-      return this.finish({
-        outcome: 'failed',
-        action: 'none',
-        timedOut: true,
-        message: `Timed out after ${waited} (timeout ${formatDuration(this.settings.timeoutSeconds)}): ${this.phase} gave no usable answer in time${mayHave}.`,
-      });
-    } finally {
-      this.runDeadline.clear();
-    }
+/** The run timed out before it had a GC to wait for: `phase` gave no usable answer in time. */
+function noAnswer(run: Run, registry: string, phase: string, startAttempted: boolean): Ending {
+  const waited = formatDuration((Date.now() - run.started) / 1000);
+  const mayHave = startAttempted ? '; the start request was in flight, so a GC may have started' : '; no GC was started';
+  const message = `Timed out after ${waited} (timeout ${formatDuration(run.settings.timeoutSeconds)}): ${phase} gave no usable answer in time${mayHave}.`;
+  return { end: { outcome: 'failed', action: 'none', timedOut: true, message }, registry };
+}
+
+/** Resolve: the registry's name, or the timed-out ending when no answer came in time. */
+async function resolveRegistry(run: Run): Promise<string | Ending> {
+  try {
+    return await run.client.resolveRegistry(run.settings.registry, run.runDeadline.signal);
+  } catch (err) {
+    if (!runDeadlineEnded(run, err)) throw err;
+    return noAnswer(run, '', 'the DigitalOcean API (the registry)', false);
   }
+}
 
-  /**
-   * Acquire: start our GC, or find that an earlier start request of ours created it, or act on
-   * one already running as ifAlreadyRunning says. A result when the run ends here; undefined once
-   * `ours` is set.
-   */
-  private async acquire(): Promise<GcRunResult | undefined> {
-    const wantedType = GC_TYPES[this.settings.gcType];
-    for (let round = 0; !this.ours; round++) {
-      this.phase = 'the DigitalOcean API (the active GC)';
-      const active = await this.client.getActiveGc(this.registry, this.rs);
-      const createdAt = active ? parseDoTime(active.created_at) : NaN;
-      if (active && !isTerminalGcStatus(active.status) && this.startAttemptAt !== undefined && createdAt >= this.startAttemptAt - 2000) {
-        // Our start request was refused as a duplicate after an earlier attempt failed in
-        // transit (5xx, reset): the GC that attempt created is ours.
-        this.ours = active;
-        this.action = 'started';
-        this.note(`GC ${active.uuid} on ${this.registry} was created by this task's earlier start request: ${describeGcStatus(active.status)}.`);
-        break;
-      }
+/**
+ * Acquire: start our GC, or find that an earlier start request of ours created it, or act on one
+ * already running as ifAlreadyRunning says. The GC this run times, or how the run ended here.
+ */
+async function acquire(run: Run, registry: string): Promise<Acquired | Ending> {
+  const wantedType = GC_TYPES[run.settings.gcType];
+  const rs = run.runDeadline.signal;
+  // What a timeout in flight reports: the request it ended, and whether a start request was sent.
+  let phase = 'the DigitalOcean API (the active GC)';
+  let startAttemptAt: number | undefined;
+  let pacing = '';
+  try {
+    for (let round = 0; ; round++) {
+      phase = 'the DigitalOcean API (the active GC)';
+      const active = await run.client.getActiveGc(registry, rs);
       if (active && !isTerminalGcStatus(active.status)) {
-        const desc = `GC ${active.uuid} (${describeGcStatus(active.status)}${active.type ? `, ${active.type}` : ''}) is already running on ${this.registry}`;
-        if (this.settings.ifAlreadyRunning === 'fail') {
-          this.note(`${desc}; ifAlreadyRunning is 'fail'.`);
-          return this.finish({ outcome: 'failed', action: 'none', gc: active, message: `${desc} (ifAlreadyRunning: fail); no GC was started.` });
-        }
-        if (this.settings.ifAlreadyRunning === 'skip') {
-          this.note(`${desc}; ifAlreadyRunning is 'skip': not starting another.`);
-          return this.finish({ outcome: 'succeeded', action: 'skipped', gc: active, message: `${desc}; skipped (ifAlreadyRunning: skip).` });
-        }
-        if (this.settings.ifAlreadyRunning === 'adopt') {
-          this.note(`${desc}; adopting it (ifAlreadyRunning: adopt): it is timed and reported as this task's GC.`);
-          this.ours = active;
-          this.action = 'adopted';
-          const created = parseDoTime(active.created_at);
-          this.ourStart = Number.isNaN(created) ? Date.now() : Math.min(Date.now(), created);
-          break;
-        }
-        this.note(`${desc}; waiting for it to end before starting ours (ifAlreadyRunning: wait).`);
-        this.waitingForOther = true;
-        const other = await this.waitUntilEnded(active, false);
-        this.waitingForOther = false;
-        if (other.timedOut) return this.timedOutOther(other.gc);
-        continue;
-      }
-      try {
-        this.ourStart = Date.now();
-        this.startAttemptAt = this.ourStart;
-        this.phase = 'the DigitalOcean API (the start request)';
-        this.ours = await this.client.startGc(this.registry, wantedType, this.rs);
-        this.action = 'started';
-        this.note(`Started GC ${this.ours.uuid} on ${this.registry} (${wantedType}): ${describeGcStatus(this.ours.status)}.`);
-      } catch (err) {
-        if (err instanceof GcAlreadyActiveError && round < 3) {
-          this.note(`Starting a GC was refused because one is already active (${err.status}); looking again.`);
+        const decided = await onActiveGc(run, registry, active, startAttemptAt, pacing);
+        if ('waitedFor' in decided) {
+          pacing = decided.pacing;
           continue;
         }
-        throw err;
+        return decided;
       }
-    }
-    return undefined;
-  }
-
-  private async main(): Promise<GcRunResult> {
-    this.registry = await this.client.resolveRegistry(this.settings.registry, this.rs);
-    const early = await this.acquire();
-    if (early) return early;
-    const gc = this.ours!;
-    this.lastPercent = STATUS_PROGRESS[gc.status.toLowerCase()] ?? 5;
-    this.log.progress(this.lastPercent, `GC ${gc.status}`);
-    if (!this.settings.waitForCompletion) {
-      return this.finish({
-        outcome: 'succeeded',
-        action: this.action,
-        gc,
-        message: `GC ${gc.uuid} ${this.action} on ${this.registry}; not waiting for it (waitForCompletion: false).`,
-      });
-    }
-    const waited = await this.waitUntilEnded(gc, true);
-    if (waited.timedOut) return this.timedOut(waited.gc);
-    return this.ended(waited.gc);
-  }
-
-  private timedOutOther(gc: GarbageCollection): Promise<GcRunResult> {
-    return this.finish({
-      outcome: 'failed',
-      action: 'none',
-      gc,
-      timedOut: true,
-      message: `Timed out after ${formatDuration((Date.now() - this.started) / 1000)} waiting for GC ${gc.uuid} (started elsewhere, still ${describeGcStatus(gc.status)}) to end; no GC was started.`,
-    });
-  }
-
-  /** Our GC outlived the timeout: cancel it when asked (the job's signal, its own short deadline). */
-  private async timedOut(last: GarbageCollection): Promise<GcRunResult> {
-    let final = last;
-    let cancelNote = 'it is still running (cancelOnTimeout: false)';
-    let cancelAccepted = false;
-    if (this.settings.cancelOnTimeout) {
-      const cancelDeadline = linkedDeadline(this.signal, CANCEL_WINDOW_MS);
       try {
-        this.note(`Timed out: cancelling GC ${final.uuid}.`);
-        final = await this.client.cancelGc(this.registry, final.uuid, cancelDeadline.signal);
-        this.note(`Cancel requested: '${final.status}'.`);
-        cancelAccepted = ['cancelling', 'cancelled'].includes(final.status.toLowerCase());
-        // Give the cancel a short while to land (bounded; the task already timed out).
-        const watcher = this.watcherFor(final);
-        while (countsAsActive(final.status)) {
-          await sleep(this.client.pollDelayMs(this.pollMs), cancelDeadline.signal);
-          const look = await watcher.look(cancelDeadline.signal);
-          const seen = look.missing ? undefined : look.watched;
-          if (seen && seen.status !== final.status) this.note(`GC ${final.uuid}: ${describeGcStatus(seen.status)}.`);
-          if (seen) final = seen;
-          if (look.missing) break;
-        }
+        startAttemptAt = Date.now();
+        phase = 'the DigitalOcean API (the start request)';
+        const gc = await run.client.startGc(registry, wantedType, rs);
+        note(run, `Started GC ${gc.uuid} on ${registry} (${wantedType}): ${describeGcStatus(gc.status)}.`);
+        return { gc, action: 'started', ourStart: startAttemptAt, pacing };
       } catch (err) {
-        if (!(err instanceof CancelledError && cancelDeadline.expired() && !this.signal.aborted)) throw err;
-        this.note(`The cancel of GC ${final.uuid} did not complete within ${CANCEL_WINDOW_MS / 1000}s.`);
-      } finally {
-        cancelDeadline.clear();
+        if (!(err instanceof GcAlreadyActiveError && round < 3)) throw err;
+        note(run, `Starting a GC was refused because one is already active (${err.status}); looking again.`);
       }
-      cancelNote = `cancel requested, now '${final.status}'`;
     }
-    if (!cancelAccepted) {
-      const ran = (Date.now() - this.ourStart) / 1000;
-      this.log.warn(
-        `GC ${final.uuid} on ${this.registry} has run ${formatDuration(ran)} without finishing (timeout ${formatDuration(this.settings.timeoutSeconds)}).`,
-      );
+  } catch (err) {
+    if (!runDeadlineEnded(run, err)) throw err;
+    return noAnswer(run, registry, phase, startAttemptAt !== undefined);
+  }
+}
+
+/** A GC is active: ours after all, or adopted, or the run ends (fail, skip, a timeout), or it was waited for. */
+async function onActiveGc(
+  run: Run,
+  registry: string,
+  active: GarbageCollection,
+  startAttemptAt: number | undefined,
+  pacing: string,
+): Promise<Acquired | Ending | { waitedFor: GarbageCollection; pacing: string }> {
+  const createdAt = parseDoTime(active.created_at);
+  if (startAttemptAt !== undefined && createdAt >= startAttemptAt - 2000) {
+    // Our start request was refused as a duplicate after an earlier attempt failed in
+    // transit (5xx, reset): the GC that attempt created is ours.
+    note(run, `GC ${active.uuid} on ${registry} was created by this task's earlier start request: ${describeGcStatus(active.status)}.`);
+    return { gc: active, action: 'started', ourStart: startAttemptAt, pacing };
+  }
+  const desc = `GC ${active.uuid} (${describeGcStatus(active.status)}${active.type ? `, ${active.type}` : ''}) is already running on ${registry}`;
+  const ifRunning = run.settings.ifAlreadyRunning;
+  if (ifRunning === 'fail') {
+    note(run, `${desc}; ifAlreadyRunning is 'fail'.`);
+    return { end: { outcome: 'failed', action: 'none', gc: active, message: `${desc} (ifAlreadyRunning: fail); no GC was started.` }, registry };
+  }
+  if (ifRunning === 'skip') {
+    note(run, `${desc}; ifAlreadyRunning is 'skip': not starting another.`);
+    return { end: { outcome: 'succeeded', action: 'skipped', gc: active, message: `${desc}; skipped (ifAlreadyRunning: skip).` }, registry };
+  }
+  if (ifRunning === 'adopt') {
+    note(run, `${desc}; adopting it (ifAlreadyRunning: adopt): it is timed and reported as this task's GC.`);
+    return { gc: active, action: 'adopted', ourStart: Number.isNaN(createdAt) ? Date.now() : Math.min(Date.now(), createdAt), pacing };
+  }
+  note(run, `${desc}; waiting for it to end before starting ours (ifAlreadyRunning: wait).`);
+  const other = await waitUntilEnded(run, registry, active, { mine: false, since: Date.now(), percent: 0, pacing });
+  if (other.timedOut) return timedOutOther(run, registry, other.gc);
+  return { waitedFor: other.gc, pacing: other.pacing };
+}
+
+function timedOutOther(run: Run, registry: string, gc: GarbageCollection): Ending {
+  const waited = formatDuration((Date.now() - run.started) / 1000);
+  const message = `Timed out after ${waited} waiting for GC ${gc.uuid} (started elsewhere, still ${describeGcStatus(gc.status)}) to end; no GC was started.`;
+  return { end: { outcome: 'failed', action: 'none', gc, timedOut: true, message }, registry };
+}
+
+/** Our GC outlived the timeout: cancel it when asked (the job's signal, its own short deadline). */
+async function timedOut(run: Run, registry: string, ours: Acquired, last: GarbageCollection): Promise<Ending> {
+  const { settings, log } = run;
+  const cancel = settings.cancelOnTimeout ? await cancelOurs(run, registry, last) : { gc: last, accepted: false };
+  const final = cancel.gc;
+  const cancelNote = settings.cancelOnTimeout ? `cancel requested, now '${final.status}'` : 'it is still running (cancelOnTimeout: false)';
+  if (!cancel.accepted) {
+    const ran = (Date.now() - ours.ourStart) / 1000;
+    log.warn(`GC ${final.uuid} on ${registry} has run ${formatDuration(ran)} without finishing (timeout ${formatDuration(settings.timeoutSeconds)}).`);
+  }
+  const message = `GC ${final.uuid} did not finish within ${formatDuration(settings.timeoutSeconds)} (last status ${describeGcStatus(last.status)}); ${cancelNote}.`;
+  return { end: { outcome: 'failed', action: ours.action, gc: final, timedOut: true, message }, registry, ourStart: ours.ourStart };
+}
+
+/** The cancel (cancelOnTimeout), given a short while to land: the GC's last record, and whether the cancel was accepted. */
+async function cancelOurs(run: Run, registry: string, last: GarbageCollection): Promise<{ gc: GarbageCollection; accepted: boolean }> {
+  let final = last;
+  let accepted = false;
+  const cancelDeadline = linkedDeadline(run.signal, CANCEL_WINDOW_MS);
+  try {
+    note(run, `Timed out: cancelling GC ${final.uuid}.`);
+    final = await run.client.cancelGc(registry, final.uuid, cancelDeadline.signal);
+    note(run, `Cancel requested: '${final.status}'.`);
+    accepted = ['cancelling', 'cancelled'].includes(final.status.toLowerCase());
+    // Give the cancel a short while to land (bounded; the task already timed out).
+    const watcher = watcherFor(run, registry, final);
+    while (countsAsActive(final.status)) {
+      await sleep(run.client.pollDelayMs(run.pollMs), cancelDeadline.signal);
+      const look = await watcher.look(cancelDeadline.signal);
+      const seen = look.missing ? undefined : look.watched;
+      if (seen && seen.status !== final.status) note(run, `GC ${final.uuid}: ${describeGcStatus(seen.status)}.`);
+      if (seen) final = seen;
+      if (look.missing) break;
     }
-    return this.finish({
-      outcome: 'failed',
-      action: this.action,
-      gc: final,
-      timedOut: true,
-      message: `GC ${final.uuid} did not finish within ${formatDuration(this.settings.timeoutSeconds)} (last status ${describeGcStatus(last.status)}); ${cancelNote}.`,
-    });
+  } catch (err) {
+    if (!(err instanceof CancelledError && cancelDeadline.expired() && !run.signal.aborted)) throw err;
+    note(run, `The cancel of GC ${final.uuid} did not complete within ${CANCEL_WINDOW_MS / 1000}s.`);
+  } finally {
+    cancelDeadline.clear();
   }
+  return { gc: final, accepted };
+}
 
-  private ended(final: GarbageCollection): Promise<GcRunResult> {
-    const status = final.status.toLowerCase();
-    const { seconds } = this.durationOf(final, this.ourStart);
-    if (seconds > this.settings.warnAfterSeconds) {
-      this.log.warn(
-        `GC ${final.uuid} on ${this.registry} took ${formatDuration(seconds)}, longer than warnAfterMinutes (${this.settings.warnAfterSeconds / 60}).`,
-      );
-    }
-    if (status === 'failed' || status === 'cancelled') {
-      const msg = `GC ${final.uuid} on ${this.registry} ended '${status}' after ${formatDuration(seconds)}.`;
-      if (!this.settings.failOnGcFailure) this.log.warn(`${msg} (failOnGcFailure: false)`);
-      return this.finish({ outcome: this.settings.failOnGcFailure ? 'failed' : 'withIssues', action: this.action, gc: final, message: msg });
-    }
-    return this.finish({
-      outcome: 'succeeded',
-      action: this.action,
-      gc: final,
-      message: `GC ${final.uuid} on ${this.registry} ${status} in ${formatDuration(seconds)}: ${final.blobs_deleted} blob(s) deleted, ${humanBytes(final.freed_bytes)} freed.`,
-    });
+/** Our GC ended: failed or cancelled (failOnGcFailure decides), or done; a warning when it took long. */
+function ended(run: Run, registry: string, ours: Acquired, waited: Waited): Ending {
+  const { settings, log } = run;
+  const final = waited.gc;
+  const status = final.status.toLowerCase();
+  const { seconds } = durationOf(final, ours.ourStart);
+  const ending = (end: RunEnd): Ending => ({ end, registry, ourStart: ours.ourStart, progressDone: waited.progressDone });
+  if (seconds > settings.warnAfterSeconds) {
+    log.warn(`GC ${final.uuid} on ${registry} took ${formatDuration(seconds)}, longer than warnAfterMinutes (${settings.warnAfterSeconds / 60}).`);
   }
-
-  // ---- helpers (closures over the run) ----
-
-  private durationOf(gc: GarbageCollection, wallStart: number): GcDuration {
-    const own = isTerminalGcStatus(gc.status) ? gcOwnDurationSeconds(gc) : undefined;
-    if (own !== undefined) return { seconds: own, source: "GC's own timestamps" };
-    return { seconds: Math.max(0, Math.round((Date.now() - wallStart) / 1000)), source: 'wall clock' };
+  if (status === 'failed' || status === 'cancelled') {
+    const message = `GC ${final.uuid} on ${registry} ended '${status}' after ${formatDuration(seconds)}.`;
+    if (!settings.failOnGcFailure) log.warn(`${message} (failOnGcFailure: false)`);
+    return ending({ outcome: settings.failOnGcFailure ? 'failed' : 'withIssues', action: ours.action, gc: final, message });
   }
+  const freed = `${final.blobs_deleted} blob(s) deleted, ${humanBytes(final.freed_bytes)} freed`;
+  return ending({
+    outcome: 'succeeded',
+    action: ours.action,
+    gc: final,
+    message: `GC ${final.uuid} on ${registry} ${status} in ${formatDuration(seconds)}: ${freed}.`,
+  });
+}
 
-  /** The one GC watcher, on `gc` alone, until its record is terminal. */
-  private watcherFor(gc: GarbageCollection): GcWatcher {
-    const w = new GcWatcher(this.client, this.registry, { follow: 'one', untilTerminal: true });
-    w.watch(gc);
-    return w;
-  }
+function durationOf(gc: GarbageCollection, wallStart: number): GcDuration {
+  const own = isTerminalGcStatus(gc.status) ? gcOwnDurationSeconds(gc) : undefined;
+  if (own !== undefined) return { seconds: own, source: "GC's own timestamps" };
+  return { seconds: Math.max(0, Math.round((Date.now() - wallStart) / 1000)), source: 'wall clock' };
+}
 
-  /**
-   * Polls (through the one GC watcher) until the GC is terminal; mine=true reports progress. A
-   * status this task does not know counts as active and is named the first time it is seen.
-   */
-  private async waitUntilEnded(gc: GarbageCollection, mine: boolean): Promise<{ gc: GarbageCollection; timedOut: boolean }> {
-    let last = gc;
-    this.lastSeen = gc;
-    this.phase = "the DigitalOcean API (the GC's status)";
-    const watcher = this.watcherFor(gc);
-    let warnedLong = false;
-    const since = mine ? this.ourStart : Date.now();
+/** The one GC watcher, on `gc` alone, until its record is terminal. */
+function watcherFor(run: Run, registry: string, gc: GarbageCollection): GcWatcher {
+  const w = new GcWatcher(run.client, registry, { follow: 'one', untilTerminal: true });
+  w.watch(gc);
+  return w;
+}
+
+/** How one wait reports: ours (progress, the long-run note) or another's, and the state it carries on. */
+interface WaitOptions {
+  mine: boolean;
+  since: number;
+  /** The percentage last reported for our GC's status (a status without a step keeps it). */
+  percent: number;
+  pacing: string;
+}
+
+/**
+ * Polls (through the one GC watcher) until the GC is terminal; mine=true reports progress. A
+ * status this task does not know counts as active and is named the first time it is seen. The
+ * run's deadline, in the loop's own check or ending a request in flight, is the timed-out answer.
+ */
+async function waitUntilEnded(run: Run, registry: string, gc: GarbageCollection, options: WaitOptions): Promise<Waited> {
+  const { log, settings } = run;
+  const { mine, since } = options;
+  const rs = run.runDeadline.signal;
+  const watcher = watcherFor(run, registry, gc);
+  let last = gc;
+  let percent = options.percent;
+  let pacing = options.pacing;
+  let progressDone = false;
+  let warnedLong = false;
+  const result = (g: GarbageCollection, timedOut: boolean): Waited => ({ gc: g, timedOut, progressDone, pacing });
+  try {
     while (countsAsActive(last.status)) {
       const now = Date.now();
-      if (now >= this.deadline) return { gc: last, timedOut: true };
-      const delay = this.client.pollDelayMs(this.pollMs);
-      this.announcePacing(delay);
-      await sleep(Math.min(delay, Math.max(0, this.deadline - now)), this.rs);
-      if (Date.now() >= this.deadline) return { gc: last, timedOut: true };
-      const look = await watcher.look(this.rs);
+      if (now >= run.deadline) return result(last, true);
+      const delay = run.client.pollDelayMs(run.pollMs);
+      pacing = announcePacing(run, pacing, delay);
+      await sleep(Math.min(delay, Math.max(0, run.deadline - now)), rs);
+      if (Date.now() >= run.deadline) return result(last, true);
+      const look = await watcher.look(rs);
       if (look.missing) {
-        this.log.warn(`GC ${last.uuid} is no longer the active GC but is missing from the list of GCs; its final status is unknown.`);
-        return { gc: { ...last, status: MISSING_GC_STATUS }, timedOut: false };
+        log.warn(`GC ${last.uuid} is no longer the active GC but is missing from the list of GCs; its final status is unknown.`);
+        return result({ ...last, status: MISSING_GC_STATUS }, false);
       }
       const seen = look.watched ?? last;
       if (seen.status !== last.status) {
         const at = mine ? ` after ${formatDuration((Date.now() - since) / 1000)}` : '';
-        this.note(`GC ${seen.uuid}${mine ? '' : ' (started elsewhere)'}: ${describeGcStatus(seen.status)}${at}.`);
-        if (mine) this.reportProgress(seen.status);
+        note(run, `GC ${seen.uuid}${mine ? '' : ' (started elsewhere)'}: ${describeGcStatus(seen.status)}${at}.`);
+        if (mine) ({ percent, progressDone } = reportProgress(run, seen.status, percent));
       }
-      if (mine && !warnedLong && Date.now() - since > this.settings.warnAfterSeconds * 1000 && countsAsActive(seen.status)) {
+      if (mine && !warnedLong && Date.now() - since > settings.warnAfterSeconds * 1000 && countsAsActive(seen.status)) {
         warnedLong = true;
-        this.log.info(
-          `GC ${seen.uuid} is still ${describeGcStatus(seen.status)} after ${formatDuration((Date.now() - since) / 1000)} (warnAfterMinutes: ${this.settings.warnAfterSeconds / 60}).`,
-        );
+        const still = `GC ${seen.uuid} is still ${describeGcStatus(seen.status)} after ${formatDuration((Date.now() - since) / 1000)}`;
+        log.info(`${still} (warnAfterMinutes: ${settings.warnAfterSeconds / 60}).`);
       }
       last = seen;
-      this.lastSeen = seen;
     }
-    return { gc: last, timedOut: false };
+  } catch (err) {
+    if (!runDeadlineEnded(run, err)) throw err;
+    return result(last, true);
   }
+  return result(last, false);
+}
 
-  /** Says once when pacing slows polls down, and when it stops. */
-  private announcePacing(delay: number): void {
-    if (this.client.pacing === this.lastPacing) return;
-    this.lastPacing = this.client.pacing;
-    this.log.info(
-      this.lastPacing
-        ? `Polling every ${formatDuration(delay / 1000)} instead of ${this.settings.pollIntervalSeconds}s: ${this.lastPacing}.`
-        : `Polling every ${this.settings.pollIntervalSeconds}s again.`,
-    );
-  }
+/** Says once when pacing slows polls down, and when it stops; returns the pacing now announced. */
+function announcePacing(run: Run, announced: string, delay: number): string {
+  const pacing = run.client.pacing;
+  if (pacing === announced) return announced;
+  const every = run.settings.pollIntervalSeconds;
+  run.log.info(pacing ? `Polling every ${formatDuration(delay / 1000)} instead of ${every}s: ${pacing}.` : `Polling every ${every}s again.`);
+  return pacing;
+}
 
-  /** Reports our GC's status as progress; a status without a step keeps the last step's percentage. */
-  private reportProgress(status: string): void {
-    const pct = isTerminalGcStatus(status) ? 100 : STATUS_PROGRESS[status.toLowerCase()];
-    if (pct !== undefined) this.lastPercent = pct;
-    this.log.progress(this.lastPercent, `GC ${status}`);
-    if (pct === 100) this.progressDone = true;
-  }
+/** Reports our GC's status as progress; a status without a step keeps the last step's percentage. */
+function reportProgress(run: Run, status: string, lastPercent: number): { percent: number; progressDone: boolean } {
+  const pct = isTerminalGcStatus(status) ? 100 : STATUS_PROGRESS[status.toLowerCase()];
+  const percent = pct ?? lastPercent;
+  run.log.progress(percent, `GC ${status}`);
+  return { percent, progressDone: pct === 100 };
+}
 
-  /** Summarise: the outputs and the summary from how the run ended (the past GCs read within a short window). */
-  private async finish(r: RunEnd): Promise<GcRunResult> {
-    const gc = r.gc;
-    const terminal = gc ? isTerminalGcStatus(gc.status) : false;
-    const dur = gc && (r.action === 'started' || r.action === 'adopted') ? this.durationOf(gc, this.ourStart) : undefined;
-    if ((terminal || r.timedOut) && !this.progressDone) this.log.progress(100, gc ? `GC ${gc.status}` : 'done');
-    let history: GarbageCollection[] = [];
-    // The summary's history is worth a few seconds at most once the run's time is up.
-    const within = linkedDeadline(this.signal, r.timedOut || this.rs.aborted ? SUMMARY_WINDOW_MS : Math.max(SUMMARY_WINDOW_MS, this.deadline - Date.now()));
-    try {
-      if (this.registry) history = (await this.client.listGcs(this.registry, 11, within.signal)).filter((g) => !gc || g.uuid !== gc.uuid);
-    } catch (err) {
-      if (this.signal.aborted) throw err;
-      this.log.info(`Could not read past GCs for the summary: ${errorMessage(err)}`);
-    } finally {
-      within.clear();
-    }
-    const outputs = gcRunOutputs(r, dur, this.settings.gcType);
-    return {
-      outcome: r.outcome,
-      message: r.message,
-      summary: renderSummary(this.registry, r, dur, history, this.timeline, this.started, outputs),
-      outputs,
-    };
+/** Summarise: what the outputs read and the summary, from how the run ended (the past GCs read within a short window). */
+async function finish(run: Run, ending: Ending): Promise<GcRunResult> {
+  const { end: r, registry } = ending;
+  const gc = r.gc;
+  const terminal = gc ? isTerminalGcStatus(gc.status) : false;
+  const started = r.action === 'started' || r.action === 'adopted';
+  const duration = gc && started && ending.ourStart !== undefined ? durationOf(gc, ending.ourStart) : undefined;
+  if ((terminal || r.timedOut) && !ending.progressDone) run.log.progress(100, gc ? `GC ${gc.status}` : 'done');
+  let history: GarbageCollection[] = [];
+  // The summary's history is worth a few seconds at most once the run's time is up.
+  const late = r.timedOut || run.runDeadline.signal.aborted;
+  const within = linkedDeadline(run.signal, late ? SUMMARY_WINDOW_MS : Math.max(SUMMARY_WINDOW_MS, run.deadline - Date.now()));
+  try {
+    if (registry) history = (await run.client.listGcs(registry, 11, within.signal)).filter((g) => !gc || g.uuid !== gc.uuid);
+  } catch (err) {
+    if (run.signal.aborted) throw err;
+    run.log.info(`Could not read past GCs for the summary: ${errorMessage(err)}`);
+  } finally {
+    within.clear();
   }
+  const report: GcReport = { end: r, duration, startedType: run.settings.gcType };
+  const summary = renderSummary(registry, r, duration, history, run.timeline, run.started, outputValues(GC_RUN_OUTPUTS, report));
+  return { outcome: r.outcome, message: r.message, summary, report };
 }

@@ -1,6 +1,6 @@
 // What a GC run reports: its outputs (each in its grammar) and the Markdown build summary, with the
 // run's own timeline and how this GC compares with the last ones.
-import { OutputSpec, mdCell } from '../../platform/output';
+import { OutputTable, mdCell } from '../../platform/output';
 import { formatDuration } from '../../platform/task';
 import {
   GarbageCollection,
@@ -36,35 +36,32 @@ export interface RunEnd {
   timedOut?: boolean;
 }
 
-/** The grammar of each output of DoRegistryGarbageCollection@1 ('' where there is nothing to report). */
-export const GC_RUN_OUTPUTS: Record<string, OutputSpec> = {
-  gcUuid: { grammar: 'gcId', optional: true },
-  gcStatus: { grammar: 'statusWord', optional: true },
-  gcType: { grammar: 'pickName', optional: true },
-  gcDurationSeconds: { grammar: 'wholeNumber', optional: true },
-  gcBlobsDeleted: { grammar: 'wholeNumber', optional: true },
-  gcFreedBytes: { grammar: 'wholeNumber', optional: true },
-  gcStartedAt: { grammar: 'timestamp', optional: true },
-  gcFinishedAt: { grammar: 'timestamp', optional: true },
-  gcAction: { grammar: 'pickName' },
-};
-
-/** The outputs of a run that ended as `r` ('' where there is nothing to report). */
-export function gcRunOutputs(r: RunEnd, dur: GcDuration | undefined, startedType: string): Record<string, string> {
-  const gc = r.gc;
-  const terminal = gc ? isTerminalGcStatus(gc.status) : false;
-  return {
-    gcUuid: gc?.uuid ?? '',
-    gcStatus: gc?.status ?? '',
-    gcType: gcTypeInputName(gc?.type) || (r.action === 'started' ? startedType : ''),
-    gcDurationSeconds: dur ? String(dur.seconds) : '',
-    gcBlobsDeleted: gc ? String(gc.blobs_deleted ?? 0) : '',
-    gcFreedBytes: gc ? String(gc.freed_bytes ?? 0) : '',
-    gcStartedAt: gc && !Number.isNaN(parseDoTime(gc.created_at)) ? iso(parseDoTime(gc.created_at)) : '',
-    gcFinishedAt: gc && terminal && !Number.isNaN(parseDoTime(gc.updated_at)) ? iso(parseDoTime(gc.updated_at)) : '',
-    gcAction: r.action,
-  };
+/** What DoRegistryGarbageCollection@1's outputs read: how the run ended, how long its GC took, the type it started. */
+export interface GcReport {
+  end: RunEnd;
+  duration: GcDuration | undefined;
+  startedType: string;
 }
+
+const terminalGc = (r: GcReport) => (r.end.gc && isTerminalGcStatus(r.end.gc.status) ? r.end.gc : undefined);
+const instant = (at: string | undefined) => (at !== undefined && !Number.isNaN(parseDoTime(at)) ? iso(parseDoTime(at)) : '');
+
+/** The outputs of DoRegistryGarbageCollection@1 ('' where there is nothing to report). */
+export const GC_RUN_OUTPUTS: OutputTable<GcReport> = {
+  gcUuid: { grammar: 'gcId', optional: true, value: (r) => r.end.gc?.uuid ?? '' },
+  gcStatus: { grammar: 'statusWord', optional: true, value: (r) => r.end.gc?.status ?? '' },
+  gcType: {
+    grammar: 'pickName',
+    optional: true,
+    value: (r) => gcTypeInputName(r.end.gc?.type) || (r.end.action === 'started' ? r.startedType : ''),
+  },
+  gcDurationSeconds: { grammar: 'wholeNumber', optional: true, value: (r) => (r.duration ? String(r.duration.seconds) : '') },
+  gcBlobsDeleted: { grammar: 'wholeNumber', optional: true, value: (r) => (r.end.gc ? String(r.end.gc.blobs_deleted ?? 0) : '') },
+  gcFreedBytes: { grammar: 'wholeNumber', optional: true, value: (r) => (r.end.gc ? String(r.end.gc.freed_bytes ?? 0) : '') },
+  gcStartedAt: { grammar: 'timestamp', optional: true, value: (r) => instant(r.end.gc?.created_at) },
+  gcFinishedAt: { grammar: 'timestamp', optional: true, value: (r) => instant(terminalGc(r)?.updated_at) },
+  gcAction: { grammar: 'pickName', value: (r) => r.end.action },
+};
 
 export function humanBytes(n: number): string {
   if (n < 1024) return `${n} B`;

@@ -3,10 +3,11 @@
 // or "name unknown" means a tag does not exist. Anything else (401/403, 5xx, a timeout, an HTML
 // page) is retried within a small budget and then fails the check for that tag: never "absent".
 import { Limiter } from '../../platform/concurrency';
-import { CancelledError, errorMessage } from '../../platform/errors';
-import { Logger, mdCell } from '../../platform/output';
+import { CancelledError, UserError, errorMessage } from '../../platform/errors';
+import { Logger, OutputTable, mdCell } from '../../platform/output';
 import { RetryError, withRetry } from '../../platform/retry';
 import { SettingValues, SettingsTable, lines, pick } from '../../platform/settings';
+import { ClosingLine, TaskRun } from '../../platform/task';
 import { DockerConfigHandle } from '../../services/credentials';
 import { ImageReference, RegistryError, classifyRegistryFailure, repoName, resolveImage } from '../../services/oci';
 import {
@@ -112,6 +113,60 @@ export async function runTagCheck(s: TagCheckSettings, signal: AbortSignal, log:
   } finally {
     creds.remove();
   }
+}
+
+/** What RegistryTagCheck@1's outputs read: every tag's state, and whether later steps may be skipped. */
+export interface TagCheckReport {
+  states: TagState[];
+  skip: boolean;
+}
+
+const tagsWhere = (r: TagCheckReport, exists: boolean, what: (t: TagState) => string | undefined) =>
+  r.states
+    .filter((t) => t.exists === exists)
+    .map(what)
+    .join(',');
+
+/** The outputs of RegistryTagCheck@1. */
+export const TAG_CHECK_OUTPUTS: OutputTable<TagCheckReport> = {
+  existingTags: { grammar: 'taggedReference', list: true, value: (r) => tagsWhere(r, true, (t) => t.tag) },
+  existingDigests: { grammar: 'pinnedReference', list: true, value: (r) => tagsWhere(r, true, (t) => t.pinned) },
+  newTags: { grammar: 'taggedReference', list: true, value: (r) => tagsWhere(r, false, (t) => t.tag) },
+  skip: { grammar: 'boolean', value: (r) => r.skip },
+};
+
+/** RegistryTagCheck@1: every tag checked, then the verdict onExistingTag asks for. */
+export async function tagCheckTask(s: TagCheckSettings, signal: AbortSignal, log: Logger): Promise<TaskRun<TagCheckReport>> {
+  const states = await runTagCheck(s, signal, log);
+  const existing = states.filter((t) => t.exists);
+  const unchecked = states.filter((t) => t.error);
+  const allExist = existing.length === states.length;
+  const reported = {
+    outputs: TAG_CHECK_OUTPUTS,
+    result: { states, skip: s.onExistingTag === 'skip' && allExist },
+    summary: { name: 'registry-tag-check', markdown: tagCheckSummary(states, s.onExistingTag) },
+  };
+  const ending = (message: string, line: ClosingLine, withIssues = false) => ({ ...reported, closing: [line], message, withIssues });
+  if (unchecked.length > 0) {
+    const named = unchecked.map((t) => `${t.tag} (${t.error})`).join('; ');
+    return {
+      ...reported,
+      failure: new UserError(`${unchecked.length} of ${states.length} tag(s) could not be checked, so whether they exist is unknown: ${named}`),
+    };
+  }
+  if (existing.length === 0) {
+    const message = `None of the ${states.length} tag(s) exists yet.`;
+    return ending(message, { level: 'info', text: message });
+  }
+  const named = existing.map((t) => `${t.tag} (${t.pinned!.slice(t.pinned!.indexOf('@') + 1)})`).join(', ');
+  const message = `${existing.length} of ${states.length} tag(s) already exist: ${named}`;
+  const remedy = 'bump the version, or delete the tag on purpose';
+  if (s.onExistingTag === 'fail') return { ...reported, failure: new UserError(`${message}; ${remedy} (onExistingTag: fail).`) };
+  if (s.onExistingTag === 'skip') {
+    const why = allExist ? 'skip is true: later steps can be skipped' : 'the others are new, so skip is false';
+    return ending(message, { level: 'warn', text: `${message}; ${why} (onExistingTag: skip).` });
+  }
+  return ending(message, { level: 'warn', text: `${message}; ${remedy} (onExistingTag: warn).` }, true);
 }
 
 /** Every tag, whether it exists, and its digest. */

@@ -13,9 +13,10 @@
 import { Limiter } from '../../platform/concurrency';
 import { CancelledError, UserError, errorMessage } from '../../platform/errors';
 import { unexpandedMacroInputs } from '../../platform/inputs';
-import { Logger, mdCell } from '../../platform/output';
+import { Logger, OutputTable, mdCell } from '../../platform/output';
 import { RetryError, withRetry } from '../../platform/retry';
 import { SettingValues, SettingsTable, bool, int, list, pick } from '../../platform/settings';
+import { TaskRun } from '../../platform/task';
 import { DockerConfigHandle } from '../../services/credentials';
 import { DeleteRefusedError, DigitalOceanClient } from '../../services/digitalocean';
 import {
@@ -457,6 +458,28 @@ export function cleanupVerdict(results: TagCleanup[], s: Pick<CleanupSettings, '
     message,
     failure,
     withIssues: of('refused').length > 0 || of('kept').length > 0,
+  };
+}
+
+/** The outputs of RegistryCleanup@1. */
+export const CLEANUP_OUTPUTS: OutputTable<CleanupVerdict> = {
+  removedTags: { grammar: 'taggedReference', list: true, value: (v) => v.removedTags.join(',') },
+  keptTags: { grammar: 'taggedReference', list: true, value: (v) => v.keptTags.join(',') },
+};
+
+/** RegistryCleanup@1: the cleanup, then its verdict (outputs, warnings, how it ends) and summary. */
+export async function cleanupTask(s: CleanupSettings, signal: AbortSignal, log: Logger): Promise<TaskRun<CleanupVerdict>> {
+  const results = await runCleanup(s, signal, log);
+  const verdict = cleanupVerdict(results, s);
+  const warnings = verdict.warnings.map((text) => ({ level: 'warn' as const, text }));
+  return {
+    outputs: CLEANUP_OUTPUTS,
+    result: verdict,
+    summary: { name: 'registry-cleanup', markdown: cleanupSummary(results) },
+    closing: verdict.failure ? warnings : [...warnings, { level: 'info', text: verdict.message }],
+    failure: verdict.failure ? new UserError(verdict.failure) : undefined,
+    withIssues: verdict.withIssues,
+    message: verdict.message,
   };
 }
 
