@@ -185,5 +185,31 @@ describe('unit: the agent network settings for a child (network.ts)', () => {
       assert.strictEqual(got.proxy, null, 'no proxy configured: none added');
       assert.deepStrictEqual(fs.readdirSync(temp), [], 'the bundle was removed on exit');
     });
+
+    it('an Agent.CAInfo the task cannot read: one warning naming the file and what the task does without it, for both sides', () => {
+      const temp = tempDir('net-agent-temp');
+      const missing = path.join(temp, 'no-such-ca.pem');
+      const mod = (m: string) => JSON.stringify(path.join(ROOT, 'out', 'tasks', 'common', 'platform', m));
+      const script = `require(${mod('output.js')});
+        const { childEnv } = require(${mod('process.js')});
+        const { readAgentFile } = require(${mod('network.js')});
+        const { runTask } = require(${mod('task.js')});
+        runTask(() => null, async () => {
+          const env = childEnv(process.env, {});
+          const httpSide = readAgentFile('Agent.CAInfo', 'the HTTP side');
+          console.log('RESULT ' + JSON.stringify({ certFile: env.SSL_CERT_FILE ?? null, httpSide: httpSide ?? null }));
+          return { outputs: {}, result: null };
+        });`;
+      const r = spawnSync(process.execPath, ['-e', script], {
+        env: { PATH: process.env['PATH'] ?? '', AGENT_TEMPDIRECTORY: temp, AGENT_CAINFO: missing },
+        encoding: 'utf8',
+      });
+      const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+      assert.ok(line, r.stdout + r.stderr);
+      assert.deepStrictEqual(JSON.parse(line!.slice(7)), { certFile: null, httpSide: null });
+      const warnings = r.stdout.split('\n').filter((l) => l.startsWith('##vso[task.logissue type=warning') && l.includes('Agent.CAInfo'));
+      assert.strictEqual(warnings.length, 1, r.stdout);
+      assert.ok(warnings[0].includes(`names "${missing}", which cannot be read (ENOENT): the task and cosign trust the system's roots only.`), warnings[0]);
+    });
   });
 });

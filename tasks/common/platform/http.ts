@@ -8,7 +8,6 @@
 //  - a size cap per kind of answer, chosen far above any real answer;
 //  - the redirect policy: a few at most, never from https to http, credentials dropped across hosts;
 //  - the one classifier of transient and permanent failures.
-import * as fs from 'fs';
 import * as http from 'http';
 import * as https from 'https';
 import * as tls from 'tls';
@@ -16,7 +15,7 @@ import * as tls from 'tls';
 import axios from '#axios';
 import { pipelineVariable } from './agent';
 import { CancelledError } from './errors';
-import { ProxySettings, readProxy } from './network';
+import { ProxySettings, readAgentFile, readProxy } from './network';
 import { FailureClass } from './retry';
 
 const KiB = 1024;
@@ -198,14 +197,10 @@ export function retryAfterMs(headers: Record<string, string>, now = Date.now()):
 
 function readTlsFiles(): tls.SecureContextOptions {
   const options: tls.SecureContextOptions = {};
-  const read = (name: string) => {
-    const file = (pipelineVariable(name) ?? '').trim();
-    return file && fs.existsSync(file) ? fs.readFileSync(file) : undefined;
-  };
-  const ca = read('Agent.CAInfo');
+  const ca = readAgentFile('Agent.CAInfo', "the task and cosign trust the system's roots only");
   if (ca) options.ca = [...tls.rootCertificates, ca.toString('utf8')];
-  const cert = read('Agent.ClientCert');
-  const key = read('Agent.ClientCertKey');
+  const cert = readAgentFile('Agent.ClientCert', 'no client certificate is presented');
+  const key = readAgentFile('Agent.ClientCertKey', 'no client certificate is presented');
   if (cert && key) {
     options.cert = cert;
     options.key = key;

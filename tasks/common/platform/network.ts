@@ -264,20 +264,37 @@ export function childNetworkFrom(input: ChildNetworkInput): ChildNetwork {
   return out;
 }
 
+const unreadableWarned = new Set<string>();
+
+/**
+ * The file an agent setting names (Agent.CAInfo, Agent.ClientCert, Agent.ClientCertKey), for both
+ * sides of a task. A setting that names a file the task cannot read is not silently ignored: one
+ * warning per setting says which file, why, and what the task does without it.
+ */
+export function readAgentFile(name: string, without: string): Buffer | undefined {
+  const file = (pipelineVariable(name) ?? '').trim();
+  if (!file) return undefined;
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    if (!unreadableWarned.has(name)) {
+      unreadableWarned.add(name);
+      const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+      warn(`${name} names ${JSON.stringify(file)}, which cannot be read (${code}): ${without}.`);
+    }
+    return undefined;
+  }
+}
+
 let cached: ChildNetwork | undefined;
 
 /** The agent's network settings for a child (computed once per task run; the CA bundle written then). */
 export function agentChildNetwork(): ChildNetwork {
   if (cached) return cached;
-  const caFile = (pipelineVariable('Agent.CAInfo') ?? '').trim();
-  let agentCa: string | undefined;
-  if (caFile && process.platform !== 'win32' && process.platform !== 'darwin') {
-    try {
-      agentCa = fs.readFileSync(caFile, 'utf8');
-    } catch {
-      debug(`Agent.CAInfo ${JSON.stringify(caFile)} cannot be read: cosign uses the system's roots only`);
-    }
-  }
+  const agentCa =
+    process.platform !== 'win32' && process.platform !== 'darwin'
+      ? readAgentFile('Agent.CAInfo', "the task and cosign trust the system's roots only")?.toString('utf8')
+      : undefined;
   const tempRoot = pipelineVariable('Agent.TempDirectory') || os.tmpdir();
   cached = childNetworkFrom({
     proxy: readProxy(debug),
