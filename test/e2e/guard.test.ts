@@ -33,14 +33,23 @@ describe('e2e DoRegistryGcWait@1', function () {
   it('GC active: waits until it ends and settles; a push token is granted right after', async () => {
     const e = await start();
     e.addPastGcs('demo-registry', [3, 3, 4]);
-    const gc = e.startGc('demo-registry', {
-      steps: [
-        { status: 'waiting for write JWTs to expire', seconds: 1 },
-        { status: 'scanning manifests', seconds: 1.5 },
-      ],
-    });
+    // Each status lasts until the task has said it saw it: a task slow to start still sees both.
+    const gc = e.startGc('demo-registry', { steps: [{ status: 'waiting for write JWTs to expire', seconds: 600 }] });
+    const next: Record<string, () => void> = {
+      "'waiting for write JWTs to expire'": () => e.finishGc('demo-registry', 'scanning manifests'),
+      "'scanning manifests'": () => e.finishGc('demo-registry', 'succeeded'),
+    };
     assert.strictEqual(await pushTokenStatus(e), 401, 'the emulator refuses push tokens during GC');
-    const run = await runDoTask(WAIT_TASK, e, { inputs: { ...FAST } });
+    const run = await runDoTask(WAIT_TASK, e, {
+      inputs: { ...FAST },
+      onLine: (line) => {
+        for (const [status, then] of Object.entries(next)) {
+          if (!line.includes(`GC ${gc.uuid}`) || !line.includes(status)) continue;
+          delete next[status];
+          setTimeout(then, 1000);
+        }
+      },
+    });
     expectResult(run, 'Succeeded');
     assert.strictEqual(run.outputs.gcWasActive, 'true');
     assert.strictEqual(run.outputs.gcObservedStatus, 'succeeded');
