@@ -3,7 +3,7 @@ import * as assert from 'assert';
 import { startEmulator, Emulator, EmulatorOptions, GcStep } from '../harness/emulator';
 import { describeRun } from '../harness/run-task';
 import { GC_TASK } from '../harness/paths';
-import { expectResult, runDoTask, summaryOf } from './gcSupport';
+import { expectResult, runDoTask, summaryOf, whenTaskSays } from './gcSupport';
 
 const FAST: GcStep[] = [
   { status: 'requested', seconds: 0.3 },
@@ -84,9 +84,7 @@ describe('e2e DoRegistryGarbageCollection@1', function () {
     // still finds it running.
     const other: GcStep[] = [{ status: 'scanning manifests', seconds: 600 }];
     /** Ends the other GC once the task has said it found it running. */
-    const endOnceSeen = (e: Emulator, uuid: string) => (line: string) => {
-      if (line.includes(uuid) && line.includes('already running')) setTimeout(() => e.finishGc('demo-registry'), 1000);
-    };
+    const endOnceSeen = (e: Emulator, uuid: string) => whenTaskSays(uuid, { 'already running': () => e.finishGc('demo-registry') });
 
     it('wait: waits for the running GC, then starts its own', async () => {
       const e = await start();

@@ -16,6 +16,22 @@ export interface RunSpec {
   onLine?: (line: string) => void;
 }
 
+/**
+ * A task's `onLine` that moves a GC on only once the task has said it saw it: for each text, the
+ * first line naming GC `uuid` and holding that text runs its step a second later. A GC driven this
+ * way lasts as long as a task slow to start on a busy machine needs to see each of its states.
+ */
+export function whenTaskSays(uuid: string, steps: Record<string, () => void>): (line: string) => void {
+  const left = { ...steps };
+  return (line) => {
+    for (const [text, step] of Object.entries(left)) {
+      if (!line.includes(uuid) || !line.includes(text)) continue;
+      delete left[text];
+      setTimeout(step, 1000);
+    }
+  };
+}
+
 /** Runs a bundled task against the emulator and checks that no secret reached its output. */
 export async function runDoTask(task: string, emu: Emulator, spec: RunSpec = {}): Promise<TaskRun> {
   const conn = spec.connection === false ? { inputs: {}, env: {} } : doConnection(emu);

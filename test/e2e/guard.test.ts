@@ -5,7 +5,7 @@ import { startEmulator, Emulator, EmulatorOptions } from '../harness/emulator';
 import { agentEnv, describeRun, runTask } from '../harness/run-task';
 import { WAIT_TASK } from '../harness/paths';
 import { doConnection } from '../harness/pipeline-env';
-import { assertNoSecrets, expectResult, pushTokenStatus, runDoTask, sleep } from './gcSupport';
+import { assertNoSecrets, expectResult, pushTokenStatus, runDoTask, sleep, whenTaskSays } from './gcSupport';
 
 const FAST = { pollIntervalSeconds: '1', settleSeconds: '1' };
 
@@ -35,20 +35,13 @@ describe('e2e DoRegistryGcWait@1', function () {
     e.addPastGcs('demo-registry', [3, 3, 4]);
     // Each status lasts until the task has said it saw it: a task slow to start still sees both.
     const gc = e.startGc('demo-registry', { steps: [{ status: 'waiting for write JWTs to expire', seconds: 600 }] });
-    const next: Record<string, () => void> = {
-      "'waiting for write JWTs to expire'": () => e.finishGc('demo-registry', 'scanning manifests'),
-      "'scanning manifests'": () => e.finishGc('demo-registry', 'succeeded'),
-    };
     assert.strictEqual(await pushTokenStatus(e), 401, 'the emulator refuses push tokens during GC');
     const run = await runDoTask(WAIT_TASK, e, {
       inputs: { ...FAST },
-      onLine: (line) => {
-        for (const [status, then] of Object.entries(next)) {
-          if (!line.includes(`GC ${gc.uuid}`) || !line.includes(status)) continue;
-          delete next[status];
-          setTimeout(then, 1000);
-        }
-      },
+      onLine: whenTaskSays(`GC ${gc.uuid}`, {
+        "'waiting for write JWTs to expire'": () => e.finishGc('demo-registry', 'scanning manifests'),
+        "'scanning manifests'": () => e.finishGc('demo-registry', 'succeeded'),
+      }),
     });
     expectResult(run, 'Succeeded');
     assert.strictEqual(run.outputs.gcWasActive, 'true');

@@ -168,6 +168,14 @@ export function newRegistrySession(): RegistrySessionState {
   return { authorization: new Map() };
 }
 
+/** The session of the reference's repository in `sessions`, made on first use: one per repository. */
+export function repositorySession(sessions: Map<string, RegistrySessionState>, ref: ImageReference): RegistrySessionState {
+  const repo = repoName(ref);
+  let session = sessions.get(repo);
+  if (!session) sessions.set(repo, (session = newRegistrySession()));
+  return session;
+}
+
 export interface PlatformManifest {
   digest: string;
   mediaType: string;

@@ -1,13 +1,14 @@
 // The write phase: the images cut into one group per worker (`parallelism`), and each group's
-// manifests written in one cosign run as soon as its images are resolved and checked. cosign takes several references in one run and does them in turn, so a
-// batch pays cosign's start-up (and, with cosign 2.x sign, the key's decryption) once instead of
-// once per manifest. A batch is one attempt: when it fails, nothing in it is taken as written
-// (cosign names no manifest it finished), and each of its manifests is tried again on its own
-// with the rest of its budget; with skipIfPresent, one the batch wrote before it stopped is found
-// by the same check and not written twice.
+// manifests written in one cosign run as soon as its images are resolved and checked. cosign takes
+// several references in one run and does them in turn, so a batch pays cosign's start-up (and,
+// with cosign 2.x sign, the key's decryption) once instead of once per manifest. A batch is one
+// attempt: when it fails, nothing in it is taken as written (cosign names no manifest it
+// finished), and each of its manifests is tried again on its own with the rest of its budget; with
+// skipIfPresent, one the batch wrote before it stopped is found by the same check and not written
+// twice.
 import { CancelledError, UserError } from '../../platform/errors';
 import { CommandPlans, CosignRun, ImageWork, Target } from './context';
-import { settleTargets, writeTarget, written } from './images';
+import { settleTargets, verifiesNow, writeTarget, written } from './images';
 import { BatchOutcome, CosignRunner, RetryPlan, cosignArgv } from './runner';
 
 /**
@@ -102,26 +103,27 @@ async function writeBatch(run: CosignRun, runner: CosignRunner, plans: CommandPl
   printBatch(run, batch, r);
   if (r.ok) return settleTargets(batch, (i) => written(run, runner, plans, i.work, i.target, 1));
   const failure = r.failure!;
-  const left = failure.kind === 'permanent' ? 0 : max - 1;
-  for (const { work, target } of batch) {
-    const next =
-      left > 0
+  // A permanent failure may belong to one manifest of the batch only: each gets one attempt of its
+  // own. Otherwise each has what the budget leaves after the batch's attempt.
+  const retries = failure.kind === 'permanent' ? 1 : max - 1;
+  const next =
+    failure.kind === 'permanent'
+      ? "tried once more on its own (the failure may be another manifest's)"
+      : retries > 0
         ? 'tried again on its own'
-        : failure.kind === 'permanent'
-          ? "tried once more on its own (the failure may be another manifest's)"
-          : 'no attempt left in the budget';
+        : 'no attempt left in the budget';
+  for (const { work, target } of batch) {
     work.log.info(
       `Attempt 1/${max} of ${s.command} ${target.label} failed in a run for ${batch.length} manifests [${failure.kind}: ${failure.reason}]: ${r.message}; ${next}.`,
     );
   }
   if (failure.kind === 'reguard') await run.gate.reguard(r.startedAt);
-  if (left === 0 && failure.kind !== 'permanent') {
+  if (retries === 0) {
     return settleTargets(batch, (i) =>
       Promise.reject(new UserError(`cosign ${s.command} failed for ${i.target.pinned} after 1 attempt(s) [${failure.kind}: ${failure.reason}]: ${r.message}`)),
     );
   }
-  // A permanent failure may belong to one manifest of the batch only: each gets one attempt of its own.
-  const plan: RetryPlan = { budget: { ...s.budget, maxAttempts: Math.max(1, left) }, offset: 1 };
+  const plan: RetryPlan = { budget: { ...s.budget, maxAttempts: retries }, offset: 1 };
   return settleTargets(batch, async (i) => {
     if (await writtenBefore(run, runner, plans, i)) return written(run, runner, plans, i.work, i.target, 1);
     await writeTarget(run, runner, plans, i.work, i.target, plan);
@@ -133,9 +135,7 @@ async function writeBatch(run: CosignRun, runner: CosignRunner, plans: CommandPl
  * verifies now, the batch wrote it before it stopped (cosign does the references in turn).
  */
 async function writtenBefore(run: CosignRun, runner: CosignRunner, plans: CommandPlans, i: WriteItem): Promise<boolean> {
-  const verifyPlan = plans.verifyPlan;
-  if (!run.s.skipIfPresent || !verifyPlan) return false;
-  if (!(await run.limiter.run(() => runner.alreadyPresent(i.work, i.target, verifyPlan)))) return false;
+  if (!(await verifiesNow(run, runner, plans, i.work, i.target))) return false;
   i.work.log.info(`${i.target.pinned} verifies now: the failed run wrote it before it stopped; not written again.`);
   return true;
 }

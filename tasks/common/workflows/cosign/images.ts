@@ -5,7 +5,7 @@ import { CancelledError, UserError, errorMessage } from '../../platform/errors';
 import { Logger } from '../../platform/output';
 import { withRetry } from '../../platform/retry';
 import { DockerConfigHandle } from '../../services/credentials';
-import { ImageReference, RegistrySessionState, classifyRegistryFailure, newRegistrySession, repoName, resolveImage } from '../../services/oci';
+import { ImageReference, classifyRegistryFailure, repoName, repositorySession, resolveImage } from '../../services/oci';
 import { registryRequestOptions } from '../access';
 import { CommandPlans, CosignRun, ImageWork, Target } from './context';
 import { keyVaultWrite } from './keyvault';
@@ -35,14 +35,6 @@ export function newImageWork(run: CosignRun, ref: ImageReference, index: number)
   };
 }
 
-/** The session of the image's repository, shared by every image of it. */
-function sessionFor(run: CosignRun, ref: ImageReference): RegistrySessionState {
-  const repo = repoName(ref);
-  let session = run.sessions.get(repo);
-  if (!session) run.sessions.set(repo, (session = newRegistrySession()));
-  return session;
-}
-
 /** The registry's own digest of the image: never one computed locally, never manifests[0] of an index. */
 export async function resolveOne(run: CosignRun, work: ImageWork, creds: DockerConfigHandle): Promise<void> {
   const { s, signal } = run;
@@ -63,7 +55,7 @@ export async function resolveOne(run: CosignRun, work: ImageWork, creds: DockerC
             cancelSignal: signal,
             log: work.log.info,
           }),
-          session: sessionFor(run, ref),
+          session: repositorySession(run.sessions, ref),
         }),
       {
         budget: s.budget,
@@ -97,15 +89,23 @@ export function planTargets(run: CosignRun, work: ImageWork): void {
 
 /** skipIfPresent: a re-run does not repeat finished work (one read-only check). */
 async function alreadyPresent(run: CosignRun, runner: CosignRunner, plans: CommandPlans, work: ImageWork, t: Target): Promise<boolean> {
+  if (!(await verifiesNow(run, runner, plans, work, t))) return false;
   const { s } = run;
-  if (!run.write || !s.skipIfPresent || !plans.verifyPlan) return false;
-  const verifyPlan = plans.verifyPlan;
-  if (!(await run.limiter.run(() => runner.alreadyPresent(work, t, verifyPlan)))) return false;
   t.skipped = true;
   t.status = 'skipped';
   const what = s.command === 'attest' ? `an attestation of type ${s.predicateType}` : 'a signature';
   work.log.info(`skipIfPresent: ${t.pinned} already has ${what} that verifies with the public key; skipping it.`);
   return true;
+}
+
+/**
+ * skipIfPresent's read-only check of a manifest (a write, with skipIfPresent and a public key):
+ * whether what the command would write is there now, verifying with the public key.
+ */
+export async function verifiesNow(run: CosignRun, runner: CosignRunner, plans: CommandPlans, work: ImageWork, t: Target): Promise<boolean> {
+  const verifyPlan = plans.verifyPlan;
+  if (!run.write || !run.s.skipIfPresent || !verifyPlan) return false;
+  return run.limiter.run(() => runner.alreadyPresent(work, t, verifyPlan));
 }
 
 /** verifyAfter: what was written must verify with the public key. */

@@ -28,9 +28,9 @@ import {
   classifyRegistryFailure,
   deleteManifestByDigest,
   listTags,
-  newRegistrySession,
   parseImageReference,
   repoName,
+  repositorySession,
   resolveImage,
 } from '../../services/oci';
 import {
@@ -154,9 +154,7 @@ function tagOf(ref: ImageReference): string {
 
 /** One registry request of this cleanup: its own small budget; the last error is what a final failure reads as. */
 function callerFor(c: Cleanup, ref: ImageReference): RegistryCaller {
-  const repo = repoName(ref);
-  if (!c.sessions.has(repo)) c.sessions.set(repo, newRegistrySession());
-  const session = c.sessions.get(repo)!;
+  const session = repositorySession(c.sessions, ref);
   return async <T>(op: (o: ResolveOptions) => Promise<T>): Promise<T> => {
     const { value } = await withRetry(
       (_n, attemptSignal) =>
